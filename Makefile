@@ -1,0 +1,40 @@
+# Every target does its own setup: a fresh clone needs only Python 3.11+, Node and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: demo test lint synth setup clean
+
+$(VENV)/.installed: requirements.txt functions/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+## synth: synthesize the CloudFormation template with the pinned CDK CLI (offline, no credentials)
+synth: setup
+	cdk synth --quiet
+
+## demo: archive the embedded demo plan locally, on the real synthesized state machine
+demo: synth
+	$(BIN)/python -m tests.local.run $(ARGS)
+
+## lint: ruff and mypy
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions infra tests app.py
+
+## test: lint, then the whole suite (unit, infrastructure, workflow)
+test: lint synth
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .build

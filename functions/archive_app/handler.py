@@ -1,0 +1,20 @@
+"""Keep a Q App's definition (GetQApp) in the archive."""
+
+from typing import Any
+
+from archiver import clients, qapps
+from archiver.observability import step_handler
+from archiver.settings import get_settings
+
+
+@step_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    outcome = qapps.archive_app(
+        clients.qapps(),
+        clients.s3(),
+        run=event["run"],
+        instance_id=event["instanceId"],
+        app=event["app"],
+        settings=get_settings(),
+    )
+    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}

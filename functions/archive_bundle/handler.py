@@ -1,0 +1,21 @@
+"""Copy a finished export's bundle into the archive before its link expires."""
+
+from typing import Any
+
+from archiver import bundles, clients
+from archiver.observability import step_handler
+from archiver.settings import get_settings
+
+
+@step_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    outcome = bundles.archive_bundle(
+        clients.quicksight(),
+        clients.s3(),
+        run=event["run"],
+        account_id=event["awsAccountId"],
+        bundle=event["bundle"],
+        export=event["export"],
+        settings=get_settings(),
+    )
+    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}

@@ -1,0 +1,20 @@
+"""Export a Q Apps session's data and copy its CSV into the archive, in one step."""
+
+from typing import Any
+
+from archiver import clients, qapps
+from archiver.observability import step_handler
+from archiver.settings import get_settings
+
+
+@step_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    outcome = qapps.archive_session(
+        clients.qapps(),
+        clients.s3(),
+        run=event["run"],
+        instance_id=event["instanceId"],
+        session=event["session"],
+        settings=get_settings(),
+    )
+    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}

@@ -1,0 +1,154 @@
+"""QuickSight bundle exports: start a job, poll it, copy its bundle into the archive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from archiver import layout
+from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError
+from archiver.links import DownloadLinkPolicy
+from archiver.observability import count_artifact, count_failure, logger
+from archiver.outcomes import record_archived, record_failed
+from archiver.settings import Settings
+from archiver.transfer import archive_download
+
+SUCCESSFUL = "SUCCESSFUL"
+FAILED = "FAILED"
+_CONTENT_TYPE = {"QUICKSIGHT_JSON": "application/zip", "CLOUDFORMATION_JSON": "application/json"}
+
+
+def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Start the bundle's export job and return the polling state for the workflow.
+
+    The job id comes from the run, so a retried start finds the job already running
+    (``ConflictException``) and carries on polling that same job instead of starting another.
+    """
+    job_id = bundle["jobId"]
+    try:
+        started = qs.start_asset_bundle_export_job(
+            AwsAccountId=account_id,
+            AssetBundleExportJobId=job_id,
+            ResourceArns=bundle["resourceArns"],
+            IncludeAllDependencies=bundle["includeAllDependencies"],
+            ExportFormat=bundle["exportFormat"],
+            IncludePermissions=bundle["includePermissions"],
+            IncludeTags=bundle["includeTags"],
+            ValidationStrategy={"StrictModeForAllResources": bundle["strictValidation"]},
+        )
+        job_arn = started["Arn"]
+        logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle["name"]})
+    except qs.exceptions.ConflictException:
+        job_arn = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)[
+            "Arn"
+        ]
+        logger.info("Export job already running: polling it", extra={"job_id": job_id})
+    return {
+        "jobId": job_id,
+        "jobArn": job_arn,
+        "status": "STARTED",
+        "waitSeconds": settings.poll_initial_seconds,
+        "waitedSeconds": 0,
+    }
+
+
+def next_wait(current: int, settings: Settings) -> int:
+    """Poll back-off: double the wait each time, up to the cap."""
+    return min(current * 2, settings.poll_max_seconds)
+
+
+def check_export(
+    qs: Any, s3: Any, *, run: dict[str, Any], account_id: str, bundle: dict[str, Any], export: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Describe the job once; return the updated polling state.
+
+    A job that ended ``FAILED`` is recorded here, with QuickSight's ``Errors``, and the item
+    ends; a job still running past the deadline raises ``BundleExportTimedOutError``.
+    """
+    waited = export["waitedSeconds"] + export["waitSeconds"]
+    job = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=export["jobId"])
+    status = job["JobStatus"]
+    if status == FAILED:
+        errors = job.get("Errors", [])
+        record_failed(
+            s3,
+            settings.archive_bucket,
+            run=run,
+            item_id=bundle["itemId"],
+            kind="bundle",
+            error="BundleExportFailed",
+            message="; ".join(f"{e.get('Arn', '')}: {e.get('Message', '')}" for e in errors)
+            or "QuickSight reported the export job FAILED without errors",
+            details=errors,
+            source={"jobArn": export["jobArn"], "resourceArns": bundle["resourceArns"]},
+        )
+        count_failure("bundle", "BundleExportFailed")
+        logger.warning("Export job failed", extra={"job_id": export["jobId"], "errors": errors})
+    elif status != SUCCESSFUL and waited >= settings.export_deadline_seconds:
+        raise BundleExportTimedOutError(
+            f"export job {export['jobId']} still {status} after {waited} s "
+            f"(deadline {settings.export_deadline_seconds} s)"
+        )
+    return {**export, "status": status, "waitedSeconds": waited, "waitSeconds": next_wait(export["waitSeconds"], settings)}
+
+
+def _download_links(qs: Any, *, account_id: str, job_id: str, first: str) -> Callable[[], str]:
+    """The job's current link first, then a fresh one from each further describe."""
+    pending = [first]
+
+    def fetch() -> str:
+        if pending:
+            return pending.pop()
+        link: str = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)[
+            "DownloadUrl"
+        ]
+        return link
+
+    return fetch
+
+
+def archive_bundle(
+    qs: Any, s3: Any, *, run: dict[str, Any], account_id: str, bundle: dict[str, Any], export: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Copy a successful job's bundle into the archive, then record it.
+
+    The job is described again here, in the same step as the copy, so the five-minute link
+    is fresh and never leaves this function.
+    """
+    job = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=export["jobId"])
+    if job["JobStatus"] != SUCCESSFUL:
+        raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
+    key = layout.bundle_key(
+        account_id=account_id,
+        bundle_name=bundle["name"],
+        run_date=run["date"],
+        job_id=export["jobId"],
+        export_format=bundle["exportFormat"],
+    )
+    stored = archive_download(
+        fetch_link=_download_links(qs, account_id=account_id, job_id=export["jobId"], first=job["DownloadUrl"]),
+        s3=s3,
+        bucket=settings.archive_bucket,
+        key=key,
+        content_type=_CONTENT_TYPE[bundle["exportFormat"]],
+        policy=DownloadLinkPolicy.from_setting(settings.download_allowlist),
+        part_size=settings.part_size_bytes,
+        max_parts_in_flight=settings.max_parts_in_flight,
+        max_link_refreshes=settings.max_link_refreshes,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+    )
+    count_artifact("bundle", stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes)
+    logger.info("Bundle archived", extra={"key": key, "size": stored.size, "sha256": stored.sha256})
+    return record_archived(
+        s3,
+        settings.archive_bucket,
+        run=run,
+        item_id=bundle["itemId"],
+        kind="bundle",
+        stored=stored,
+        source={"jobArn": job["Arn"], "resourceArns": bundle["resourceArns"], "exportFormat": bundle["exportFormat"]},
+        warnings=job.get("Warnings", []),
+    )

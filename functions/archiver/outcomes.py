@@ -1,0 +1,175 @@
+"""Each item's outcome, and the run's manifest gathered from them.
+
+Item steps write their outcome to the bucket instead of returning it through the state
+machine: a run's outcomes can outgrow the 256 KiB state payload, and the manifest step then
+accounts for every planned item by reading exactly the outcomes the plan says to expect.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from archiver import layout
+from archiver.run_input import plan_items
+from archiver.transfer import StoredObject
+
+MANIFEST_VERSION = 1
+_MAX_MESSAGE = 2000
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
+    body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256"
+    )
+
+
+def record_archived(
+    s3: Any,
+    bucket: str,
+    *,
+    run: dict[str, Any],
+    item_id: str,
+    kind: str,
+    stored: StoredObject,
+    source: dict[str, Any],
+    warnings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Write the outcome of an item that is now in the archive, and return it."""
+    outcome = {
+        "itemId": item_id,
+        "kind": kind,
+        "status": "archived",
+        "artifact": {
+            "key": stored.key,
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "s3Checksum": stored.s3_checksum,
+            "versionId": stored.version_id,
+            "alreadyArchived": stored.already_archived,
+        },
+        "source": source,
+        "warnings": warnings or [],
+        "linkRefreshes": stored.link_refreshes,
+        "at": _now(),
+    }
+    _put_json(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
+    return outcome
+
+
+def record_failed(
+    s3: Any,
+    bucket: str,
+    *,
+    run: dict[str, Any],
+    item_id: str,
+    kind: str,
+    error: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the outcome of an item that could not be archived, and return it."""
+    outcome = {
+        "itemId": item_id,
+        "kind": kind,
+        "status": "failed",
+        "error": {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []},
+        "source": source or {},
+        "at": _now(),
+    }
+    _put_json(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
+    return outcome
+
+
+def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
+    """The error type and message of a caught step failure (a ``Catch`` block's ``{Error, Cause}``).
+
+    A Lambda failure's cause is the runtime's JSON error report; only its message is kept:
+    stack traces belong in the function's logs, not in the manifest.
+    """
+    name = str(error.get("Error", "UnknownError"))
+    cause = error.get("Cause") or ""
+    try:
+        report = json.loads(cause)
+    except (TypeError, ValueError):
+        return name, str(cause)
+    if isinstance(report, dict) and "errorMessage" in report:
+        return str(report.get("errorType", name)), str(report["errorMessage"])
+    return name, str(cause)
+
+
+def _read_outcome(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    outcome: dict[str, Any] = json.loads(body)
+    return outcome
+
+
+def write_manifest(
+    s3: Any, bucket: str, plan: dict[str, Any], *, run_error: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Gather every planned item's outcome into ``manifests/{run id}.json``; return the run summary.
+
+    An item with no recorded outcome (its branch died before it could say) counts as failed,
+    so the manifest always accounts for every item of the input.
+    """
+    run = plan["run"]
+    artifacts: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    for item in plan_items(plan):
+        outcome = _read_outcome(s3, bucket, layout.outcome_key(run["id"], item["itemId"]))
+        if outcome is None:
+            error_type, message = describe_step_error(run_error or {})
+            failures.append(
+                {
+                    "itemId": item["itemId"],
+                    "kind": item["kind"],
+                    "error": {
+                        "type": "NoOutcomeRecorded",
+                        "message": f"the item's step ended without recording an outcome ({error_type}: "
+                        f"{message})"[:_MAX_MESSAGE],
+                        "details": [],
+                    },
+                }
+            )
+        elif outcome["status"] == "archived":
+            artifacts.append(
+                {
+                    "itemId": outcome["itemId"],
+                    "kind": outcome["kind"],
+                    **outcome["artifact"],
+                    "source": outcome["source"],
+                    "warnings": outcome["warnings"],
+                    "archivedAt": outcome["at"],
+                }
+            )
+        else:
+            failures.append({key: outcome[key] for key in ("itemId", "kind", "error", "source", "at")})
+    summary = {
+        "runId": run["id"],
+        "items": len(artifacts) + len(failures),
+        "archived": len(artifacts),
+        "failed": len(failures),
+        "bytes": sum(artifact["size"] for artifact in artifacts),
+        "manifestBucket": bucket,
+        "manifestKey": layout.manifest_key(run["id"]),
+    }
+    manifest = {
+        "manifestVersion": MANIFEST_VERSION,
+        "run": run,
+        "summary": summary,
+        "artifacts": artifacts,
+        "failures": failures,
+        "writtenAt": _now(),
+    }
+    _put_json(s3, bucket, summary["manifestKey"], manifest)
+    return summary

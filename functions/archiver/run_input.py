@@ -1,0 +1,236 @@
+"""The run's input document: validated against the published schema, then turned into a plan.
+
+The schema (``schema/run-input.schema.json``) is the contract that schedules and manual
+executions use. Everything the schema cannot say (an ARN of another account, two bundles
+with one name) is checked here, and every problem is reported at once, each naming its
+field, before anything is exported or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from archiver.errors import InvalidRunInputError
+
+SCHEMA_PATH = Path(__file__).with_name("schema") / "run-input.schema.json"
+BUNDLE_NAME_MAX = 64
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_VALUE_PREVIEW = 60
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who this run is: the Step Functions execution that carries it."""
+
+    run_id: str
+    execution_id: str
+    started_at: str
+
+    @property
+    def run_date(self) -> str:
+        return self.started_at[:10]
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "id": self.run_id,
+            "executionId": self.execution_id,
+            "startedAt": self.started_at,
+            "date": self.run_date,
+        }
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _field(path: Iterable[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= _VALUE_PREVIEW else text[: _VALUE_PREVIEW - 3] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int | float):
+        return "number"
+    return "null"
+
+
+def _describe(error: ValidationError) -> list[str]:
+    """Turn one schema violation into problems that name the field and what was expected."""
+    field = _field(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    match error.validator:
+        case "additionalProperties":
+            allowed = sorted(schema.get("properties", {}))
+            unknown = sorted(set(error.instance) - set(allowed))
+            return [
+                f"{_field([*error.absolute_path, key])}: unknown key (expected one of {', '.join(allowed)})"
+                for key in unknown
+            ]
+        case "required":
+            missing = re.findall(r"'([^']+)' is a required property", error.message)
+            return [f"{_field([*error.absolute_path, key])}: required" for key in missing]
+        case "type":
+            return [f"{field}: expected {error.validator_value}, got {_json_type(error.instance)}"]
+        case "pattern":
+            expected = schema.get("description", f"a string matching {error.validator_value}")
+            return [f"{field}: expected {expected}, got {_preview(error.instance)}"]
+        case "enum":
+            options = ", ".join(json.dumps(option) for option in error.validator_value)
+            return [f"{field}: expected one of {options}, got {_preview(error.instance)}"]
+        case "minItems" | "maxItems":
+            bound = "at least" if error.validator == "minItems" else "at most"
+            return [f"{field}: expected {bound} {error.validator_value} items, got {len(error.instance)}"]
+        case "uniqueItems":
+            return [f"{field}: expected no duplicates"]
+        case "anyOf" if not error.absolute_path:
+            return ["(document): expected a 'quicksight' and/or a 'qapps' section"]
+        case "anyOf":
+            return [f"{field}: expected at least one of 'sessions' or 'apps', non-empty"]
+        case _:
+            return [f"{field}: {error.message}"]
+
+
+def schema_problems(document: Any) -> list[str]:
+    """Every way ``document`` breaks the schema, one field-naming line each."""
+    if not isinstance(document, dict):
+        return [f"(document): expected an object, got {_json_type(document)}"]
+    problems: list[str] = []
+    errors = sorted(_validator().iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    for error in errors:
+        problems.extend(_describe(error))
+    return list(dict.fromkeys(problems))
+
+
+def _derived_bundle_name(arns: list[str]) -> str:
+    """A stable, readable name for a bundle that was given none: its first resource, plus a hash."""
+    first = arns[0].split(":", 5)[-1]  # e.g. "dashboard/d-1"
+    readable = _NAME_UNSAFE.sub("-", first).strip("-")
+    digest = hashlib.sha256("\n".join(sorted(arns)).encode()).hexdigest()[:8]
+    return f"{readable[: BUNDLE_NAME_MAX - 9]}-{digest}"
+
+
+def export_job_id(run_id: str, bundle_name: str) -> str:
+    """The QuickSight export job id for a bundle in a run.
+
+    Derived from the run, so a retried start asks for the same job instead of a second one.
+    """
+    return _NAME_UNSAFE.sub("-", f"{run_id}-{bundle_name}")[:512]
+
+
+def _plan_quicksight(section: dict[str, Any], run: RunContext, default_account: str) -> tuple[dict, list[str]]:
+    problems: list[str] = []
+    account = section.get("awsAccountId") or default_account
+    if not account:
+        problems.append("quicksight.awsAccountId: required (no default account is configured)")
+    bundles: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for index, bundle in enumerate(section["bundles"]):
+        arns: list[str] = bundle["resourceArns"]
+        name = bundle.get("name") or _derived_bundle_name(arns)
+        if name in seen:
+            problems.append(
+                f"quicksight.bundles[{index}].name: expected a unique name, "
+                f"{name!r} is also bundles[{seen[name]}]"
+            )
+        seen.setdefault(name, index)
+        for arn_index, arn in enumerate(arns):
+            if account and arn.split(":")[4] != account:
+                problems.append(
+                    f"quicksight.bundles[{index}].resourceArns[{arn_index}]: expected a resource of "
+                    f"account {account}, got one of account {arn.split(':')[4]}"
+                )
+        bundles.append(
+            {
+                "itemId": f"bundle/{name}",
+                "name": name,
+                "jobId": export_job_id(run.run_id, name),
+                "resourceArns": arns,
+                "exportFormat": bundle.get("exportFormat", "QUICKSIGHT_JSON"),
+                "includeAllDependencies": bundle.get("includeAllDependencies", True),
+                "includePermissions": bundle.get("includePermissions", False),
+                "includeTags": bundle.get("includeTags", False),
+                "strictValidation": bundle.get("strictValidation", True),
+            }
+        )
+    return {"awsAccountId": account, "bundles": bundles}, problems
+
+
+def _plan_qapps(section: dict[str, Any]) -> tuple[dict, list[str]]:
+    problems: list[str] = []
+    sessions: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for index, session in enumerate(section.get("sessions", [])):
+        session_id = session["sessionId"]
+        if session_id in seen:
+            problems.append(
+                f"qapps.sessions[{index}].sessionId: expected a unique session, "
+                f"{session_id} is also sessions[{seen[session_id]}]"
+            )
+            continue
+        seen[session_id] = index
+        sessions.append({"itemId": f"session/{session_id}", "appId": session["appId"], "sessionId": session_id})
+    # The definition of every app that a listed session belongs to is kept beside its data.
+    app_ids = list(dict.fromkeys([*section.get("apps", []), *(s["appId"] for s in sessions)]))
+    apps = [{"itemId": f"app/{app_id}", "appId": app_id} for app_id in app_ids]
+    return {"instanceId": section["instanceId"], "sessions": sessions, "apps": apps}, problems
+
+
+def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[str, Any]:
+    """Validate a run's input document and return the plan the workflow carries out.
+
+    Raises
+    ------
+    InvalidRunInputError
+        With every problem found, each naming its field and what was expected.
+    """
+    problems = schema_problems(document)
+    if problems:
+        raise InvalidRunInputError(problems)
+    quicksight: dict[str, Any] = {"awsAccountId": default_account, "bundles": []}
+    qapps: dict[str, Any] = {"instanceId": None, "sessions": [], "apps": []}
+    if "quicksight" in document:
+        quicksight, found = _plan_quicksight(document["quicksight"], run, default_account)
+        problems.extend(found)
+    if "qapps" in document:
+        qapps, found = _plan_qapps(document["qapps"])
+        problems.extend(found)
+    if problems:
+        raise InvalidRunInputError(problems)
+    return {"run": run.as_dict(), "quicksight": quicksight, "qapps": qapps}
+
+
+def plan_items(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item a plan archives, each with its ``itemId`` and kind."""
+    return [
+        *({"kind": "bundle", **bundle} for bundle in plan["quicksight"]["bundles"]),
+        *({"kind": "session", **session} for session in plan["qapps"]["sessions"]),
+        *({"kind": "app", **app} for app in plan["qapps"]["apps"]),
+    ]

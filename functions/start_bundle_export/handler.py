@@ -1,0 +1,14 @@
+"""Start a bundle's QuickSight export job (or find it already running)."""
+
+from typing import Any
+
+from archiver import bundles, clients
+from archiver.observability import step_handler
+from archiver.settings import get_settings
+
+
+@step_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return bundles.start_export(
+        clients.quicksight(), account_id=event["awsAccountId"], bundle=event["bundle"], settings=get_settings()
+    )

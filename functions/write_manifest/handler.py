@@ -1,0 +1,17 @@
+"""Write the run's manifest and return its summary (the execution's output)."""
+
+from typing import Any
+
+from archiver import clients
+from archiver.observability import logger, step_handler
+from archiver.outcomes import write_manifest
+from archiver.settings import get_settings
+
+
+@step_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    plan = event["plan"]
+    # runError is present when a whole branch of the run failed (see the workflow's Catch).
+    summary = write_manifest(clients.s3(), get_settings().archive_bucket, plan, run_error=plan.get("runError"))
+    logger.info("Manifest written", extra=summary)
+    return summary

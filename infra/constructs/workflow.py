@@ -1,0 +1,267 @@
+"""The archive run's state machine.
+
+ValidateRun turns the input document into a plan (or ends the run at once, naming every bad
+field). ArchiveItems then runs three branches side by side: QuickSight bundle exports
+(start, poll with a growing wait, copy), Q Apps sessions (export and copy in one step) and
+Q Apps definitions. An item that fails is recorded and the others go on. WriteManifest
+gathers every item's outcome, and a run with any failed item ends FAILED so alarms fire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+# QuickSight runs at most five export jobs at once per account.
+QUICKSIGHT_EXPORT_JOB_LIMIT = 5
+SESSION_CONCURRENCY = 10
+
+# Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
+# exception classes are named after the service's error code.
+_SERVICE_BUSY = ["ThrottlingException", "InternalServerException", "LimitExceededException"]
+_TRANSFER_INTERRUPTED = ["DownloadFailedError"]
+
+
+@dataclass(frozen=True)
+class WorkflowSteps:
+    """The Lambda function behind each step of a run."""
+
+    validate_run: lambda_.IFunction
+    start_bundle_export: lambda_.IFunction
+    check_bundle_export: lambda_.IFunction
+    archive_bundle: lambda_.IFunction
+    archive_session: lambda_.IFunction
+    archive_app: lambda_.IFunction
+    record_item_failure: lambda_.IFunction
+    write_manifest: lambda_.IFunction
+
+
+class ArchiveWorkflow(Construct):
+    """Validates a run's plan, archives every item, writes the manifest."""
+
+    state_machine: sfn.StateMachine
+    log_group: logs.LogGroup
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        steps: WorkflowSteps,
+        timeout: Duration,
+        max_concurrent_exports: int = QUICKSIGHT_EXPORT_JOB_LIMIT,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._steps = steps
+
+        archive_items = sfn.Parallel(self, "ArchiveItems", result_path=sfn.JsonPath.DISCARD)
+        archive_items.branch(self._bundle_branch(max_concurrent_exports))
+        archive_items.branch(self._session_branch())
+        archive_items.branch(self._app_branch())
+        write_manifest = self._invoke(
+            "WriteManifest",
+            steps.write_manifest,
+            {"plan.$": "$"},
+            result_path="$.summary",
+        )
+        # A branch that dies as a whole still gets a manifest: its items are listed as failed.
+        archive_items.add_catch(write_manifest, errors=["States.ALL"], result_path="$.runError")
+
+        items_failed = sfn.Fail(
+            self,
+            "ItemsFailed",
+            error="ItemsFailed",
+            cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.summary")),
+        )
+        all_archived = sfn.Succeed(self, "AllArchived", output_path="$.summary")
+        write_manifest.next(
+            sfn.Choice(self, "AnyItemFailed")
+            .when(sfn.Condition.number_greater_than("$.summary.failed", 0), items_failed)
+            .otherwise(all_archived)
+        )
+
+        definition = self._validate_run().next(archive_items)
+        self.log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+
+    def _invoke(
+        self,
+        state_id: str,
+        function: lambda_.IFunction,
+        payload: dict[str, Any],
+        *,
+        result_path: str,
+        retry_on: list[str] | None = None,
+    ) -> tasks.LambdaInvoke:
+        """A Lambda step: the payload names what the step needs, the result lands at ``result_path``.
+
+        Lambda's own service errors are retried by every step (``retry_on_service_exceptions``);
+        ``retry_on`` adds the step's transient errors, with exponential back-off and full jitter.
+        """
+        task = tasks.LambdaInvoke(
+            self,
+            state_id,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+            result_path=result_path,
+        )
+        if retry_on:
+            task.add_retry(
+                errors=retry_on,
+                interval=Duration.seconds(5),
+                backoff_rate=2,
+                max_attempts=5,
+                max_delay=Duration.minutes(2),
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+        return task
+
+    def _validate_run(self) -> tasks.LambdaInvoke:
+        validate = self._invoke(
+            "ValidateRun",
+            self._steps.validate_run,
+            {
+                "input.$": "$",
+                "execution": {
+                    "id.$": "$$.Execution.Id",
+                    "name.$": "$$.Execution.Name",
+                    "startTime.$": "$$.Execution.StartTime",
+                },
+            },
+            result_path="$",
+        )
+        # Keep only the handler's message (every bad field, named) as the run's cause.
+        read_problems = sfn.Pass(
+            self,
+            "ReadInputProblems",
+            parameters={"report.$": "States.StringToJson($.Cause)"},
+        )
+        invalid = sfn.Fail(self, "InvalidRunInput", error="InvalidRunInput", cause_path="$.report.errorMessage")
+        # The caught error replaces the state: the input may not even be an object.
+        validate.add_catch(read_problems.next(invalid), errors=["InvalidRunInputError"], result_path="$")
+        return validate
+
+    def _record_failure(self, state_id: str, kind: str) -> tasks.LambdaInvoke:
+        return self._invoke(
+            state_id,
+            self._steps.record_item_failure,
+            {"run.$": "$.run", "kind": kind, "item.$": f"$.{kind}", "error.$": "$.error"},
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
+    def _item_map(
+        self, state_id: str, *, items_path: str, selector: dict[str, str], kind: str, max_concurrency: int
+    ) -> sfn.Map:
+        return sfn.Map(
+            self,
+            state_id,
+            items_path=items_path,
+            item_selector={**selector, "run.$": "$.run", f"{kind}.$": "$$.Map.Item.Value"},
+            max_concurrency=max_concurrency,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
+    def _bundle_branch(self, max_concurrent_exports: int) -> sfn.Map:
+        item = {"run.$": "$.run", "awsAccountId.$": "$.awsAccountId", "bundle.$": "$.bundle"}
+        start = self._invoke(
+            "StartBundleExport",
+            self._steps.start_bundle_export,
+            item,
+            result_path="$.export",
+            retry_on=_SERVICE_BUSY,
+        )
+        wait = sfn.Wait(self, "WaitForBundleExport", time=sfn.WaitTime.seconds_path("$.export.waitSeconds"))
+        check = self._invoke(
+            "CheckBundleExport",
+            self._steps.check_bundle_export,
+            {**item, "export.$": "$.export"},
+            result_path="$.export",
+            retry_on=_SERVICE_BUSY,
+        )
+        archive = self._invoke(
+            "ArchiveBundle",
+            self._steps.archive_bundle,
+            {**item, "export.$": "$.export"},
+            result_path=sfn.JsonPath.DISCARD,
+            retry_on=_SERVICE_BUSY + _TRANSFER_INTERRUPTED,
+        )
+        record_failure = self._record_failure("RecordBundleFailure", "bundle")
+        for step in (start, check, archive):
+            step.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+
+        export_done = (
+            sfn.Choice(self, "BundleExportDone")
+            .when(sfn.Condition.string_equals("$.export.status", "SUCCESSFUL"), archive)
+            # check_bundle_export has recorded the job's Errors: the item ends here.
+            .when(sfn.Condition.string_equals("$.export.status", "FAILED"), sfn.Succeed(self, "BundleExportFailed"))
+            .otherwise(wait)
+        )
+        bundles = self._item_map(
+            "ExportBundles",
+            items_path="$.quicksight.bundles",
+            selector={"awsAccountId.$": "$.quicksight.awsAccountId"},
+            kind="bundle",
+            max_concurrency=max_concurrent_exports,
+        )
+        bundles.item_processor(start.next(wait).next(check).next(export_done))
+        return bundles
+
+    def _session_branch(self) -> sfn.Map:
+        archive = self._invoke(
+            "ArchiveSession",
+            self._steps.archive_session,
+            {"run.$": "$.run", "instanceId.$": "$.instanceId", "session.$": "$.session"},
+            result_path=sfn.JsonPath.DISCARD,
+            retry_on=_SERVICE_BUSY + _TRANSFER_INTERRUPTED,
+        )
+        archive.add_catch(self._record_failure("RecordSessionFailure", "session"), result_path="$.error")
+        sessions = self._item_map(
+            "ArchiveSessions",
+            items_path="$.qapps.sessions",
+            selector={"instanceId.$": "$.qapps.instanceId"},
+            kind="session",
+            max_concurrency=SESSION_CONCURRENCY,
+        )
+        sessions.item_processor(archive)
+        return sessions
+
+    def _app_branch(self) -> sfn.Map:
+        archive = self._invoke(
+            "ArchiveAppDefinition",
+            self._steps.archive_app,
+            {"run.$": "$.run", "instanceId.$": "$.instanceId", "app.$": "$.app"},
+            result_path=sfn.JsonPath.DISCARD,
+            retry_on=_SERVICE_BUSY,
+        )
+        archive.add_catch(self._record_failure("RecordAppFailure", "app"), result_path="$.error")
+        apps = self._item_map(
+            "ArchiveAppDefinitions",
+            items_path="$.qapps.apps",
+            selector={"instanceId.$": "$.qapps.instanceId"},
+            kind="app",
+            max_concurrency=SESSION_CONCURRENCY,
+        )
+        apps.item_processor(archive)
+        return apps

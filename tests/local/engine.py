@@ -1,0 +1,264 @@
+"""Run the synthesized state machine locally: moto's ASL engine, the real handlers in process.
+
+moto executes Amazon States Language when asked to (``execute_state_machine``); its Lambda
+tasks call ``lambda.invoke`` through boto3's default session, which this module answers by
+calling the step's real handler, shaped like Lambda's reply. Wait states and retry back-off
+advance a virtual clock instead of sleeping, so a run that polls for an hour takes
+milliseconds and the emulated services see the hour go by.
+
+moto internals are patched here and nowhere else (moto is pinned in requirements.txt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TextIO
+from unittest import mock
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.utils import TMP_THREADS
+
+from tests.local.emulator import VirtualClock
+from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, SynthesizedWorkflow
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/archiver-local"
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object that the handlers (and Powertools) read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One handler call, as a test would want to inspect it."""
+
+    function: str
+    event: dict[str, Any]
+    response: Any
+    error_type: str | None
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    execution_arn: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    history: list[dict[str, Any]]
+
+    def states_entered(self) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e
+        ]
+
+
+class _ReplyBody(io.BytesIO):
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.read()
+
+
+class LocalLambda:
+    """Answers moto's ``lambda.invoke`` calls with the real handlers, one call at a time.
+
+    One call at a time, like a single Lambda execution environment: the handlers share
+    Powertools' Logger and Metrics, which expect one invocation at once.
+    """
+
+    def __init__(self, workflow: SynthesizedWorkflow, *, log_stream: TextIO) -> None:
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self._workflow = workflow
+        self._log_stream = log_stream
+        self._lock = threading.Lock()
+        self.invocations: list[Invocation] = []
+        self.fault: Callable[[str, dict[str, Any]], None] | None = None
+
+    def load_handlers(self) -> None:
+        if str(FUNCTIONS_DIR) not in sys.path:
+            sys.path.insert(0, str(FUNCTIONS_DIR))
+        for logical_id, spec in self._workflow.functions.items():
+            module_name, _, attribute = spec.handler.rpartition(".")
+            self._handlers[logical_id] = getattr(importlib.import_module(module_name), attribute)
+        from archiver import observability
+
+        observability.logger.registered_handler.setStream(self._log_stream)  # type: ignore[attr-defined]
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        logical_id = request.url.split("/functions/")[1].split("/")[0].split("%3A")[-1].split(":")[-1]
+        event = json.loads(request.body or b"{}")
+        spec = self._workflow.functions[logical_id]
+        context = LocalContext(function_name=logical_id, invoked_function_arn=spec.arn)
+        headers: dict[str, str] = {}
+        error_type = None
+        with self._lock, contextlib.redirect_stdout(self._log_stream):
+            try:
+                if self.fault:
+                    self.fault(spec.handler.split(".")[0], event)
+                response = self._handlers[logical_id](event, context)
+            except Exception as error:  # noqa: BLE001 - reported to the state machine like Lambda does
+                error_type = type(error).__name__
+                headers["X-Amz-Function-Error"] = "Unhandled"
+                response = {
+                    "errorType": error_type,
+                    "errorMessage": str(error),
+                    "requestId": context.aws_request_id,
+                    "stackTrace": traceback.format_tb(error.__traceback__),
+                }
+        self.invocations.append(Invocation(spec.handler.split(".")[0], event, response, error_type))
+        return AWSResponse(request.url, 200, headers, _ReplyBody(json.dumps(response).encode()))
+
+
+@contextlib.contextmanager
+def fast_forward(clock: VirtualClock) -> Iterator[None]:
+    """Make Wait states and Retry back-off advance ``clock`` instead of sleeping."""
+
+    def wait(self: Any, env: Any, wait_seconds: int) -> None:
+        clock.advance(wait_seconds)
+
+    with (
+        mock.patch.object(wait_function.WaitFunction, "_wait_interval", wait),
+        mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=clock.advance)),
+    ):
+        yield
+
+
+class LocalStepFunctions:
+    """The synthesized archive workflow, deployed on moto, ready to run executions.
+
+    Use as a context manager; ``environment`` is what every function sees (the template's
+    environment, with local values for the bucket, endpoints and trusted download hosts).
+    """
+
+    def __init__(
+        self,
+        workflow: SynthesizedWorkflow,
+        *,
+        clock: VirtualClock,
+        environment: dict[str, str],
+        log_stream: TextIO | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.clock = clock
+        self.environment = environment
+        self.log_stream = log_stream or io.StringIO()
+        self.lambdas = LocalLambda(workflow, log_stream=self.log_stream)
+        self._stack = contextlib.ExitStack()
+        self.state_machine_arn = ""
+        self._sfn: Any = None
+
+    def __enter__(self) -> LocalStepFunctions:
+        stack = self._stack
+        stack.enter_context(mock.patch.dict(os.environ, self.environment))
+        stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        stack.enter_context(fast_forward(self.clock))
+        # moto's engine logs every failed state at ERROR; the run's own report says what failed.
+        stack.enter_context(_quiet("moto.stepfunctions"))
+        from archiver import clients
+        from archiver.settings import get_settings
+
+        clients.reset()
+        get_settings.cache_clear()
+        stack.callback(clients.reset)
+        stack.callback(get_settings.cache_clear)
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-send.lambda.Invoke", self.lambdas)
+        self.lambdas.load_handlers()
+        self._sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
+        self.state_machine_arn = self._sfn.create_state_machine(
+            name="archiver-local", definition=json.dumps(self.workflow.definition), roleArn=_ROLE_ARN
+        )["stateMachineArn"]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def start(self, document: Any, *, name: str | None = None) -> str:
+        """Start an execution; returns its ARN (the run id is the execution's name)."""
+        self._threads_before = len(TMP_THREADS)
+        return str(
+            self._sfn.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=name or f"run-{uuid.uuid4().hex[:12]}",
+                input=json.dumps(document),
+            )["executionArn"]
+        )
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self._sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def wait(self, execution_arn: str, *, on_progress: Callable[[list[dict[str, Any]]], None] | None = None) -> ExecutionResult:
+        """Wait for the execution's worker threads to finish (no polling sleeps), then describe it."""
+        seen = 0
+        while True:
+            alive = [t for t in TMP_THREADS[self._threads_before :] if t.is_alive()]
+            if not alive:
+                break
+            alive[0].join(timeout=0.2 if on_progress else None)
+            if on_progress:
+                events = self.history(execution_arn)
+                on_progress(events[seen:])
+                seen = len(events)
+        described = self._sfn.describe_execution(executionArn=execution_arn)
+        events = self.history(execution_arn)
+        if on_progress:
+            on_progress(events[seen:])
+        output = json.loads(described["output"]) if described.get("output") else None
+        return ExecutionResult(
+            execution_arn=execution_arn,
+            status=described["status"],
+            output=output,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            history=events,
+        )
+
+    def run(self, document: Any, *, name: str | None = None) -> ExecutionResult:
+        return self.wait(self.start(document, name=name))
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    log = logging.getLogger(logger_name)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

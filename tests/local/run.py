@@ -1,0 +1,200 @@
+"""Run an archive locally: the synthesized state machine, the real handlers, emulated services.
+
+    python -m tests.local.run                      # the demo: the embedded plan
+    python -m tests.local.run --input plan.json    # any run input document
+    python -m tests.local.run --json               # last line: one JSON object for scripts
+
+Quicksight and Q Apps are answered by the project's emulator and S3 by moto, unless the
+standard AWS_ENDPOINT_URL_QUICKSIGHT / AWS_ENDPOINT_URL_QAPPS / AWS_ENDPOINT_URL_S3 variables
+point elsewhere (then ARCHIVE_BUCKET names the bucket). Exits non-zero unless the run succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+
+from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, seed_emulator
+from tests.local.emulator import ServiceEmulator, VirtualClock
+from tests.local.engine import ExecutionResult, LocalStepFunctions
+from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, find_template, load_workflow
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_BUCKET = "archiver-local-archive"
+_ITEM_KEYS = (("bundle", "name"), ("session", "sessionId"), ("app", "appId"))
+
+
+def _item_label(state: dict[str, Any]) -> str:
+    for kind, key in _ITEM_KEYS:
+        if isinstance(state.get(kind), dict):
+            return f"{kind} {state[kind].get(key)}"
+    return ""
+
+
+class ProgressPrinter:
+    """Prints what a run is doing, from its execution history, in virtual time."""
+
+    def __init__(self, out: TextIO, clock: VirtualClock) -> None:
+        self.out = out
+        self.clock = clock
+        self.started = clock.now()
+
+    def _say(self, text: str) -> None:
+        elapsed = int(self.clock.now() - self.started)
+        print(f"  [{elapsed // 60:3d}m{elapsed % 60:02d}s] {text}", file=self.out, flush=True)
+
+    def __call__(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            exited = event.get("stateExitedEventDetails")
+            entered = event.get("stateEnteredEventDetails")
+            if entered and entered["name"] == "ValidateRun":
+                self._say("validating the run input")
+            elif entered and entered["name"].startswith("Record"):
+                state = json.loads(entered.get("input") or "{}")
+                self._say(f"{_item_label(state)}: FAILED ({state.get('error', {}).get('Error')}), recorded")
+            elif exited:
+                self._exited(exited["name"], json.loads(exited.get("output") or "null"))
+            elif "taskFailedEventDetails" in event:
+                self._say(f"step failed: {event['taskFailedEventDetails'].get('error')}")
+
+    def _exited(self, name: str, state: Any) -> None:
+        if not isinstance(state, dict):
+            return
+        label = _item_label(state)
+        export = state.get("export", {})
+        if name == "ValidateRun":
+            counts = (len(state["quicksight"]["bundles"]), len(state["qapps"]["sessions"]), len(state["qapps"]["apps"]))
+            self._say("plan: {} bundle(s), {} session(s), {} app definition(s)".format(*counts))
+        elif name == "StartBundleExport":
+            self._say(f"{label}: export job {export.get('jobId')} started")
+        elif name == "CheckBundleExport":
+            self._say(f"{label}: {export.get('status')} (waited {export.get('waitedSeconds')} s)")
+        elif name.startswith("Archive") and label:
+            self._say(f"{label}: archived")
+        elif name == "WriteManifest":
+            self._say(f"manifest written: {state.get('summary', {}).get('manifestKey')}")
+
+
+def _function_environment(workflow_env: dict[str, Any], bucket: str, endpoint: str | None) -> dict[str, str]:
+    environment = {name: str(value) for name, value in workflow_env.items()}
+    environment.update(
+        {
+            "ARCHIVE_BUCKET": bucket,
+            "DEFAULT_AWS_ACCOUNT_ID": LOCAL_ACCOUNT,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            # The emulator serves its links over plain http on the loopback address.
+            "DOWNLOAD_ALLOWLIST": os.environ.get("DOWNLOAD_ALLOWLIST", "http://127.0.0.1"),
+            "POWERTOOLS_SERVICE_NAME": "archiver",
+            "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    if endpoint:
+        environment.setdefault("AWS_ENDPOINT_URL_QUICKSIGHT", endpoint)
+        environment.setdefault("AWS_ENDPOINT_URL_QAPPS", endpoint)
+    return environment
+
+
+@contextlib.contextmanager
+def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
+    """The embedded emulator, unless both service endpoints are given in the environment."""
+    if os.environ.get("AWS_ENDPOINT_URL_QUICKSIGHT") and os.environ.get("AWS_ENDPOINT_URL_QAPPS"):
+        yield None
+        return
+    with ServiceEmulator(clock=clock) as emulator:
+        emulator.bundle_padding_bytes = DEMO_BUNDLE_PADDING_BYTES
+        seed_emulator(emulator, document)
+        yield emulator.endpoint_url
+
+
+def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None, saved_to: Path | None) -> None:
+    print(f"\nRun {result.execution_arn.rsplit(':', 1)[-1]} ended {result.status}", file=out)
+    if result.status != "SUCCEEDED":
+        print(f"  error: {result.error}\n  cause: {result.cause}", file=out)
+    if manifest is None:
+        return
+    print(f"\nArchived ({manifest['summary']['archived']} artifacts, {manifest['summary']['bytes']:,} bytes):", file=out)
+    for artifact in manifest["artifacts"]:
+        print(f"  {artifact['size']:>12,}  sha256:{artifact['sha256'][:16]}…  {artifact['key']}", file=out)
+    for failure in manifest["failures"]:
+        print(f"  FAILED {failure['itemId']}: {failure['error']['type']}: {failure['error']['message']}", file=out)
+    bucket, key = manifest["summary"]["manifestBucket"], manifest["summary"]["manifestKey"]
+    print(f"\nManifest: s3://{bucket}/{key}", file=out)
+    if saved_to:
+        print(f"A copy of the archive is in {saved_to}/ (function logs in {saved_to}/function-logs.jsonl)", file=out)
+
+
+def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            target = directory / entry["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+
+
+def _read_manifest(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"manifests/{run_id}.json")["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    manifest: dict[str, Any] = json.loads(body)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.local.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, help="run input document (default: the embedded demo plan)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out", help="synthesized cloud assembly")
+    parser.add_argument("--out", type=Path, default=ROOT / "demo-output", help="where to copy the archive")
+    parser.add_argument("--name", help="execution name (the run id)")
+    args = parser.parse_args(argv)
+    out = sys.stdout
+
+    document = json.loads(args.input.read_text()) if args.input else demo_input()
+    external_s3 = bool(os.environ.get("AWS_ENDPOINT_URL_S3"))
+    bucket = os.environ.get("ARCHIVE_BUCKET", "") if external_s3 else LOCAL_BUCKET
+    if not bucket:
+        parser.error("ARCHIVE_BUCKET must name the bucket when AWS_ENDPOINT_URL_S3 is set")
+    template_path = find_template(args.cdk_out)
+    workflow = load_workflow(json.loads(template_path.read_text()), bucket_name=bucket)
+    shared_env = workflow.function_named("archive_bundle").environment
+    clock = VirtualClock()
+    run_id = args.name or time.strftime("demo-%Y%m%dT%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"Running the archive workflow from {template_path.relative_to(ROOT)} (run {run_id})", file=out)
+    with (
+        (args.out / "function-logs.jsonl").open("w") as log_stream,
+        _services(document, clock) as endpoint,
+        LocalStepFunctions(
+            workflow, clock=clock, environment=_function_environment(shared_env, bucket, endpoint),
+            log_stream=log_stream,
+        ) as engine,
+    ):
+        s3 = boto3.client("s3", region_name=LOCAL_REGION)
+        if not external_s3:
+            s3.create_bucket(Bucket=bucket)
+        result = engine.wait(engine.start(document, name=run_id), on_progress=ProgressPrinter(out, clock))
+        manifest = _read_manifest(s3, bucket, run_id)
+        if not external_s3:
+            _save_archive(s3, bucket, args.out / "archive")
+    _report(out, result, manifest, None if external_s3 else args.out)
+    if args.json:
+        summary: dict[str, Any] = {"status": result.status, "manifestKey": manifest and manifest["summary"]["manifestKey"]}
+        summary.update({"output": result.output} if result.status == "SUCCEEDED" else {"error": result.error, "cause": result.cause})
+        print(json.dumps(summary), file=out)
+    return 0 if result.status == "SUCCEEDED" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

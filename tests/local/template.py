@@ -1,0 +1,108 @@
+"""Read what the local engine needs out of the synthesized CloudFormation template.
+
+The state machine definition is synthesized as an ``Fn::Join`` over function ARNs; the engine
+resolves it so each Lambda task names the function's logical id, and reads each function's
+handler and environment, so the local run executes exactly the definition that deploys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOCAL_ACCOUNT = "123456789012"
+LOCAL_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    handler: str
+    environment: dict[str, Any]
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.logical_id)
+
+
+@dataclass(frozen=True)
+class SynthesizedWorkflow:
+    definition: dict[str, Any]
+    functions: dict[str, FunctionSpec]
+
+    def function_named(self, handler_module: str) -> FunctionSpec:
+        """The function whose handler lives in ``functions/{handler_module}/``."""
+        for spec in self.functions.values():
+            if spec.handler.split(".")[0] == handler_module:
+                return spec
+        raise KeyError(handler_module)
+
+
+def function_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{logical_id}"
+
+
+class UnresolvableError(ValueError):
+    """The template uses an intrinsic the local engine cannot stand in for."""
+
+
+def _resolve(value: Any, refs: dict[str, str]) -> Any:
+    if isinstance(value, list):
+        return [_resolve(item, refs) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (name, argument), = value.items()
+        if name == "Ref":
+            if argument not in refs:
+                raise UnresolvableError(f"Ref {argument}")
+            return refs[argument]
+        if name == "Fn::GetAtt":
+            logical_id, attribute = argument
+            if attribute == "Arn":
+                return function_arn(logical_id)
+            raise UnresolvableError(f"Fn::GetAtt {logical_id}.{attribute}")
+        if name == "Fn::Join":
+            separator, parts = argument
+            return separator.join(str(_resolve(part, refs)) for part in parts)
+        if name.startswith("Fn::"):
+            raise UnresolvableError(name)
+    return {key: _resolve(item, refs) for key, item in value.items()}
+
+
+def find_template(cdk_out: Path) -> Path:
+    """The synthesized template that holds the archiver's state machine."""
+    for path in sorted(cdk_out.glob("*.template.json")):
+        resources = json.loads(path.read_text())["Resources"]
+        if any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in resources.values()):
+            return path
+    raise FileNotFoundError(f"no template with a state machine in {cdk_out}: run `make synth` first")
+
+
+def load_workflow(template: dict[str, Any], *, bucket_name: str) -> SynthesizedWorkflow:
+    """Resolve the archive workflow's definition and functions for a local run."""
+    resources: dict[str, Any] = template["Resources"]
+    refs = {"AWS::Partition": "aws", "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT}
+    refs.update(
+        {logical_id: bucket_name for logical_id, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+    )
+    functions: dict[str, FunctionSpec] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        props = resource["Properties"]
+        variables = props.get("Environment", {}).get("Variables", {})
+        environment: dict[str, Any] = {}
+        for name, raw in variables.items():
+            try:
+                environment[name] = _resolve(raw, refs)
+            except UnresolvableError:
+                continue  # a value the local run replaces (e.g. an ARN of a deployed resource)
+        functions[logical_id] = FunctionSpec(logical_id, props["Handler"], environment)
+    machines = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    if len(machines) != 1:
+        raise ValueError(f"expected one state machine in the template, found {len(machines)}")
+    definition = json.loads(_resolve(machines[0]["Properties"]["DefinitionString"], refs))
+    return SynthesizedWorkflow(definition=definition, functions=functions)
