@@ -149,6 +149,7 @@ def write_manifest(
                     **outcome["artifact"],
                     "source": outcome["source"],
                     "warnings": outcome["warnings"],
+                    "linkRefreshes": outcome.get("linkRefreshes", 0),
                     "archivedAt": outcome["at"],
                 }
             )

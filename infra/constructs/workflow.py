@@ -87,7 +87,7 @@ class ArchiveWorkflow(Construct):
             .otherwise(all_archived)
         )
 
-        definition = self._validate_run().next(archive_items)
+        definition = self._validate_run().next(archive_items).next(write_manifest)
         self.log_group = logs.LogGroup(
             self,
             "ExecutionLogs",
@@ -101,7 +101,9 @@ class ArchiveWorkflow(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=timeout,
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
         )
 
     def _invoke(
@@ -158,7 +160,9 @@ class ArchiveWorkflow(Construct):
             "ReadInputProblems",
             parameters={"report.$": "States.StringToJson($.Cause)"},
         )
-        invalid = sfn.Fail(self, "InvalidRunInput", error="InvalidRunInput", cause_path="$.report.errorMessage")
+        invalid = sfn.Fail(
+            self, "InvalidRunInput", error="InvalidRunInput", cause_path="$.report.errorMessage"
+        )
         # The caught error replaces the state: the input may not even be an object.
         validate.add_catch(read_problems.next(invalid), errors=["InvalidRunInputError"], result_path="$")
         return validate
@@ -215,7 +219,10 @@ class ArchiveWorkflow(Construct):
             sfn.Choice(self, "BundleExportDone")
             .when(sfn.Condition.string_equals("$.export.status", "SUCCESSFUL"), archive)
             # check_bundle_export has recorded the job's Errors: the item ends here.
-            .when(sfn.Condition.string_equals("$.export.status", "FAILED"), sfn.Succeed(self, "BundleExportFailed"))
+            .when(
+                sfn.Condition.string_equals("$.export.status", "FAILED"),
+                sfn.Succeed(self, "BundleExportFailed"),
+            )
             .otherwise(wait)
         )
         bundles = self._item_map(
