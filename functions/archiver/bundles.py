@@ -58,7 +58,13 @@ def next_wait(current: int, settings: Settings) -> int:
 
 
 def check_export(
-    qs: Any, s3: Any, *, run: dict[str, Any], account_id: str, bundle: dict[str, Any], export: dict[str, Any],
+    qs: Any,
+    s3: Any,
+    *,
+    run: dict[str, Any],
+    account_id: str,
+    bundle: dict[str, Any],
+    export: dict[str, Any],
     settings: Settings,
 ) -> dict[str, Any]:
     """Describe the job once; return the updated polling state.
@@ -90,7 +96,12 @@ def check_export(
             f"export job {export['jobId']} still {status} after {waited} s "
             f"(deadline {settings.export_deadline_seconds} s)"
         )
-    return {**export, "status": status, "waitedSeconds": waited, "waitSeconds": next_wait(export["waitSeconds"], settings)}
+    return {
+        **export,
+        "status": status,
+        "waitedSeconds": waited,
+        "waitSeconds": next_wait(export["waitSeconds"], settings),
+    }
 
 
 def _download_links(qs: Any, *, account_id: str, job_id: str, first: str) -> Callable[[], str]:
@@ -100,16 +111,22 @@ def _download_links(qs: Any, *, account_id: str, job_id: str, first: str) -> Cal
     def fetch() -> str:
         if pending:
             return pending.pop()
-        link: str = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)[
-            "DownloadUrl"
-        ]
+        link: str = qs.describe_asset_bundle_export_job(
+            AwsAccountId=account_id, AssetBundleExportJobId=job_id
+        )["DownloadUrl"]
         return link
 
     return fetch
 
 
 def archive_bundle(
-    qs: Any, s3: Any, *, run: dict[str, Any], account_id: str, bundle: dict[str, Any], export: dict[str, Any],
+    qs: Any,
+    s3: Any,
+    *,
+    run: dict[str, Any],
+    account_id: str,
+    bundle: dict[str, Any],
+    export: dict[str, Any],
     settings: Settings,
 ) -> dict[str, Any]:
     """Copy a successful job's bundle into the archive, then record it.
@@ -119,7 +136,9 @@ def archive_bundle(
     """
     job = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=export["jobId"])
     if job["JobStatus"] != SUCCESSFUL:
-        raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
+        raise BundleExportNotReadyError(
+            f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}"
+        )
     key = layout.bundle_key(
         account_id=account_id,
         bundle_name=bundle["name"],
@@ -128,7 +147,9 @@ def archive_bundle(
         export_format=bundle["exportFormat"],
     )
     stored = archive_download(
-        fetch_link=_download_links(qs, account_id=account_id, job_id=export["jobId"], first=job["DownloadUrl"]),
+        fetch_link=_download_links(
+            qs, account_id=account_id, job_id=export["jobId"], first=job["DownloadUrl"]
+        ),
         s3=s3,
         bucket=settings.archive_bucket,
         key=key,
@@ -140,7 +161,9 @@ def archive_bundle(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
-    count_artifact("bundle", stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes)
+    count_artifact(
+        "bundle", stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes
+    )
     logger.info("Bundle archived", extra={"key": key, "size": stored.size, "sha256": stored.sha256})
     return record_archived(
         s3,
@@ -149,6 +172,10 @@ def archive_bundle(
         item_id=bundle["itemId"],
         kind="bundle",
         stored=stored,
-        source={"jobArn": job["Arn"], "resourceArns": bundle["resourceArns"], "exportFormat": bundle["exportFormat"]},
+        source={
+            "jobArn": job["Arn"],
+            "resourceArns": bundle["resourceArns"],
+            "exportFormat": bundle["exportFormat"],
+        },
         warnings=job.get("Warnings", []),
     )

@@ -21,14 +21,22 @@ def _session_links(client: Any, *, instance_id: str, session_id: str, first: str
     def fetch() -> str:
         if pending:
             return pending.pop()
-        link: str = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)["csvFileLink"]
+        link: str = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)[
+            "csvFileLink"
+        ]
         return link
 
     return fetch
 
 
 def archive_session(
-    client: Any, s3: Any, *, run: dict[str, Any], instance_id: str, session: dict[str, Any], settings: Settings
+    client: Any,
+    s3: Any,
+    *,
+    run: dict[str, Any],
+    instance_id: str,
+    session: dict[str, Any],
+    settings: Settings,
 ) -> dict[str, Any]:
     """Export a session's collected data and copy the CSV into the archive in the same step.
 
@@ -45,7 +53,9 @@ def archive_session(
         run_id=run["id"],
     )
     stored = archive_download(
-        fetch_link=_session_links(client, instance_id=instance_id, session_id=session_id, first=export["csvFileLink"]),
+        fetch_link=_session_links(
+            client, instance_id=instance_id, session_id=session_id, first=export["csvFileLink"]
+        ),
         s3=s3,
         bucket=settings.archive_bucket,
         key=key,
@@ -57,7 +67,9 @@ def archive_session(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
-    count_artifact("session", stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes)
+    count_artifact(
+        "session", stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes
+    )
     logger.info("Session data archived", extra={"key": key, "size": stored.size, "sha256": stored.sha256})
     return record_archived(
         s3,
@@ -81,9 +93,14 @@ def archive_app(
 ) -> dict[str, Any]:
     """Keep an app's definition at its version's key; a version already kept counts as archived."""
     response = client.get_q_app(instanceId=instance_id, appId=app["appId"])
-    key = layout.app_definition_key(instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"])
+    key = layout.app_definition_key(
+        instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"]
+    )
     stored = archive_bytes(
-        s3=s3, bucket=settings.archive_bucket, key=key, body=app_definition_document(response),
+        s3=s3,
+        bucket=settings.archive_bucket,
+        key=key,
+        body=app_definition_document(response),
         content_type="application/json",
     )
     count_artifact("app", stored.size, already_archived=stored.already_archived)

@@ -10,5 +10,8 @@ from archiver.settings import get_settings
 @step_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return bundles.start_export(
-        clients.quicksight(), account_id=event["awsAccountId"], bundle=event["bundle"], settings=get_settings()
+        clients.quicksight(),
+        account_id=event["awsAccountId"],
+        bundle=event["bundle"],
+        settings=get_settings(),
     )

@@ -30,8 +30,12 @@ def session_csv(session_id: str, rows: int = 200) -> bytes:
     writer.writerow(["submittedBy", "submittedAt", "rating", "comment"])
     for row in range(rows):
         writer.writerow(
-            [f"user{rng.randrange(1000)}@example.com", f"2026-11-{1 + row % 28:02d}T09:00:00Z",
-             rng.randint(1, 5), f"comment {row}"]
+            [
+                f"user{rng.randrange(1000)}@example.com",
+                f"2026-11-{1 + row % 28:02d}T09:00:00Z",
+                rng.randint(1, 5),
+                f"comment {row}",
+            ]
         )
     return buffer.getvalue().encode()
 
@@ -48,7 +52,9 @@ def seed_emulator(emulator: ServiceEmulator, document: Any) -> None:
         if not isinstance(bundle, dict):
             continue
         for arn in bundle.get("resourceArns", []):
-            emulator.add_quicksight_resource(arn, fails_strict_validation=bundle.get("strictValidation") is False)
+            emulator.add_quicksight_resource(
+                arn, fails_strict_validation=bundle.get("strictValidation") is False
+            )
     qapps = document.get("qapps", {})
     instance_id = qapps.get("instanceId", "")
     app_ids = list(qapps.get("apps", []))
@@ -61,4 +67,6 @@ def seed_emulator(emulator: ServiceEmulator, document: Any) -> None:
             csv=session_csv(session["sessionId"]),
         )
     for number, app_id in enumerate(dict.fromkeys(app_ids), start=1):
-        emulator.add_qapp(instance_id=instance_id, app_id=app_id, title=f"Demo app {number}", app_version=number)
+        emulator.add_qapp(
+            instance_id=instance_id, app_id=app_id, title=f"Demo app {number}", app_version=number
+        )

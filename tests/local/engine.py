@@ -101,10 +101,10 @@ class LocalLambda:
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
         self.fault: Callable[[str, dict[str, Any]], None] | None = None
+        # Called after each invocation, in the execution's thread, so virtual time is exact.
+        self.on_invocation: Callable[[Invocation], None] | None = None
 
     def load_handlers(self) -> None:
-        if str(FUNCTIONS_DIR) not in sys.path:
-            sys.path.insert(0, str(FUNCTIONS_DIR))
         for logical_id, spec in self._workflow.functions.items():
             module_name, _, attribute = spec.handler.rpartition(".")
             self._handlers[logical_id] = getattr(importlib.import_module(module_name), attribute)
@@ -124,7 +124,7 @@ class LocalLambda:
                 if self.fault:
                     self.fault(spec.handler.split(".")[0], event)
                 response = self._handlers[logical_id](event, context)
-            except Exception as error:  # noqa: BLE001 - reported to the state machine like Lambda does
+            except Exception as error:
                 error_type = type(error).__name__
                 headers["X-Amz-Function-Error"] = "Unhandled"
                 response = {
@@ -133,7 +133,10 @@ class LocalLambda:
                     "requestId": context.aws_request_id,
                     "stackTrace": traceback.format_tb(error.__traceback__),
                 }
-        self.invocations.append(Invocation(spec.handler.split(".")[0], event, response, error_type))
+            invocation = Invocation(spec.handler.split(".")[0], event, response, error_type)
+            self.invocations.append(invocation)
+        if self.on_invocation:
+            self.on_invocation(invocation)
         return AWSResponse(request.url, 200, headers, _ReplyBody(json.dumps(response).encode()))
 
 
@@ -176,6 +179,9 @@ class LocalStepFunctions:
         self._sfn: Any = None
 
     def __enter__(self) -> LocalStepFunctions:
+        # The handlers import the runtime library as Lambda does: from the asset's root.
+        if str(FUNCTIONS_DIR) not in sys.path:
+            sys.path.insert(0, str(FUNCTIONS_DIR))
         stack = self._stack
         stack.enter_context(mock.patch.dict(os.environ, self.environment))
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
@@ -223,22 +229,12 @@ class LocalStepFunctions:
                 return events
             kwargs["nextToken"] = page["nextToken"]
 
-    def wait(self, execution_arn: str, *, on_progress: Callable[[list[dict[str, Any]]], None] | None = None) -> ExecutionResult:
-        """Wait for the execution's worker threads to finish (no polling sleeps), then describe it."""
-        seen = 0
-        while True:
-            alive = [t for t in TMP_THREADS[self._threads_before :] if t.is_alive()]
-            if not alive:
-                break
-            alive[0].join(timeout=0.2 if on_progress else None)
-            if on_progress:
-                events = self.history(execution_arn)
-                on_progress(events[seen:])
-                seen = len(events)
+    def wait(self, execution_arn: str) -> ExecutionResult:
+        """Join the execution's worker threads (no polling sleeps), then describe it."""
+        while alive := [t for t in TMP_THREADS[self._threads_before :] if t.is_alive()]:
+            alive[0].join()
         described = self._sfn.describe_execution(executionArn=execution_arn)
         events = self.history(execution_arn)
-        if on_progress:
-            on_progress(events[seen:])
         output = json.loads(described["output"]) if described.get("output") else None
         return ExecutionResult(
             execution_arn=execution_arn,

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -25,23 +26,15 @@ import boto3
 
 from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
-from tests.local.engine import ExecutionResult, LocalStepFunctions
+from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions
 from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, find_template, load_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_BUCKET = "archiver-local-archive"
-_ITEM_KEYS = (("bundle", "name"), ("session", "sessionId"), ("app", "appId"))
-
-
-def _item_label(state: dict[str, Any]) -> str:
-    for kind, key in _ITEM_KEYS:
-        if isinstance(state.get(kind), dict):
-            return f"{kind} {state[kind].get(key)}"
-    return ""
 
 
 class ProgressPrinter:
-    """Prints what a run is doing, from its execution history, in virtual time."""
+    """Says what a run is doing as each step returns, stamped with the run's virtual time."""
 
     def __init__(self, out: TextIO, clock: VirtualClock) -> None:
         self.out = out
@@ -52,36 +45,32 @@ class ProgressPrinter:
         elapsed = int(self.clock.now() - self.started)
         print(f"  [{elapsed // 60:3d}m{elapsed % 60:02d}s] {text}", file=self.out, flush=True)
 
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            exited = event.get("stateExitedEventDetails")
-            entered = event.get("stateEnteredEventDetails")
-            if entered and entered["name"] == "ValidateRun":
-                self._say("validating the run input")
-            elif entered and entered["name"].startswith("Record"):
-                state = json.loads(entered.get("input") or "{}")
-                self._say(f"{_item_label(state)}: FAILED ({state.get('error', {}).get('Error')}), recorded")
-            elif exited:
-                self._exited(exited["name"], json.loads(exited.get("output") or "null"))
-            elif "taskFailedEventDetails" in event:
-                self._say(f"step failed: {event['taskFailedEventDetails'].get('error')}")
-
-    def _exited(self, name: str, state: Any) -> None:
-        if not isinstance(state, dict):
+    def __call__(self, call: Invocation) -> None:
+        event, response = call.event, call.response
+        if call.error_type:
+            self._say(f"{call.function}: {call.error_type}: {response.get('errorMessage', '')[:200]}")
             return
-        label = _item_label(state)
-        export = state.get("export", {})
-        if name == "ValidateRun":
-            counts = (len(state["quicksight"]["bundles"]), len(state["qapps"]["sessions"]), len(state["qapps"]["apps"]))
-            self._say("plan: {} bundle(s), {} session(s), {} app definition(s)".format(*counts))
-        elif name == "StartBundleExport":
-            self._say(f"{label}: export job {export.get('jobId')} started")
-        elif name == "CheckBundleExport":
-            self._say(f"{label}: {export.get('status')} (waited {export.get('waitedSeconds')} s)")
-        elif name.startswith("Archive") and label:
-            self._say(f"{label}: archived")
-        elif name == "WriteManifest":
-            self._say(f"manifest written: {state.get('summary', {}).get('manifestKey')}")
+        match call.function:
+            case "validate_run":
+                counts = (
+                    len(response["quicksight"]["bundles"]),
+                    len(response["qapps"]["sessions"]),
+                    len(response["qapps"]["apps"]),
+                )
+                self._say("plan: {} bundle(s), {} session(s), {} app definition(s)".format(*counts))
+            case "start_bundle_export":
+                self._say(f"bundle {event['bundle']['name']}: export job {response['jobId']} started")
+            case "check_bundle_export":
+                self._say(
+                    f"bundle {event['bundle']['name']}: {response['status']} "
+                    f"(polled after {response['waitedSeconds']} s)"
+                )
+            case "archive_bundle" | "archive_session" | "archive_app":
+                self._say(f"archived {response['key']} ({response['size']:,} bytes)")
+            case "record_item_failure":
+                self._say(f"{response['itemId']}: FAILED ({response['error']}), recorded")
+            case "write_manifest":
+                self._say(f"manifest written: {response['manifestKey']}")
 
 
 def _function_environment(workflow_env: dict[str, Any], bucket: str, endpoint: str | None) -> dict[str, str]:
@@ -117,21 +106,32 @@ def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
         yield emulator.endpoint_url
 
 
-def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None, saved_to: Path | None) -> None:
+def _report(
+    out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None, saved_to: Path | None
+) -> None:
     print(f"\nRun {result.execution_arn.rsplit(':', 1)[-1]} ended {result.status}", file=out)
     if result.status != "SUCCEEDED":
         print(f"  error: {result.error}\n  cause: {result.cause}", file=out)
     if manifest is None:
         return
-    print(f"\nArchived ({manifest['summary']['archived']} artifacts, {manifest['summary']['bytes']:,} bytes):", file=out)
+    print(
+        f"\nArchived ({manifest['summary']['archived']} artifacts, {manifest['summary']['bytes']:,} bytes):",
+        file=out,
+    )
     for artifact in manifest["artifacts"]:
         print(f"  {artifact['size']:>12,}  sha256:{artifact['sha256'][:16]}…  {artifact['key']}", file=out)
     for failure in manifest["failures"]:
-        print(f"  FAILED {failure['itemId']}: {failure['error']['type']}: {failure['error']['message']}", file=out)
+        print(
+            f"  FAILED {failure['itemId']}: {failure['error']['type']}: {failure['error']['message']}",
+            file=out,
+        )
     bucket, key = manifest["summary"]["manifestBucket"], manifest["summary"]["manifestKey"]
     print(f"\nManifest: s3://{bucket}/{key}", file=out)
     if saved_to:
-        print(f"A copy of the archive is in {saved_to}/ (function logs in {saved_to}/function-logs.jsonl)", file=out)
+        print(
+            f"A copy of the archive is in {saved_to / 'archive'}/ (function logs: {saved_to / 'function-logs.jsonl'})",
+            file=out,
+        )
 
 
 def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
@@ -171,27 +171,38 @@ def main(argv: list[str] | None = None) -> int:
     shared_env = workflow.function_named("archive_bundle").environment
     clock = VirtualClock()
     run_id = args.name or time.strftime("demo-%Y%m%dT%H%M%S")
+    shutil.rmtree(args.out / "archive", ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"Running the archive workflow from {template_path.relative_to(ROOT)} (run {run_id})", file=out)
     with (
         (args.out / "function-logs.jsonl").open("w") as log_stream,
         _services(document, clock) as endpoint,
         LocalStepFunctions(
-            workflow, clock=clock, environment=_function_environment(shared_env, bucket, endpoint),
+            workflow,
+            clock=clock,
+            environment=_function_environment(shared_env, bucket, endpoint),
             log_stream=log_stream,
         ) as engine,
     ):
         s3 = boto3.client("s3", region_name=LOCAL_REGION)
         if not external_s3:
             s3.create_bucket(Bucket=bucket)
-        result = engine.wait(engine.start(document, name=run_id), on_progress=ProgressPrinter(out, clock))
+        engine.lambdas.on_invocation = ProgressPrinter(out, clock)
+        result = engine.run(document, name=run_id)
         manifest = _read_manifest(s3, bucket, run_id)
         if not external_s3:
             _save_archive(s3, bucket, args.out / "archive")
     _report(out, result, manifest, None if external_s3 else args.out)
     if args.json:
-        summary: dict[str, Any] = {"status": result.status, "manifestKey": manifest and manifest["summary"]["manifestKey"]}
-        summary.update({"output": result.output} if result.status == "SUCCEEDED" else {"error": result.error, "cause": result.cause})
+        summary: dict[str, Any] = {
+            "status": result.status,
+            "manifestKey": manifest and manifest["summary"]["manifestKey"],
+        }
+        summary.update(
+            {"output": result.output}
+            if result.status == "SUCCEEDED"
+            else {"error": result.error, "cause": result.cause}
+        )
         print(json.dumps(summary), file=out)
     return 0 if result.status == "SUCCEEDED" else 1
 

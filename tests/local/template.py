@@ -54,7 +54,7 @@ def _resolve(value: Any, refs: dict[str, str]) -> Any:
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
-        (name, argument), = value.items()
+        ((name, argument),) = value.items()
         if name == "Ref":
             if argument not in refs:
                 raise UnresolvableError(f"Ref {argument}")

@@ -14,8 +14,11 @@ from archiver.errors import InvalidRunInputError
 from archiver.run_input import RunContext, export_job_id, plan_run, schema_problems
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples"
-RUN = RunContext(run_id="nightly-42", execution_id="arn:aws:states:us-east-1:1:execution:sm:nightly-42",
-                 started_at="2026-11-22T03:00:00.000Z")
+RUN = RunContext(
+    run_id="nightly-42",
+    execution_id="arn:aws:states:us-east-1:1:execution:sm:nightly-42",
+    started_at="2026-11-22T03:00:00.000Z",
+)
 ACCOUNT = "123456789012"
 APP = "3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"
 SESSION = "7a2b9c4d-1e3f-4a5b-8c6d-2e4f6a8b0c11"
@@ -46,31 +49,49 @@ def test_defaults_are_applied_to_a_minimal_bundle() -> None:
     bundle = plan["quicksight"]["bundles"][0]
     assert plan["quicksight"]["awsAccountId"] == ACCOUNT
     assert bundle["exportFormat"] == "QUICKSIGHT_JSON"
-    assert (bundle["includeAllDependencies"], bundle["includePermissions"], bundle["includeTags"]) == (True, False, False)
+    assert (bundle["includeAllDependencies"], bundle["includePermissions"], bundle["includeTags"]) == (
+        True,
+        False,
+        False,
+    )
     assert bundle["strictValidation"] is True
     assert bundle["name"].startswith("dashboard-d-1-")
     assert bundle["jobId"] == export_job_id("nightly-42", bundle["name"])
-    assert plan["run"] == {"id": "nightly-42", "executionId": RUN.execution_id,
-                           "startedAt": RUN.started_at, "date": "2026-11-22"}
+    assert plan["run"] == {
+        "id": "nightly-42",
+        "executionId": RUN.execution_id,
+        "startedAt": RUN.started_at,
+        "date": "2026-11-22",
+    }
 
 
 def test_the_derived_name_is_stable_whatever_the_arn_order() -> None:
     arns = [dashboard("d-1"), dashboard("d-2")]
     first = plan_run({"quicksight": {"bundles": [{"resourceArns": arns}]}}, RUN, default_account=ACCOUNT)
-    second = plan_run({"quicksight": {"bundles": [{"resourceArns": arns[::-1]}]}}, RUN, default_account=ACCOUNT)
+    second = plan_run(
+        {"quicksight": {"bundles": [{"resourceArns": arns[::-1]}]}}, RUN, default_account=ACCOUNT
+    )
     assert first["quicksight"]["bundles"][0]["name"][-8:] == second["quicksight"]["bundles"][0]["name"][-8:]
 
 
 def test_a_retried_run_asks_for_the_same_export_job() -> None:
     document = {"quicksight": {"bundles": [{"name": "finance", "resourceArns": [dashboard("d-1")]}]}}
-    jobs = [plan_run(document, RUN, default_account=ACCOUNT)["quicksight"]["bundles"][0]["jobId"] for _ in range(2)]
+    jobs = [
+        plan_run(document, RUN, default_account=ACCOUNT)["quicksight"]["bundles"][0]["jobId"]
+        for _ in range(2)
+    ]
     assert jobs == ["nightly-42-finance", "nightly-42-finance"]
 
 
 def test_every_app_a_session_belongs_to_is_kept_once() -> None:
     other_app = "5d2e8f14-6a3b-4c9d-8e1f-3a5b7c9d1e42"
-    document = {"qapps": {"instanceId": INSTANCE, "apps": [other_app, APP],
-                          "sessions": [{"appId": APP, "sessionId": SESSION}]}}
+    document = {
+        "qapps": {
+            "instanceId": INSTANCE,
+            "apps": [other_app, APP],
+            "sessions": [{"appId": APP, "sessionId": SESSION}],
+        }
+    }
     plan = plan_run(document, RUN, default_account=ACCOUNT)
     assert [app["appId"] for app in plan["qapps"]["apps"]] == [other_app, APP]
     assert plan["quicksight"]["bundles"] == []
@@ -81,61 +102,127 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
     [
         ({}, ["(document): expected a 'quicksight' and/or a 'qapps' section"]),
         ([], ["(document): expected an object, got array"]),
-        ({"qapps": {"instanceId": INSTANCE, "sesions": []}},
-         ["qapps.sesions: unknown key (expected one of apps, instanceId, sessions)",
-          "qapps: expected at least one of 'sessions' or 'apps', non-empty"]),
-        ({"quicksight": {"awsAccountId": "12345", "bundles": [{"resourceArns": [dashboard("d-1")]}]}},
-         ['quicksight.awsAccountId: expected a 12-digit AWS account id, got "12345"']),
-        ({"quicksight": {"bundles": [{"resourceArns": []}]}},
-         ["quicksight.bundles[0].resourceArns: expected at least 1 items, got 0"]),
-        ({"quicksight": {"bundles": [{"resourceArns": [dashboard(f"d-{i}") for i in range(101)]}]}},
-         ["quicksight.bundles[0].resourceArns: expected at most 100 items, got 101"]),
-        ({"quicksight": {"bundles": [{"resourceArns": ["arn:aws:s3:::bucket"]}]}},
-         ["quicksight.bundles[0].resourceArns[0]: expected a QuickSight analysis, dashboard, dataset, datasource, "
-          'theme, vpcConnection, folder or topic ARN, got "arn:aws:s3:::bucket"']),
-        ({"quicksight": {"bundles": [{"resourceArns": [dashboard("d-1", "999999999999")]}]}},
-         ["quicksight.bundles[0].resourceArns[0]: expected a resource of account 123456789012, "
-          "got one of account 999999999999"]),
-        ({"quicksight": {"bundles": [{"name": "x", "resourceArns": [dashboard("d-1")]},
-                                     {"name": "x", "resourceArns": [dashboard("d-2")]}]}},
-         ["quicksight.bundles[1].name: expected a unique name, 'x' is also bundles[0]"]),
-        ({"quicksight": {"bundles": [{"resourceArns": [dashboard("d-1")], "includeTags": "yes"}]}},
-         ["quicksight.bundles[0].includeTags: expected boolean, got string"]),
-        ({"qapps": {"instanceId": INSTANCE, "sessions": [{"appId": APP, "sessionId": SESSION.upper()}]}},
-         [f'qapps.sessions[0].sessionId: expected a lower-case version 4 or 5 UUID, got "{SESSION.upper()}"']),
-        ({"qapps": {"instanceId": INSTANCE, "sessions": [
-            {"appId": APP, "sessionId": "7a2b9c4d-1e3f-1a5b-8c6d-2e4f6a8b0c11"}]}},
-         ['qapps.sessions[0].sessionId: expected a lower-case version 4 or 5 UUID, '
-          'got "7a2b9c4d-1e3f-1a5b-8c6d-2e4f6a8b0c11"']),
-        ({"qapps": {"instanceId": INSTANCE}},
-         ["qapps: expected at least one of 'sessions' or 'apps', non-empty"]),
+        (
+            {"qapps": {"instanceId": INSTANCE, "sesions": []}},
+            [
+                "qapps.sesions: unknown key (expected one of apps, instanceId, sessions)",
+                "qapps: expected at least one of 'sessions' or 'apps', non-empty",
+            ],
+        ),
+        (
+            {"quicksight": {"awsAccountId": "12345", "bundles": [{"resourceArns": [dashboard("d-1")]}]}},
+            ['quicksight.awsAccountId: expected a 12-digit AWS account id, got "12345"'],
+        ),
+        (
+            {"quicksight": {"bundles": [{"resourceArns": []}]}},
+            ["quicksight.bundles[0].resourceArns: expected at least 1 items, got 0"],
+        ),
+        (
+            {"quicksight": {"bundles": [{"resourceArns": [dashboard(f"d-{i}") for i in range(101)]}]}},
+            ["quicksight.bundles[0].resourceArns: expected at most 100 items, got 101"],
+        ),
+        (
+            {"quicksight": {"bundles": [{"resourceArns": ["arn:aws:s3:::bucket"]}]}},
+            [
+                "quicksight.bundles[0].resourceArns[0]: expected a QuickSight analysis, dashboard, dataset, "
+                'datasource, theme, vpcConnection, folder or topic ARN, got "arn:aws:s3:::bucket"'
+            ],
+        ),
+        (
+            {"quicksight": {"bundles": [{"resourceArns": [dashboard("d-1", "999999999999")]}]}},
+            [
+                "quicksight.bundles[0].resourceArns[0]: expected a resource of account 123456789012, "
+                "got one of account 999999999999"
+            ],
+        ),
+        (
+            {
+                "quicksight": {
+                    "bundles": [
+                        {"name": "x", "resourceArns": [dashboard("d-1")]},
+                        {"name": "x", "resourceArns": [dashboard("d-2")]},
+                    ]
+                }
+            },
+            ["quicksight.bundles[1].name: expected a unique name, 'x' is also bundles[0]"],
+        ),
+        (
+            {"quicksight": {"bundles": [{"resourceArns": [dashboard("d-1")], "includeTags": "yes"}]}},
+            ["quicksight.bundles[0].includeTags: expected boolean, got string"],
+        ),
+        (
+            {"qapps": {"instanceId": INSTANCE, "sessions": [{"appId": APP, "sessionId": SESSION.upper()}]}},
+            [
+                f'qapps.sessions[0].sessionId: expected a lower-case version 4 or 5 UUID, got "{SESSION.upper()}"'
+            ],
+        ),
+        (
+            {
+                "qapps": {
+                    "instanceId": INSTANCE,
+                    "sessions": [{"appId": APP, "sessionId": "7a2b9c4d-1e3f-1a5b-8c6d-2e4f6a8b0c11"}],
+                }
+            },
+            [
+                "qapps.sessions[0].sessionId: expected a lower-case version 4 or 5 UUID, "
+                'got "7a2b9c4d-1e3f-1a5b-8c6d-2e4f6a8b0c11"'
+            ],
+        ),
+        (
+            {"qapps": {"instanceId": INSTANCE}},
+            ["qapps: expected at least one of 'sessions' or 'apps', non-empty"],
+        ),
     ],
-    ids=["empty", "not-an-object", "typo", "short-account", "no-arns", "too-many-arns", "not-quicksight",
-         "other-account", "duplicate-name", "wrong-type", "upper-case-uuid", "uuid-v1", "nothing-to-archive"],
+    ids=[
+        "empty",
+        "not-an-object",
+        "typo",
+        "short-account",
+        "no-arns",
+        "too-many-arns",
+        "not-quicksight",
+        "other-account",
+        "duplicate-name",
+        "wrong-type",
+        "upper-case-uuid",
+        "uuid-v1",
+        "nothing-to-archive",
+    ],
 )
 def test_bad_input_is_rejected_naming_the_field(document: Any, expected: list[str]) -> None:
     assert problems_of(document) == expected
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    document = {"quicksight": {"awsAccountId": "x", "bundles": [{"resourceArns": [], "exportFormat": "ZIP"}]},
-                "qaps": {}}
+    document = {
+        "quicksight": {"awsAccountId": "x", "bundles": [{"resourceArns": [], "exportFormat": "ZIP"}]},
+        "qaps": {},
+    }
     fields = [problem.split(":")[0] for problem in problems_of(document)]
-    assert fields == ["qaps", "quicksight.awsAccountId", "quicksight.bundles[0].exportFormat",
-                      "quicksight.bundles[0].resourceArns"]
+    assert fields == [
+        "qaps",
+        "quicksight.awsAccountId",
+        "quicksight.bundles[0].exportFormat",
+        "quicksight.bundles[0].resourceArns",
+    ]
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=3)
+    ),
     max_leaves=12,
 )
 documents = st.fixed_dictionaries(
     {},
     optional={
-        "quicksight": st.fixed_dictionaries({}, optional={"awsAccountId": json_values, "bundles": json_values}),
-        "qapps": st.fixed_dictionaries({}, optional={"instanceId": json_values, "sessions": json_values,
-                                                     "apps": json_values}),
+        "quicksight": st.fixed_dictionaries(
+            {}, optional={"awsAccountId": json_values, "bundles": json_values}
+        ),
+        "qapps": st.fixed_dictionaries(
+            {}, optional={"instanceId": json_values, "sessions": json_values, "apps": json_values}
+        ),
         "extra": json_values,
     },
 )

@@ -65,7 +65,10 @@ def archive(
     synthesized_workflow: SynthesizedWorkflow, emulator: ServiceEmulator, clock: VirtualClock
 ) -> Iterator[LocalArchive]:
     environment = {
-        **{name: str(value) for name, value in synthesized_workflow.function_named("archive_bundle").environment.items()},
+        **{
+            name: str(value)
+            for name, value in synthesized_workflow.function_named("archive_bundle").environment.items()
+        },
         "ARCHIVE_BUCKET": BUCKET,
         "DEFAULT_AWS_ACCOUNT_ID": LOCAL_ACCOUNT,
         "AWS_REGION": LOCAL_REGION,

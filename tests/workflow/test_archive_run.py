@@ -33,7 +33,10 @@ def bundle(name: str, *resources: str, **options: Any) -> dict[str, Any]:
 
 
 def qapps(*sessions: tuple[str, str], apps: list[str] | None = None) -> dict[str, Any]:
-    section: dict[str, Any] = {"instanceId": INSTANCE, "sessions": [{"appId": a, "sessionId": s} for a, s in sessions]}
+    section: dict[str, Any] = {
+        "instanceId": INSTANCE,
+        "sessions": [{"appId": a, "sessionId": s} for a, s in sessions],
+    }
     if apps:
         section["apps"] = apps
     return section
@@ -46,10 +49,13 @@ def sha256(data: bytes) -> str:
 def test_a_full_run_archives_every_bundle_session_and_app(archive: LocalArchive) -> None:
     # Given two bundles (one of ~6 MiB, so multipart), three sessions of two apps and one more app
     document = {
-        "quicksight": {"awsAccountId": ACCOUNT, "bundles": [
-            bundle("finance", "dashboard/finance-overview", "analysis/finance-drilldown"),
-            bundle("operations", "dashboard/ops-daily"),
-        ]},
+        "quicksight": {
+            "awsAccountId": ACCOUNT,
+            "bundles": [
+                bundle("finance", "dashboard/finance-overview", "analysis/finance-drilldown"),
+                bundle("operations", "dashboard/ops-daily"),
+            ],
+        },
         "qapps": qapps(*SESSIONS, apps=["9e4f2a63-7b5c-4d1e-a2f3-4b6c8d0e2f53"]),
     }
     seed_emulator(archive.emulator, document)
@@ -61,8 +67,12 @@ def test_a_full_run_archives_every_bundle_session_and_app(archive: LocalArchive)
     # Then it succeeds with a short summary as its output
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == {
-        "runId": "nightly-1", "items": 8, "archived": 8, "failed": 0,
-        "bytes": result.output["bytes"], "manifestBucket": "archive-under-test",
+        "runId": "nightly-1",
+        "items": 8,
+        "archived": 8,
+        "failed": 0,
+        "bytes": result.output["bytes"],
+        "manifestBucket": "archive-under-test",
         "manifestKey": "manifests/nightly-1.json",
     }
     # And each bundle is in the archive, byte for byte, at its documented key
@@ -96,8 +106,10 @@ def test_an_export_job_that_fails_is_recorded_and_the_rest_is_archived(archive: 
         "quicksight": {"bundles": [bundle("good", "dashboard/d-1"), bundle("broken", "dashboard/missing")]},
         "qapps": qapps(SESSIONS[0]),
     }
-    seed_emulator(archive.emulator, {"quicksight": {"bundles": [bundle("good", "dashboard/d-1")]},
-                                     "qapps": qapps(SESSIONS[0])})
+    seed_emulator(
+        archive.emulator,
+        {"quicksight": {"bundles": [bundle("good", "dashboard/d-1")]}, "qapps": qapps(SESSIONS[0])},
+    )
 
     # When the run executes
     result = archive.run(document)
@@ -108,7 +120,8 @@ def test_an_export_job_that_fails_is_recorded_and_the_rest_is_archived(archive: 
     assert json.loads(result.cause or "{}")["failed"] == 1
     manifest = archive.manifest()
     assert sorted(a["itemId"] for a in manifest["artifacts"]) == sorted(
-        ["bundle/good", f"session/{SESSIONS[0][1]}", f"app/{APP_A}"])
+        ["bundle/good", f"session/{SESSIONS[0][1]}", f"app/{APP_A}"]
+    )
     # And the failure carries QuickSight's own errors, naming the resource
     (failure,) = manifest["failures"]
     assert failure["itemId"] == "bundle/broken"
@@ -177,7 +190,10 @@ def test_an_expired_link_is_refreshed_and_the_copy_completes(archive: LocalArchi
     [
         ({}, "(document)"),
         ({"qapps": {"instanceId": INSTANCE, "sesions": []}}, "qapps.sesions"),
-        ({"quicksight": {"awsAccountId": "1234", "bundles": [{"resourceArns": []}]}}, "quicksight.awsAccountId"),
+        (
+            {"quicksight": {"awsAccountId": "1234", "bundles": [{"resourceArns": []}]}},
+            "quicksight.awsAccountId",
+        ),
     ],
     ids=["empty", "typo", "bad-account"],
 )

@@ -1,0 +1,228 @@
+"""Which download links the archiver fetches, and how a link may appear in logs and errors.
+
+QuickSight and Q Apps hand out presigned URLs: the query string is a bearer credential, so
+it never reaches a log line or an exception message. Only links whose scheme and host are
+on the ``DOWNLOAD_ALLOWLIST`` are fetched; anything else (an internal address, a look-alike
+domain, a ``file://`` link) is refused before a single byte is requested.
+
+Links are parsed with urllib3's parser on purpose: it is the parser that later opens the
+connection, so the host checked here is the host connected to (``urllib.parse`` disagrees
+with it on inputs such as ``https://evil.example\\@bucket.s3.amazonaws.com/``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
+
+from archiver.errors import ConfigurationError, DisallowedLinkError
+
+SETTING_NAME = "DOWNLOAD_ALLOWLIST"
+
+_SCHEMES = frozenset({"http", "https"})
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_ENTRY = re.compile(r"(?P<scheme>[^:/?#]+)://(?P<wildcard>\*\.)?(?P<host>\[[^\]/]*\]|[^:/?#@\[\]]*)/?")
+# Whitespace and control characters have no place in a presigned URL; refusing them up front
+# rules out request smuggling through a link.
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x20\x7f]")
+
+IpAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class AllowedOrigin:
+    """One allowlist entry: a scheme and an exact host, IP literal or ``*.domain`` pattern."""
+
+    scheme: str
+    host: str
+    wildcard: bool = False
+
+    def allows(self, scheme: str, host: str) -> bool:
+        """Tell whether a link's (already normalised) scheme and host match this entry."""
+        if scheme != self.scheme:
+            return False
+        if self.wildcard:
+            # The host was validated label by label, so whatever precedes the suffix is one
+            # or more whole labels: "evilamazonaws.com" cannot match "*.amazonaws.com".
+            return host.endswith("." + self.host)
+        return host == self.host
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{'*.' if self.wildcard else ''}{self.host}"
+
+
+@dataclass(frozen=True)
+class DownloadLinkPolicy:
+    """The origins download links may point at."""
+
+    origins: tuple[AllowedOrigin, ...]
+
+    @classmethod
+    def from_setting(cls, setting: str) -> DownloadLinkPolicy:
+        """Parse the ``DOWNLOAD_ALLOWLIST`` setting.
+
+        Parameters
+        ----------
+        setting
+            Comma-separated ``scheme://host`` entries, for example
+            ``https://*.amazonaws.com,https://*.amazonaws.com.cn``. ``*.`` matches one or
+            more DNS labels; an IP literal matches only itself. Entries carry no port, path
+            or user info: ports are ignored when links are matched.
+
+        Returns
+        -------
+        DownloadLinkPolicy
+            The policy allowing exactly those origins.
+
+        Raises
+        ------
+        ConfigurationError
+            The setting is empty or an entry is not a valid origin.
+        """
+        entries = [entry.strip() for entry in setting.split(",")]
+        origins = tuple(_parse_entry(entry) for entry in entries if entry)
+        if not origins:
+            raise ConfigurationError(f"{SETTING_NAME} is empty: no download link could ever be fetched")
+        return cls(origins)
+
+    def check(self, url: str) -> None:
+        """Refuse a link unless its scheme and host are allowed.
+
+        Parameters
+        ----------
+        url
+            A download link, typically presigned. It is never echoed back: error messages
+            name only its scheme and host.
+
+        Raises
+        ------
+        DisallowedLinkError
+            The link is malformed, carries user info, has no host, or its scheme and host
+            match no allowlist entry.
+        """
+        link = _parse_link(url)
+        scheme, host = link.scheme or "", _normalise_link_host(link.host)
+        if not any(origin.allows(scheme, host) for origin in self.origins):
+            raise DisallowedLinkError(
+                f"Download link to {scheme}://{host} is not allowed by {SETTING_NAME}; it was not fetched"
+            )
+
+
+def redact(url: str) -> str:
+    """Return a link fit for logs: scheme, host, port and path, without query or user info.
+
+    Parameters
+    ----------
+    url
+        Any link, presigned or not.
+
+    Returns
+    -------
+    str
+        ``scheme://host[:port]/path``, or a placeholder when the link cannot be parsed.
+    """
+    try:
+        link = parse_url(url)
+    except LocationParseError:
+        return "<unparseable link>"
+    port = f":{link.port}" if link.port is not None else ""
+    return f"{link.scheme or ''}://{link.host or ''}{port}{link.path or ''}"
+
+
+def origin(url: str) -> str:
+    """Return ``scheme://host`` of a link, the most an error message may say about it.
+
+    Parameters
+    ----------
+    url
+        Any link, presigned or not.
+
+    Returns
+    -------
+    str
+        The link's scheme and host, or a placeholder when the link cannot be parsed.
+    """
+    try:
+        link = parse_url(url)
+    except LocationParseError:
+        return "<unparseable link>"
+    return f"{link.scheme or ''}://{link.host or ''}"
+
+
+def _parse_entry(entry: str) -> AllowedOrigin:
+    invalid = ConfigurationError(
+        f"{SETTING_NAME} entry {entry!r} is not an origin such as https://*.amazonaws.com "
+        "or http://127.0.0.1 (http or https, no port, path or user info)"
+    )
+    match = _ENTRY.fullmatch(entry)
+    if match is None:
+        raise invalid
+    scheme = match["scheme"].lower()
+    host = match["host"].lower()
+    if scheme not in _SCHEMES:
+        raise invalid
+    if match["wildcard"]:
+        # "*.com" would allow any host on a public suffix; a trusted domain has two labels or more.
+        if _ip_literal(host) is not None or not _is_dns_name(host) or "." not in host:
+            raise invalid
+        return AllowedOrigin(scheme, host, wildcard=True)
+    address = _ip_literal(host)
+    if address is not None:
+        return AllowedOrigin(scheme, address.compressed)
+    if not _is_dns_name(host):
+        raise invalid
+    return AllowedOrigin(scheme, host)
+
+
+def _parse_link(url: str) -> Url:
+    if _UNSAFE_CHARACTERS.search(url):
+        raise DisallowedLinkError(
+            "Download link contains whitespace or control characters; it was not fetched"
+        )
+    try:
+        link = parse_url(url)
+    except LocationParseError:
+        # The parser's message quotes the link: say nothing about it.
+        raise DisallowedLinkError("Download link cannot be parsed; it was not fetched") from None
+    scheme = link.scheme or ""
+    if scheme not in _SCHEMES:
+        shown = scheme if re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme) else "?"
+        raise DisallowedLinkError(f"Download link scheme {shown!r} is not http or https; it was not fetched")
+    if link.auth is not None:
+        raise DisallowedLinkError(
+            f"Download link to {scheme}://{link.host or ''} carries user info; it was not fetched"
+        )
+    if not link.host:
+        raise DisallowedLinkError(f"Download link {scheme}:// has no host; it was not fetched")
+    return link
+
+
+def _normalise_link_host(host: str | None) -> str:
+    """Lower-case a link's host; IP literals in compressed form; anything odd is refused."""
+    host = (host or "").lower()
+    address = _ip_literal(host)
+    if address is not None:
+        return address.compressed
+    # One trailing dot names the same DNS host; more than that, or empty labels, do not.
+    name = host.removesuffix(".")
+    if not _is_dns_name(name):
+        raise DisallowedLinkError(
+            "Download link host is not a valid DNS name or IP address; it was not fetched"
+        )
+    return name
+
+
+def _ip_literal(host: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+
+
+def _is_dns_name(host: str) -> bool:
+    return 0 < len(host) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in host.split("."))

@@ -1,0 +1,714 @@
+"""Tests of the in-project service emulator, driven through real boto3 clients and real HTTP.
+
+Nothing here sleeps: export jobs and link lifetimes follow the emulator's virtual clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import socket
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+import requests
+import urllib3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tests.local.emulator import DEFAULT_EPOCH, ServiceEmulator, VirtualClock
+
+ACCOUNT = "123456789012"
+DASHBOARD = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:dashboard/sales"
+DATASET = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:dataset/orders"
+BROKEN_DASHBOARD = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:dashboard/broken"
+INSTANCE = "a1b2c3d4-instance"
+APP_ID = "0f5e7a52-3c1d-4b6e-9a8f-2d4c6e8a0b1c"
+SESSION_ID = "7d3f2a10-5b6c-4e8d-9f01-23456789abcd"
+CSV = b"name,answer\nada,42\ngrace,43\n"
+
+# One attempt only: an injected error must reach the test, not be retried (with real sleeps) away.
+NO_RETRIES = Config(retries={"total_max_attempts": 1})
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@pytest.fixture
+def emulator() -> Iterator[ServiceEmulator]:
+    with ServiceEmulator() as emu:
+        emu.add_quicksight_resource(DASHBOARD, dependencies=[DATASET])
+        emu.add_quicksight_resource(DATASET)
+        emu.add_quicksight_resource(BROKEN_DASHBOARD, fails_strict_validation=True)
+        yield emu
+
+
+def _client(service: str, emulator: ServiceEmulator) -> BaseClient:
+    return boto3.client(
+        service,
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=NO_RETRIES,
+    )
+
+
+@pytest.fixture
+def quicksight(emulator: ServiceEmulator) -> BaseClient:
+    return _client("quicksight", emulator)
+
+
+@pytest.fixture
+def qapps(emulator: ServiceEmulator) -> BaseClient:
+    return _client("qapps", emulator)
+
+
+@pytest.fixture
+def http() -> Iterator[urllib3.PoolManager]:
+    with urllib3.PoolManager(retries=False) as pool:
+        yield pool
+
+
+def fetch(http: urllib3.PoolManager, url: str, **headers: str) -> Fetched:
+    response = http.request("GET", url, headers=headers)
+    return Fetched(response.status, dict(response.headers), response.data)
+
+
+def start_job(quicksight: BaseClient, job_id: str = "job-1", **overrides: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "AwsAccountId": ACCOUNT,
+        "AssetBundleExportJobId": job_id,
+        "ResourceArns": [DASHBOARD],
+        "ExportFormat": "QUICKSIGHT_JSON",
+        "IncludeAllDependencies": True,
+    }
+    return quicksight.start_asset_bundle_export_job(**(params | overrides))
+
+
+def describe(quicksight: BaseClient, job_id: str = "job-1") -> dict[str, Any]:
+    return quicksight.describe_asset_bundle_export_job(AwsAccountId=ACCOUNT, AssetBundleExportJobId=job_id)
+
+
+def finished_link(emulator: ServiceEmulator, quicksight: BaseClient, job_id: str = "job-1") -> str:
+    start_job(quicksight, job_id)
+    emulator.clock.advance(emulator.export_duration_seconds)
+    described = describe(quicksight, job_id)
+    assert described["JobStatus"] == "SUCCESSFUL"
+    return str(described["DownloadUrl"])
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> dict[str, Any]:
+    return dict(excinfo.value.response)
+
+
+# ---------------------------------------------------------------------------------------------
+# Virtual clock
+# ---------------------------------------------------------------------------------------------
+
+
+def test_virtual_clock_starts_at_the_fixed_epoch_and_only_moves_forward() -> None:
+    # Given a fresh clock
+    clock = VirtualClock()
+    # When it is advanced
+    clock.advance(90)
+    # Then it has moved exactly that far from the epoch, and refuses to go back
+    assert clock.now() == DEFAULT_EPOCH + 90
+    assert clock.now_datetime().isoformat() == "2026-11-22T03:01:30+00:00"
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# QuickSight export jobs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_export_job_moves_through_its_statuses_and_serves_a_real_zip(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a started export job
+    started = start_job(quicksight)
+    assert started["Status"] == 202
+    assert started["Arn"] == f"arn:aws:quicksight:us-east-1:{ACCOUNT}:asset-bundle-export-job/job-1"
+
+    # When virtual time passes, Then the job is queued, runs, and succeeds after 20 s
+    assert describe(quicksight)["JobStatus"] == "QUEUED_FOR_IMMEDIATE_EXECUTION"
+    emulator.clock.advance(1)
+    assert describe(quicksight)["JobStatus"] == "IN_PROGRESS"
+    assert "DownloadUrl" not in describe(quicksight)
+    emulator.clock.advance(19)
+    described = describe(quicksight)
+    assert described["JobStatus"] == "SUCCESSFUL"
+    assert described["ResourceArns"] == [DASHBOARD]
+    assert described["ExportFormat"] == "QUICKSIGHT_JSON"
+    assert described["IncludeAllDependencies"] is True
+    assert described["ValidationStrategy"] == {"StrictModeForAllResources": False}
+    assert described["CreatedTime"].timestamp() == DEFAULT_EPOCH
+
+    # And its link serves a zip of one JSON file per exported resource, the bytes of bundle_bytes
+    fetched = fetch(http, described["DownloadUrl"])
+    assert fetched.status == 200
+    assert fetched.headers["Content-Length"] == str(len(fetched.body))
+    assert fetched.body == emulator.bundle_bytes("job-1")
+    assert urlsplit(described["DownloadUrl"]).path.endswith("/assetbundle-job-1.qs")
+    with zipfile.ZipFile(io.BytesIO(fetched.body)) as bundle:
+        assert bundle.testzip() is None
+        assert sorted(bundle.namelist()) == ["dashboard/sales.json", "dataset/orders.json"]
+        assert json.loads(bundle.read("dashboard/sales.json"))["arn"] == DASHBOARD
+    assert emulator.downloads()[-1] | {"time": None} == {
+        "path": urlsplit(described["DownloadUrl"]).path,
+        "range": None,
+        "status": 200,
+        "bytes_sent": len(fetched.body),
+        "content_length": len(fetched.body),
+        "kind": "quicksight-bundle",
+        "time": None,
+    }
+
+
+def test_download_link_looks_like_a_presigned_s3_url(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
+    # Given a finished job, When it is described
+    link = finished_link(emulator, quicksight)
+    # Then the link carries SigV4 query authentication valid for 300 s
+    query = {key: values[0] for key, values in parse_qs(urlsplit(link).query).items()}
+    assert list(query)[:5] == [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+    ]
+    assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert query["X-Amz-Credential"].endswith("/20261122/us-east-1/s3/aws4_request")
+    assert query["X-Amz-Date"] == "20261122T030020Z"
+    assert query["X-Amz-Expires"] == "300"
+    assert len(query["X-Amz-Signature"]) == 64
+    int(query["X-Amz-Signature"], 16)
+
+
+def test_every_describe_issues_a_fresh_link_valid_from_that_moment(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a finished job and a first link
+    first = finished_link(emulator, quicksight)
+    # When 200 s pass and the job is described again
+    emulator.clock.advance(200)
+    second = describe(quicksight)["DownloadUrl"]
+    # Then the new link differs, and outlives the first one
+    assert second != first
+    emulator.clock.advance(150)
+    assert fetch(http, first).status == 403
+    assert fetch(http, second).status == 200
+
+
+def test_link_expires_after_300_virtual_seconds(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a link issued now
+    link = finished_link(emulator, quicksight)
+    # When exactly 300 s pass, Then it still works
+    emulator.clock.advance(300)
+    assert fetch(http, link).status == 200
+    # When one more second passes, Then S3 answers 403 "Request has expired"
+    emulator.clock.advance(1)
+    fetched = fetch(http, link)
+    assert fetched.status == 403
+    assert fetched.headers["Content-Type"] == "application/xml"
+    assert b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message>" in fetched.body
+    assert b"<X-Amz-Expires>300</X-Amz-Expires>" in fetched.body
+    # And a fresh describe gives a working link again
+    assert fetch(http, describe(quicksight)["DownloadUrl"]).status == 200
+
+
+def test_tampered_link_is_refused(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a valid link
+    link = finished_link(emulator, quicksight)
+    # When its expiry is stretched or its signature changed
+    stretched = link.replace("X-Amz-Expires=300", "X-Amz-Expires=9999")
+    forged = link[:-1] + ("0" if link[-1] != "0" else "1")
+    # Then S3 refuses both with SignatureDoesNotMatch
+    for bad in (stretched, forged):
+        fetched = fetch(http, bad)
+        assert fetched.status == 403
+        assert b"<Code>SignatureDoesNotMatch</Code>" in fetched.body
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "stop"),
+    [
+        ("bytes=100-", 100, None),
+        ("bytes=10-19", 10, 20),
+        ("bytes=-50", -50, None),
+        ("bytes=5-99999999", 5, None),
+    ],
+)
+def test_range_requests_resume_a_download(
+    emulator: ServiceEmulator,
+    quicksight: BaseClient,
+    http: urllib3.PoolManager,
+    header: str,
+    start: int,
+    stop: int | None,
+) -> None:
+    # Given a finished job's bundle
+    link = finished_link(emulator, quicksight)
+    whole = emulator.bundle_bytes("job-1")
+    # When a range of it is asked for
+    fetched = fetch(http, link, Range=header)
+    # Then exactly that range comes back as 206 with its Content-Range
+    expected = whole[start:stop]
+    first = start % len(whole)
+    assert fetched.status == 206
+    assert fetched.body == expected
+    assert fetched.headers["Content-Range"] == f"bytes {first}-{first + len(expected) - 1}/{len(whole)}"
+    assert emulator.downloads()[-1]["range"] == header
+
+
+def test_range_beyond_the_end_is_not_satisfiable(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a bundle, When a range past its end is asked for
+    link = finished_link(emulator, quicksight)
+    size = len(emulator.bundle_bytes("job-1"))
+    fetched = fetch(http, link, Range=f"bytes={size}-")
+    # Then S3 answers 416 InvalidRange
+    assert fetched.status == 416
+    assert fetched.headers["Content-Range"] == f"bytes */{size}"
+
+
+def test_if_match_guards_a_resumed_download(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given the ETag of a first, interrupted download
+    link = finished_link(emulator, quicksight)
+    etag = fetch(http, link).headers["ETag"]
+    # When the rest is asked for with If-Match, Then it resumes only if the object is unchanged
+    assert fetch(http, link, Range="bytes=10-", **{"If-Match": etag}).status == 206
+    assert fetch(http, link, Range="bytes=10-", **{"If-Match": '"0000"'}).status == 412
+
+
+def test_padding_makes_a_large_valid_bundle_streamed_in_chunks(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given 21 MiB of padding, enough to need a multipart copy
+    emulator.bundle_padding_bytes = 21 * 1024 * 1024
+    link = finished_link(emulator, quicksight)
+    # When the bundle is streamed
+    response = http.request("GET", link, preload_content=False)
+    digest, size, reads = hashlib.sha256(), 0, 0
+    for chunk in response.stream(1024 * 1024):
+        digest.update(chunk)
+        size, reads = size + len(chunk), reads + 1
+    response.release_conn()
+    # Then it is the announced size, matches bundle_bytes, and is a zip holding the stored padding
+    whole = emulator.bundle_bytes("job-1")
+    assert size == int(response.headers["Content-Length"]) == len(whole) > 21 * 1024 * 1024
+    assert digest.hexdigest() == hashlib.sha256(whole).hexdigest()
+    with zipfile.ZipFile(io.BytesIO(whole)) as bundle:
+        padding = bundle.getinfo("emulator-padding.bin")
+        assert padding.file_size == padding.compress_size == 21 * 1024 * 1024
+        assert padding.compress_type == zipfile.ZIP_STORED
+        assert bundle.testzip() is None
+
+
+def test_unknown_arn_makes_the_job_fail_with_errors(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
+    # Given a job that exports an ARN the emulator does not know
+    missing = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:analysis/ghost"
+    start_job(quicksight, ResourceArns=[DASHBOARD, missing])
+    # When it finishes
+    emulator.clock.advance(20)
+    described = describe(quicksight)
+    # Then it failed, naming the ARN, and offers no link
+    assert described["JobStatus"] == "FAILED"
+    assert "DownloadUrl" not in described
+    assert [(e["Arn"], e["Type"]) for e in described["Errors"]] == [(missing, "ResourceNotFoundException")]
+    assert missing in described["Errors"][0]["Message"]
+
+
+def test_strict_validation_fails_and_relaxed_validation_warns(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a dashboard that fails strict validation, exported strictly and relaxed
+    start_job(
+        quicksight,
+        "strict",
+        ResourceArns=[BROKEN_DASHBOARD],
+        ValidationStrategy={"StrictModeForAllResources": True},
+    )
+    start_job(
+        quicksight,
+        "relaxed",
+        ResourceArns=[BROKEN_DASHBOARD],
+        ValidationStrategy={"StrictModeForAllResources": False},
+    )
+    # When both finish
+    emulator.clock.advance(20)
+    strict, relaxed = describe(quicksight, "strict"), describe(quicksight, "relaxed")
+    # Then the strict one failed like QuickSight does, and the relaxed one succeeded with a warning
+    assert strict["JobStatus"] == "FAILED"
+    assert strict["Errors"][0]["Arn"] == BROKEN_DASHBOARD
+    assert "has associated errors and cannot be exported" in strict["Errors"][0]["Message"]
+    assert "Warnings" not in strict
+    assert relaxed["JobStatus"] == "SUCCESSFUL"
+    assert [w["Arn"] for w in relaxed["Warnings"]] == [BROKEN_DASHBOARD]
+    assert fetch(http, relaxed["DownloadUrl"]).status == 200
+
+
+def test_starting_a_running_job_id_conflicts_but_a_finished_one_can_be_reused(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a running job
+    start_job(quicksight)
+    # When its id is used again while it runs, Then QuickSight answers ConflictException (409)
+    with pytest.raises(quicksight.exceptions.ConflictException) as excinfo:
+        start_job(quicksight)
+    assert error_of(excinfo)["ResponseMetadata"]["HTTPStatusCode"] == 409
+    # When it has finished, Then the id starts a new job, and the old job's link keeps its bundle
+    emulator.clock.advance(20)
+    first_bundle_link = describe(quicksight)["DownloadUrl"]
+    first_bundle = emulator.bundle_bytes("job-1")
+    start_job(quicksight, ResourceArns=[DATASET], IncludeAllDependencies=False)
+    assert describe(quicksight)["JobStatus"] == "QUEUED_FOR_IMMEDIATE_EXECUTION"
+    assert fetch(http, first_bundle_link).body == first_bundle
+    emulator.clock.advance(20)
+    with zipfile.ZipFile(io.BytesIO(emulator.bundle_bytes("job-1"))) as bundle:
+        assert bundle.namelist() == ["dataset/orders.json"]
+
+
+def test_more_than_five_running_jobs_exceed_the_limit(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
+    # Given five running jobs
+    for index in range(5):
+        start_job(quicksight, f"job-{index}")
+    # When a sixth starts, Then QuickSight answers LimitExceededException
+    with pytest.raises(quicksight.exceptions.LimitExceededException):
+        start_job(quicksight, "job-5")
+    # When the five have finished, Then there is room again
+    emulator.clock.advance(20)
+    start_job(quicksight, "job-5")
+    assert emulator.jobs()["job-5"]["status"] == "QUEUED_FOR_IMMEDIATE_EXECUTION"
+    assert {job["status"] for name, job in emulator.jobs().items() if name != "job-5"} == {"SUCCESSFUL"}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"AwsAccountId": "12345678901x"},
+        {"AssetBundleExportJobId": "has spaces"},
+        {"AssetBundleExportJobId": "j" * 513},
+        {"ResourceArns": [f"{DASHBOARD}-{i}" for i in range(101)]},
+        {"ResourceArns": []},
+        {"ExportFormat": "YAML"},
+    ],
+    ids=["account", "job-id-pattern", "job-id-length", "101-arns", "0-arns", "format"],
+)
+def test_invalid_start_arguments_are_rejected(emulator: ServiceEmulator, overrides: dict[str, Any]) -> None:
+    # Given a client that skips its own checks, so the emulator sees the bad value
+    client = boto3.client(
+        "quicksight",
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=NO_RETRIES.merge(Config(parameter_validation=False)),
+    )
+    # When the job is started, Then QuickSight answers InvalidParameterValueException (400)
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as excinfo:
+        start_job(client, **overrides)
+    assert error_of(excinfo)["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert emulator.jobs() == {}
+
+
+def test_describing_an_unknown_job_is_not_found(quicksight: BaseClient) -> None:
+    # Given no job, When one is described, Then QuickSight answers ResourceNotFoundException (404)
+    with pytest.raises(quicksight.exceptions.ResourceNotFoundException) as excinfo:
+        describe(quicksight, "nope")
+    assert error_of(excinfo)["Error"]["Code"] == "ResourceNotFoundException"
+    assert error_of(excinfo)["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_job_descriptions_expire_after_14_days(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
+    # Given a job, When 14 days and a second pass, Then it can no longer be described
+    start_job(quicksight)
+    emulator.clock.advance(14 * 24 * 3600 + 1)
+    with pytest.raises(quicksight.exceptions.ResourceNotFoundException):
+        describe(quicksight)
+
+
+def test_export_duration_can_be_set_per_resource(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
+    # Given exports of the sales dashboard take two minutes
+    emulator.set_export_duration("dashboard/sales", 120)
+    start_job(quicksight, "slow")
+    start_job(quicksight, "fast", ResourceArns=[DATASET])
+    # When 20 s pass, Then only the other job is done; after 120 s both are
+    emulator.clock.advance(20)
+    assert (describe(quicksight, "slow")["JobStatus"], describe(quicksight, "fast")["JobStatus"]) == (
+        "IN_PROGRESS",
+        "SUCCESSFUL",
+    )
+    emulator.clock.advance(100)
+    assert describe(quicksight, "slow")["JobStatus"] == "SUCCESSFUL"
+
+
+def test_requests_are_recorded_with_their_parsed_input(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
+    # Given a started job
+    start_job(quicksight, IncludePermissions=True)
+    # When the emulator is asked what it received
+    (recorded,) = emulator.requests_for("StartAssetBundleExportJob")
+    # Then it has the input by botocore's names, and who signed it
+    assert recorded["params"] == {
+        "AwsAccountId": ACCOUNT,
+        "AssetBundleExportJobId": "job-1",
+        "ResourceArns": [DASHBOARD],
+        "ExportFormat": "QUICKSIGHT_JSON",
+        "IncludeAllDependencies": True,
+        "IncludePermissions": True,
+    }
+    assert recorded["access_key_id"] == "x"
+    assert recorded["status"] == 202
+
+
+def test_unimplemented_operations_fail_loudly(quicksight: BaseClient) -> None:
+    # Given an operation the emulator does not implement, When it is called, Then it is a clear 404
+    with pytest.raises(ClientError) as excinfo:
+        quicksight.list_dashboards(AwsAccountId=ACCOUNT)
+    assert error_of(excinfo)["Error"]["Code"] == "UnknownOperationException"
+
+
+# ---------------------------------------------------------------------------------------------
+# Q Apps
+# ---------------------------------------------------------------------------------------------
+
+
+def test_session_export_serves_the_registered_csv(
+    emulator: ServiceEmulator, qapps: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a data-collection session
+    emulator.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=SESSION_ID, csv=CSV)
+    # When its data is exported
+    exported = qapps.export_q_app_session_data(instanceId=INSTANCE, sessionId=SESSION_ID)
+    # Then the link expires in 300 s and serves the CSV
+    assert exported["expiresAt"].timestamp() == DEFAULT_EPOCH + 300
+    assert exported["sessionArn"].endswith(f"qapp/{APP_ID}/session/{SESSION_ID}")
+    fetched = fetch(http, exported["csvFileLink"])
+    assert (fetched.status, fetched.body) == (200, emulator.session_csv(INSTANCE, SESSION_ID))
+    assert fetched.headers["Content-Type"] == "text/csv"
+    assert emulator.downloads()[-1]["kind"] == "qapps-session-csv"
+    assert emulator.requests_for("ExportQAppSessionData")[0]["params"] == {
+        "instanceId": INSTANCE,
+        "sessionId": SESSION_ID,
+    }
+    # And after 301 s it has expired
+    emulator.clock.advance(301)
+    assert fetch(http, exported["csvFileLink"]).status == 403
+
+
+@pytest.mark.parametrize(
+    ("instance", "resource_id", "resource_type"),
+    [(INSTANCE, SESSION_ID, "QAppSession"), ("other-instance", "other-instance", "Instance")],
+)
+def test_exporting_an_unknown_session_is_not_found(
+    emulator: ServiceEmulator, qapps: BaseClient, instance: str, resource_id: str, resource_type: str
+) -> None:
+    # Given an instance that knows another session (or an unknown instance)
+    other = "00000000-0000-4000-8000-000000000000"
+    emulator.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=other, csv=CSV)
+    # When an unknown session is exported, Then Q Apps answers ResourceNotFoundException naming it
+    with pytest.raises(qapps.exceptions.ResourceNotFoundException) as excinfo:
+        qapps.export_q_app_session_data(instanceId=instance, sessionId=SESSION_ID)
+    error = error_of(excinfo)
+    assert (error["resourceId"], error["resourceType"]) == (resource_id, resource_type)
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_get_qapp_returns_the_definition(emulator: ServiceEmulator, qapps: BaseClient) -> None:
+    # Given two versions of an app
+    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey", app_version=1)
+    emulator.add_qapp(
+        instance_id=INSTANCE, app_id=APP_ID, title="Survey v2", app_version=2, description="Asks"
+    )
+    # When it is fetched with and without a version
+    latest = qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID)
+    first = qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID, appVersion=1)
+    # Then the shape is GetQApp's, and the version picks the definition
+    assert (latest["appVersion"], latest["title"], latest["description"]) == (2, "Survey v2", "Asks")
+    assert (first["appVersion"], first["title"]) == (1, "Survey")
+    assert latest["appArn"] == f"arn:aws:qapps:us-east-1:{ACCOUNT}:application/{INSTANCE}/qapp/{APP_ID}"
+    assert latest["status"] == "PUBLISHED"
+    assert latest["createdAt"].timestamp() == DEFAULT_EPOCH
+    assert {"createdBy", "updatedAt", "updatedBy"} <= set(latest)
+    definition = latest["appDefinition"]
+    assert definition["canEdit"] is True
+    assert definition["appDefinitionVersion"] == "1"
+    assert [next(iter(card)) for card in definition["cards"]] == ["textInput", "qQuery"]
+    assert emulator.requests_for("GetQApp")[1]["params"]["appVersion"] == 1
+
+
+def test_get_unknown_qapp_is_not_found(emulator: ServiceEmulator, qapps: BaseClient) -> None:
+    # Given one version of an app, When a missing version or app is fetched, Then it is a 404
+    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey")
+    with pytest.raises(qapps.exceptions.ResourceNotFoundException):
+        qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID, appVersion=9)
+    with pytest.raises(qapps.exceptions.ResourceNotFoundException) as excinfo:
+        qapps.get_q_app(instanceId=INSTANCE, appId=SESSION_ID)
+    assert error_of(excinfo)["resourceType"] == "QApp"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fault injection
+# ---------------------------------------------------------------------------------------------
+
+
+def test_injected_throttling_is_parsed_by_boto3_with_retry_after(
+    emulator: ServiceEmulator, qapps: BaseClient
+) -> None:
+    # Given a session and two injected throttles
+    emulator.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=SESSION_ID, csv=CSV)
+    emulator.inject_api_error(
+        "ExportQAppSessionData", "ThrottlingException", status=429, times=2, retry_after_seconds=7
+    )
+    # When the export is called three times
+    for _ in range(2):
+        with pytest.raises(qapps.exceptions.ThrottlingException) as excinfo:
+            qapps.export_q_app_session_data(instanceId=INSTANCE, sessionId=SESSION_ID)
+        # Then boto3 raises the modeled exception with its fields and Retry-After
+        error = error_of(excinfo)
+        assert error["Error"]["Code"] == "ThrottlingException"
+        assert error["retryAfterSeconds"] == 7
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert error["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "7"
+    # And the third call, past the injected two, succeeds
+    assert qapps.export_q_app_session_data(instanceId=INSTANCE, sessionId=SESSION_ID)["csvFileLink"]
+    assert [r["status"] for r in emulator.requests_for("ExportQAppSessionData")] == [429, 429, 200]
+
+
+def test_injected_quicksight_errors_use_the_quicksight_error_shape(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
+    # Given an injected throttle on StartAssetBundleExportJob
+    emulator.inject_api_error(
+        "StartAssetBundleExportJob", "ThrottlingException", status=429, message="Slow down"
+    )
+    # When a job is started, Then boto3 raises QuickSight's ThrottlingException and no job starts
+    with pytest.raises(quicksight.exceptions.ThrottlingException) as excinfo:
+        start_job(quicksight)
+    assert error_of(excinfo)["Error"]["Message"] == "Slow down"
+    assert emulator.jobs() == {}
+    start_job(quicksight)
+
+
+def test_injecting_an_unknown_operation_is_a_mistake(emulator: ServiceEmulator) -> None:
+    with pytest.raises(ValueError):
+        emulator.inject_api_error("StartAssetBundleExport", "ThrottlingException", status=429)
+
+
+def test_download_faults_expire_fail_and_truncate(
+    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
+) -> None:
+    # Given a valid link and one of each download fault
+    link = finished_link(emulator, quicksight)
+    size = len(emulator.bundle_bytes("job-1"))
+    emulator.expire_next_downloads()
+    emulator.fail_next_downloads(status=503)
+    emulator.truncate_next_downloads(after_bytes=100)
+    # When the link is fetched four times, Then: expired, SlowDown, cut short, whole
+    expired = fetch(http, link)
+    assert (expired.status, b"Request has expired" in expired.body) == (403, True)
+    failed = fetch(http, link)
+    assert (failed.status, b"<Code>SlowDown</Code>" in failed.body) == (503, True)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        fetch(http, link)
+    assert fetch(http, link).status == 200
+    assert [(d["status"], d["bytes_sent"], d["content_length"]) for d in emulator.downloads()] == [
+        (403, 0, len(expired.body)),
+        (503, 0, len(failed.body)),
+        (200, 100, size),
+        (200, size, size),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Living with moto, environment endpoints, and shutdown
+# ---------------------------------------------------------------------------------------------
+
+
+def test_works_while_moto_mock_aws_is_active(emulator: ServiceEmulator) -> None:
+    with mock_aws():
+        # Given moto's S3 and the emulator side by side in one process
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="archive")
+        quicksight = _client("quicksight", emulator)
+        # When an export runs and its bundle is downloaded with requests, then stored in moto's S3
+        start_job(quicksight)
+        emulator.clock.advance(20)
+        link = describe(quicksight)["DownloadUrl"]
+        body = requests.get(link, timeout=5).content
+        s3.put_object(Bucket="archive", Key="bundle.qs", Body=body)
+        # Then moto passed the emulator's traffic through and the bytes arrived intact
+        assert s3.get_object(Bucket="archive", Key="bundle.qs")["Body"].read() == emulator.bundle_bytes(
+            "job-1"
+        )
+        with urllib3.PoolManager() as pool:
+            assert pool.request("GET", link).data == body
+
+
+def test_clients_find_the_emulator_through_environment_endpoints(
+    emulator: ServiceEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the per-service endpoint variables point at the emulator
+    monkeypatch.setenv("AWS_ENDPOINT_URL_QUICKSIGHT", emulator.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_QAPPS", emulator.endpoint_url)
+    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey")
+    kwargs = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    # When clients are created without endpoint_url, Then they reach the emulator
+    start_job(boto3.client("quicksight", **kwargs))
+    assert boto3.client("qapps", **kwargs).get_q_app(instanceId=INSTANCE, appId=APP_ID)["title"] == "Survey"
+
+
+def test_stop_closes_the_port_and_leaves_no_threads() -> None:
+    # Given a started emulator with an open keep-alive connection
+    before = set(threading.enumerate())
+    emulator = ServiceEmulator().start()
+    port = int(emulator.endpoint_url.rsplit(":", 1)[1])
+    client = _client("quicksight", emulator)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        describe(client)
+    # When it stops (twice: stop is idempotent)
+    emulator.stop()
+    emulator.stop()
+    # Then no thread of it survives and nothing listens on its port
+    assert set(threading.enumerate()) <= before
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+def test_emulators_keep_separate_state(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
+    # Given a job on one emulator, When another emulator runs, Then it knows nothing of it
+    start_job(quicksight)
+    with ServiceEmulator() as other:
+        assert other.jobs() == {}
+        with pytest.raises(quicksight.exceptions.ResourceNotFoundException):
+            describe(_client("quicksight", other))
