@@ -181,9 +181,7 @@ def _parse_entry(entry: str) -> AllowedOrigin:
 
 def _parse_link(url: str) -> Url:
     if _UNSAFE_CHARACTERS.search(url):
-        raise DisallowedLinkError(
-            "Download link contains whitespace or control characters; it was not fetched"
-        )
+        raise DisallowedLinkError("Download link contains whitespace or control characters; it was not fetched")
     try:
         link = parse_url(url)
     except LocationParseError:
@@ -211,9 +209,7 @@ def _normalise_link_host(host: str | None) -> str:
     # One trailing dot names the same DNS host; more than that, or empty labels, do not.
     name = host.removesuffix(".")
     if not _is_dns_name(name):
-        raise DisallowedLinkError(
-            "Download link host is not a valid DNS name or IP address; it was not fetched"
-        )
+        raise DisallowedLinkError("Download link host is not a valid DNS name or IP address; it was not fetched")
     return name
 
 

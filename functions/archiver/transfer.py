@@ -1,7 +1,7 @@
 """Copy a download into the archive bucket, streaming, verified and write-once.
 
-A download link is fetched with urllib3 and its body streamed into S3 in parts, so memory is
-bounded by ``part_size x (max_parts_in_flight + 1)`` whatever the artifact's size. Every
+A download link is fetched with urllib3 and its body streamed into S3 in parts, so memory stays
+about ``part_size x (max_parts_in_flight + 1)`` whatever the artifact's size. Every
 object is written with ``IfNoneMatch="*"``: an archive key is written once and never
 overwritten. A re-run that finds the same bytes already archived succeeds
 (``already_archived``); one that finds different bytes fails with ``ArchiveConflictError``.
@@ -19,6 +19,7 @@ only the caller can issue a new link.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import http.client
 import logging
@@ -40,8 +41,7 @@ from archiver.errors import (
     LinkExpiredError,
 )
 from archiver.links import DownloadLinkPolicy, origin, redact
-
-logger = logging.getLogger(__name__)
+from archiver.observability import logger
 
 S3Client: TypeAlias = Any
 """A boto3 S3 client (typed loosely: the project does not depend on mypy-boto3 stubs)."""
@@ -162,6 +162,7 @@ def archive_download(
     """
     if part_size < MIN_PART_SIZE or max_parts_in_flight < 1 or max_link_refreshes < 0:
         raise ValueError("part_size must be >= 5 MiB, max_parts_in_flight >= 1, max_link_refreshes >= 0")
+    _keep_links_out_of_urllib3_logs()
     target = _Target(s3, bucket, key, content_type)
     pool = http if http is not None else _new_pool()
     timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -171,11 +172,13 @@ def archive_download(
         try:
             stored = _copy_link(link, pool, timeout, target, part_size, max_parts_in_flight)
         except _LinkRefused:
-            logger.info("Download link refused with HTTP 403 (expired?): %s", redact(link))
+            logger.info(
+                "Download link refused with HTTP 403 (expired): asking for a fresh one", extra={"link": redact(link)}
+            )
             continue
         return replace(stored, link_refreshes=refreshes)
     raise LinkExpiredError(
-        f"The download host refused {max_link_refreshes + 1} fresh links in a row (HTTP 403) "
+        f"The download host refused {max_link_refreshes + 1} links in a row with HTTP 403 (expired) "
         f"while archiving to {target}"
     )
 
@@ -207,6 +210,21 @@ def archive_bytes(*, s3: S3Client, bucket: str, key: str, body: bytes, content_t
         S3 rejected the body because it did not match its SHA-256.
     """
     return _put_once(_Target(s3, bucket, key, content_type), body, hashlib.sha256(body).digest())
+
+
+class _DropQueryStrings(logging.Filter):
+    """Cuts query strings out of a log record's arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(arg.split("?", 1)[0] if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+@functools.cache
+def _keep_links_out_of_urllib3_logs() -> None:
+    # At DEBUG, urllib3 logs every request's path and query: a presigned link's credentials.
+    logging.getLogger("urllib3.connectionpool").addFilter(_DropQueryStrings())
 
 
 def _new_pool() -> urllib3.PoolManager:
@@ -362,8 +380,7 @@ class _PartReader:
     def _check_complete(self) -> None:
         if self._expected_size is not None and self._size != self._expected_size:
             raise DownloadFailedError(
-                f"The download from {self._origin} was truncated: {self._size} of "
-                f"{self._expected_size} bytes received"
+                f"The download from {self._origin} was truncated: {self._size} of {self._expected_size} bytes received"
             )
 
 
@@ -432,6 +449,13 @@ def _upload_parts(
     """Upload parts on a small pool, reading the next part only when a slot is free."""
     slots = threading.BoundedSemaphore(max_parts_in_flight)
     futures: list[Future[_UploadedPart]] = []
+    failed: list[Future[_UploadedPart]] = []
+
+    def part_done(future: Future[_UploadedPart]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            failed.append(future)
+        slots.release()
+
     with ThreadPoolExecutor(max_workers=max_parts_in_flight, thread_name_prefix="archive-part") as pool:
         try:
             for number, body in enumerate(parts, start=1):
@@ -441,21 +465,17 @@ def _upload_parts(
                     )
                 # Blocking here is what bounds memory: one part waits, the others are in flight.
                 slots.acquire()
-                _raise_first_failure(futures)
+                if failed:
+                    failed[0].result()  # stop reading at the first failed part; raises its error
                 future = pool.submit(_upload_part, target, upload_id, number, body)
-                future.add_done_callback(lambda _: slots.release())
+                future.add_done_callback(part_done)
                 futures.append(future)
+                # Without this the loop variable would keep an uploaded part alive while the next is read.
                 del body
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [future.result() for future in futures]
-
-
-def _raise_first_failure(futures: list[Future[_UploadedPart]]) -> None:
-    for future in futures:
-        if future.done() and future.exception() is not None:
-            future.result()
 
 
 def _upload_part(target: _Target, upload_id: str, number: int, body: bytes) -> _UploadedPart:
@@ -479,7 +499,7 @@ def _abort(target: _Target, upload_id: str) -> None:
     except Exception:
         # Best effort: the original error matters more, and the bucket's lifecycle rule for
         # incomplete uploads cleans up whatever an abort leaves behind.
-        logger.warning("Could not abort multipart upload to %s", target, exc_info=True)
+        logger.warning("Could not abort a multipart upload", extra={"target": str(target)}, exc_info=True)
 
 
 def _already_archived(target: _Target, *, size: int, sha256: str, s3_checksum: str) -> StoredObject:
@@ -492,9 +512,7 @@ def _already_archived(target: _Target, *, size: int, sha256: str, s3_checksum: s
         _same_s3_checksum(existing_checksum, s3_checksum)
         or (_either_composite(head, s3_checksum) and recorded_sha256 == sha256)
     ):
-        raise ArchiveConflictError(
-            f"{target} already holds a different object; archived objects are never overwritten"
-        )
+        raise ArchiveConflictError(f"{target} already holds a different object; archived objects are never overwritten")
     version_id = _version(head.get("VersionId"))
     if recorded_sha256 is None:
         _add_sha256_tag(target, sha256, version_id=version_id, existing=tags)
@@ -525,9 +543,7 @@ def _either_composite(head: dict[str, Any], ours: str) -> bool:
     return "-" in ours or "-" in existing or head.get("ChecksumType") == "COMPOSITE"
 
 
-def _add_sha256_tag(
-    target: _Target, sha256: str, *, version_id: str | None, existing: list[dict[str, str]]
-) -> None:
+def _add_sha256_tag(target: _Target, sha256: str, *, version_id: str | None, existing: list[dict[str, str]]) -> None:
     version = {"VersionId": version_id} if version_id is not None else {}
     target.s3.put_object_tagging(
         Bucket=target.bucket,

@@ -1,0 +1,188 @@
+"""The download-link policy: which presigned links are fetched, and what errors may say about them."""
+
+from __future__ import annotations
+
+import pytest
+
+from archiver.errors import ConfigurationError, DisallowedLinkError
+from archiver.links import DownloadLinkPolicy, origin, redact
+from archiver.settings import DEFAULT_DOWNLOAD_ALLOWLIST
+
+SIGNATURE = "X-Amz-Signature=0123456789abcdef"
+QUERY = f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=300&{SIGNATURE}"
+
+
+@pytest.fixture
+def deployed_policy() -> DownloadLinkPolicy:
+    return DownloadLinkPolicy.from_setting(DEFAULT_DOWNLOAD_ALLOWLIST)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://bucket.s3.us-east-1.amazonaws.com/assetbundle-job.qs{QUERY}",
+        f"https://quicksight-exports.s3.amazonaws.com/a/b.qs{QUERY}",
+        f"https://bucket.s3.cn-north-1.amazonaws.com.cn/export.csv{QUERY}",
+        f"https://BUCKET.S3.US-EAST-1.AMAZONAWS.COM/upper-case-host{QUERY}",
+        f"HTTPS://bucket.s3.amazonaws.com/upper-case-scheme{QUERY}",
+        f"https://bucket.s3.amazonaws.com:443/explicit-port{QUERY}",
+        f"https://bucket.s3.amazonaws.com:8443/other-port-ignored{QUERY}",
+        f"https://bucket.s3.amazonaws.com./trailing-dot{QUERY}",
+    ],
+)
+def test_deployed_policy_allows_aws_hosted_links(deployed_policy: DownloadLinkPolicy, url: str) -> None:
+    # Given the deployed allowlist and a presigned link on an AWS domain
+    # When the link is checked
+    # Then it is allowed (no exception)
+    deployed_policy.check(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        (f"http://bucket.s3.amazonaws.com/k{QUERY}", "plain http when only https is allowed"),
+        ("file:///etc/passwd", "local file"),
+        ("s3://bucket/key", "not an HTTP link"),
+        ("ftp://bucket.s3.amazonaws.com/k", "other scheme"),
+        ("https://169.254.169.254/latest/meta-data/", "instance metadata IP"),
+        ("https://[fd00:ec2::254]/latest/meta-data/", "instance metadata IPv6"),
+        ("https://127.0.0.1/", "loopback IP not listed"),
+        ("https://amazonaws.com.evil.example/", "suffix appended to a trusted name"),
+        ("https://evilamazonaws.com/", "label glued onto the trusted domain"),
+        ("https://amazonaws.com/", "the bare domain is not *.domain"),
+        ("https://bucket.s3.amazonaws.com.evil.example/k", "trusted name as a prefix"),
+        ("https://a@b.s3.amazonaws.com/", "user info"),
+        ("https://user:pass@b.s3.amazonaws.com/", "user info with password"),
+        ("https://evil.example\\@b.s3.amazonaws.com/", "backslash trick: urllib3 connects to evil.example"),
+        ("https://b.s3.amazonaws.com%2f@evil.example/", "encoded slash in user info"),
+        ("https:///no-host", "empty host"),
+        ("https://", "nothing but a scheme"),
+        ("bucket.s3.amazonaws.com/k", "no scheme"),
+        ("", "empty"),
+        ("https://b.s3.amazonaws.com/k\r\nX-Injected: 1", "control characters"),
+        ("https://b..s3.amazonaws.com/", "empty DNS label"),
+        ("https://b_s3.amazonaws.com/", "not a DNS name"),
+        ("https://b.s3.amazonaws.com../k", "two trailing dots"),
+    ],
+)
+def test_deployed_policy_refuses_other_links(deployed_policy: DownloadLinkPolicy, url: str, why: str) -> None:
+    # Given the deployed allowlist and a link that must not be fetched
+    # When the link is checked
+    # Then it is refused
+    with pytest.raises(DisallowedLinkError):
+        deployed_policy.check(url)
+
+
+@pytest.mark.parametrize(
+    ("setting", "url", "allowed"),
+    [
+        ("http://127.0.0.1", "http://127.0.0.1:51234/bundle.qs?X-Amz-Signature=x", True),
+        ("http://127.0.0.1", "http://127.0.0.1/bundle.qs", True),
+        ("http://127.0.0.1", "https://127.0.0.1/bundle.qs", False),
+        ("http://127.0.0.1", "http://127.0.0.2/bundle.qs", False),
+        ("http://127.0.0.1", "http://localhost/bundle.qs", False),
+        ("https://[::1]", "https://[0:0:0:0:0:0:0:1]:8443/x", True),
+        ("https://downloads.example.com", "https://downloads.example.com/x", True),
+        ("https://downloads.example.com", "https://a.downloads.example.com/x", False),
+        ("https://*.example.com", "https://a.b.c.example.com/x", True),
+        ("https://*.example.com", "https://example.com/x", False),
+        ("https://*.example.com , http://127.0.0.1,", "http://127.0.0.1:8/x", True),
+    ],
+)
+def test_policy_matches_listed_origins_only(setting: str, url: str, allowed: bool) -> None:
+    # Given a policy built from a setting
+    policy = DownloadLinkPolicy.from_setting(setting)
+
+    # When the link is checked
+    # Then it is allowed exactly when its scheme and host are listed (ports do not matter)
+    if allowed:
+        policy.check(url)
+    else:
+        with pytest.raises(DisallowedLinkError):
+            policy.check(url)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "",
+        " , ",
+        "*.amazonaws.com",
+        "https://*",
+        "https://*.com",
+        "https://a.*.amazonaws.com",
+        "https://**.amazonaws.com",
+        "ftp://*.amazonaws.com",
+        "file:///",
+        "https://*.amazonaws.com:443",
+        "https://*.amazonaws.com/path",
+        "https://user@host.example.com",
+        "https://*.127.0.0.1",
+        "https://bad_host.example.com",
+        "https://",
+    ],
+)
+def test_bad_setting_is_a_configuration_error_naming_the_setting(setting: str) -> None:
+    # Given an allowlist setting that is empty or holds an entry that is not an origin
+    # When the policy is built
+    # Then a ConfigurationError names DOWNLOAD_ALLOWLIST
+    with pytest.raises(ConfigurationError, match="DOWNLOAD_ALLOWLIST"):
+        DownloadLinkPolicy.from_setting(setting)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://bucket.s3.amazonaws.com/k{QUERY}",
+        f"https://evil.example/k{QUERY}",
+        f"https://169.254.169.254/k{QUERY}",
+        f"https://user:{SIGNATURE}@bucket.s3.amazonaws.com/k{QUERY}",
+        f"ftp://bucket.s3.amazonaws.com/k{QUERY}",
+        f"https://bad host/k{QUERY}",
+        f"https://[zz/k{QUERY}",
+    ],
+)
+def test_refusal_never_repeats_the_links_credentials(deployed_policy: DownloadLinkPolicy, url: str) -> None:
+    # Given a refused presigned link
+    # When it is checked
+    with pytest.raises(DisallowedLinkError) as refused:
+        deployed_policy.check(url)
+
+    # Then the error says nothing of its query string or user info
+    assert "X-Amz-Signature" not in str(refused.value)
+    assert "X-Amz" not in repr(refused.value)
+
+
+def test_refusal_names_scheme_and_host(deployed_policy: DownloadLinkPolicy) -> None:
+    # Given a link to an untrusted host
+    # When it is checked
+    with pytest.raises(DisallowedLinkError) as refused:
+        deployed_policy.check(f"https://evil.example:8443/secret/path{QUERY}")
+
+    # Then the error names its scheme and host, so an operator can tell what was refused
+    assert "https://evil.example" in str(refused.value)
+    assert "/secret/path" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted", "origin_only"),
+    [
+        (
+            f"https://bucket.s3.amazonaws.com/exports/bundle.qs{QUERY}#frag",
+            "https://bucket.s3.amazonaws.com/exports/bundle.qs",
+            "https://bucket.s3.amazonaws.com",
+        ),
+        (
+            f"http://user:{SIGNATURE}@127.0.0.1:8080/a.csv{QUERY}",
+            "http://127.0.0.1:8080/a.csv",
+            "http://127.0.0.1",
+        ),
+        ("https://[zz/", "<unparseable link>", "<unparseable link>"),
+    ],
+)
+def test_redact_and_origin_drop_credentials(url: str, redacted: str, origin_only: str) -> None:
+    # Given a presigned link
+    # When it is redacted for a log line, or reduced to its origin for an error message
+    # Then the query string and user info are gone
+    assert redact(url) == redacted
+    assert origin(url) == origin_only
