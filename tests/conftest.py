@@ -19,7 +19,6 @@ os.environ.update(
         "POWERTOOLS_SERVICE_NAME": "archiver",
         "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
 )
 

@@ -39,9 +39,7 @@ def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: 
         job_arn = started["Arn"]
         logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle["name"]})
     except qs.exceptions.ConflictException:
-        job_arn = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)[
-            "Arn"
-        ]
+        job_arn = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)["Arn"]
         logger.info("Export job already running: polling it", extra={"job_id": job_id})
     return {
         "jobId": job_id,
@@ -111,9 +109,9 @@ def _download_links(qs: Any, *, account_id: str, job_id: str, first: str) -> Cal
     def fetch() -> str:
         if pending:
             return pending.pop()
-        link: str = qs.describe_asset_bundle_export_job(
-            AwsAccountId=account_id, AssetBundleExportJobId=job_id
-        )["DownloadUrl"]
+        link: str = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)[
+            "DownloadUrl"
+        ]
         return link
 
     return fetch
@@ -136,9 +134,7 @@ def archive_bundle(
     """
     job = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=export["jobId"])
     if job["JobStatus"] != SUCCESSFUL:
-        raise BundleExportNotReadyError(
-            f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}"
-        )
+        raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
     key = layout.bundle_key(
         account_id=account_id,
         bundle_name=bundle["name"],
@@ -147,9 +143,7 @@ def archive_bundle(
         export_format=bundle["exportFormat"],
     )
     stored = archive_download(
-        fetch_link=_download_links(
-            qs, account_id=account_id, job_id=export["jobId"], first=job["DownloadUrl"]
-        ),
+        fetch_link=_download_links(qs, account_id=account_id, job_id=export["jobId"], first=job["DownloadUrl"]),
         s3=s3,
         bucket=settings.archive_bucket,
         key=key,

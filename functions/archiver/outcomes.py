@@ -25,9 +25,7 @@ def _now() -> str:
 
 def _put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-    s3.put_object(
-        Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256"
-    )
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
 
 
 def record_archived(
@@ -135,8 +133,9 @@ def write_manifest(
                     "kind": item["kind"],
                     "error": {
                         "type": "NoOutcomeRecorded",
-                        "message": f"the item's step ended without recording an outcome ({error_type}: "
-                        f"{message})"[:_MAX_MESSAGE],
+                        "message": f"the item's step ended without recording an outcome ({error_type}: {message})"[
+                            :_MAX_MESSAGE
+                        ],
                         "details": [],
                     },
                 }

@@ -21,9 +21,7 @@ def _session_links(client: Any, *, instance_id: str, session_id: str, first: str
     def fetch() -> str:
         if pending:
             return pending.pop()
-        link: str = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)[
-            "csvFileLink"
-        ]
+        link: str = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)["csvFileLink"]
         return link
 
     return fetch
@@ -53,9 +51,7 @@ def archive_session(
         run_id=run["id"],
     )
     stored = archive_download(
-        fetch_link=_session_links(
-            client, instance_id=instance_id, session_id=session_id, first=export["csvFileLink"]
-        ),
+        fetch_link=_session_links(client, instance_id=instance_id, session_id=session_id, first=export["csvFileLink"]),
         s3=s3,
         bucket=settings.archive_bucket,
         key=key,
@@ -93,9 +89,7 @@ def archive_app(
 ) -> dict[str, Any]:
     """Keep an app's definition at its version's key; a version already kept counts as archived."""
     response = client.get_q_app(instanceId=instance_id, appId=app["appId"])
-    key = layout.app_definition_key(
-        instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"]
-    )
+    key = layout.app_definition_key(instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"])
     stored = archive_bytes(
         s3=s3,
         bucket=settings.archive_bucket,

@@ -145,9 +145,7 @@ def export_job_id(run_id: str, bundle_name: str) -> str:
     return _NAME_UNSAFE.sub("-", f"{run_id}-{bundle_name}")[:512]
 
 
-def _plan_quicksight(
-    section: dict[str, Any], run: RunContext, default_account: str
-) -> tuple[dict, list[str]]:
+def _plan_quicksight(section: dict[str, Any], run: RunContext, default_account: str) -> tuple[dict, list[str]]:
     problems: list[str] = []
     account = section.get("awsAccountId") or default_account
     if not account:
@@ -159,8 +157,7 @@ def _plan_quicksight(
         name = bundle.get("name") or _derived_bundle_name(arns)
         if name in seen:
             problems.append(
-                f"quicksight.bundles[{index}].name: expected a unique name, "
-                f"{name!r} is also bundles[{seen[name]}]"
+                f"quicksight.bundles[{index}].name: expected a unique name, {name!r} is also bundles[{seen[name]}]"
             )
         seen.setdefault(name, index)
         for arn_index, arn in enumerate(arns):
@@ -198,9 +195,7 @@ def _plan_qapps(section: dict[str, Any]) -> tuple[dict, list[str]]:
             )
             continue
         seen[session_id] = index
-        sessions.append(
-            {"itemId": f"session/{session_id}", "appId": session["appId"], "sessionId": session_id}
-        )
+        sessions.append({"itemId": f"session/{session_id}", "appId": session["appId"], "sessionId": session_id})
     # The definition of every app that a listed session belongs to is kept beside its data.
     app_ids = list(dict.fromkeys([*section.get("apps", []), *(s["appId"] for s in sessions)]))
     apps = [{"itemId": f"app/{app_id}", "appId": app_id} for app_id in app_ids]

@@ -10,7 +10,5 @@ from archiver.settings import get_settings
 @step_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     execution = event["execution"]
-    run = RunContext(
-        run_id=execution["name"], execution_id=execution["id"], started_at=execution["startTime"]
-    )
+    run = RunContext(run_id=execution["name"], execution_id=execution["id"], started_at=execution["startTime"])
     return plan_run(event["input"], run, default_account=get_settings().default_account_id)

@@ -12,8 +12,6 @@ from archiver.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     plan = event["plan"]
     # runError is present when a whole branch of the run failed (see the workflow's Catch).
-    summary = write_manifest(
-        clients.s3(), get_settings().archive_bucket, plan, run_error=plan.get("runError")
-    )
+    summary = write_manifest(clients.s3(), get_settings().archive_bucket, plan, run_error=plan.get("runError"))
     logger.info("Manifest written", extra=summary)
     return summary

@@ -101,9 +101,7 @@ class ArchiveWorkflow(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=timeout,
             tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
 
     def _invoke(
@@ -160,9 +158,7 @@ class ArchiveWorkflow(Construct):
             "ReadInputProblems",
             parameters={"report.$": "States.StringToJson($.Cause)"},
         )
-        invalid = sfn.Fail(
-            self, "InvalidRunInput", error="InvalidRunInput", cause_path="$.report.errorMessage"
-        )
+        invalid = sfn.Fail(self, "InvalidRunInput", error="InvalidRunInput", cause_path="$.report.errorMessage")
         # The caught error replaces the state: the input may not even be an object.
         validate.add_catch(read_problems.next(invalid), errors=["InvalidRunInputError"], result_path="$")
         return validate

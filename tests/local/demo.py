@@ -52,9 +52,7 @@ def seed_emulator(emulator: ServiceEmulator, document: Any) -> None:
         if not isinstance(bundle, dict):
             continue
         for arn in bundle.get("resourceArns", []):
-            emulator.add_quicksight_resource(
-                arn, fails_strict_validation=bundle.get("strictValidation") is False
-            )
+            emulator.add_quicksight_resource(arn, fails_strict_validation=bundle.get("strictValidation") is False)
     qapps = document.get("qapps", {})
     instance_id = qapps.get("instanceId", "")
     app_ids = list(qapps.get("apps", []))
@@ -67,6 +65,4 @@ def seed_emulator(emulator: ServiceEmulator, document: Any) -> None:
             csv=session_csv(session["sessionId"]),
         )
     for number, app_id in enumerate(dict.fromkeys(app_ids), start=1):
-        emulator.add_qapp(
-            instance_id=instance_id, app_id=app_id, title=f"Demo app {number}", app_version=number
-        )
+        emulator.add_qapp(instance_id=instance_id, app_id=app_id, title=f"Demo app {number}", app_version=number)

@@ -219,9 +219,7 @@ class _PaddingSource:
 class _Blob:
     """An immutable object made of consecutive sources, served in chunks."""
 
-    def __init__(
-        self, sources: Sequence[_Source], *, content_type: str, etag: str, last_modified: float
-    ) -> None:
+    def __init__(self, sources: Sequence[_Source], *, content_type: str, etag: str, last_modified: float) -> None:
         self._sources = list(sources)
         self.size = sum(source.size for source in self._sources)
         self.content_type = content_type
@@ -758,9 +756,7 @@ class ServiceEmulator:
         request_id = str(uuid.uuid4())
         if operation is None:
             message = f"The emulator does not implement {request.method} {request.path}"
-            return self._error_response(
-                "quicksight", _ApiError("UnknownOperationException", 404, message), request_id
-            )
+            return self._error_response("quicksight", _ApiError("UnknownOperationException", 404, message), request_id)
         service = _OPERATIONS[operation]
         record = self._record_request(operation, request, request_id)
         try:
@@ -868,13 +864,9 @@ class ServiceEmulator:
             kind = _arn_parts(resource.arn)[0].capitalize()
             if strict:
                 message = f"{kind} {resource.arn} has associated errors and cannot be exported."
-                errors.append(
-                    {"Arn": resource.arn, "Type": "InvalidParameterValueException", "Message": message}
-                )
+                errors.append({"Arn": resource.arn, "Type": "InvalidParameterValueException", "Message": message})
             else:
-                message = (
-                    f"{kind} {resource.arn} has associated errors that were skipped by relaxed validation."
-                )
+                message = f"{kind} {resource.arn} has associated errors that were skipped by relaxed validation."
                 warnings.append({"Arn": resource.arn, "Message": message})
         return _ExportJob(
             account_id=account_id,
@@ -996,9 +988,7 @@ class ServiceEmulator:
             known_instance = any(key[0] == instance_id for key in (*self._sessions, *self._qapps))
             session = self._sessions.get((instance_id, session_id))
         if session is None:
-            resource_id, resource_type = (
-                (session_id, "QAppSession") if known_instance else (instance_id, "Instance")
-            )
+            resource_id, resource_type = (session_id, "QAppSession") if known_instance else (instance_id, "Instance")
             message = f"{resource_type} {resource_id} was not found."
             raise _ApiError(
                 "ResourceNotFoundException", 404, message, resourceId=resource_id, resourceType=resource_type
@@ -1006,8 +996,7 @@ class ServiceEmulator:
         with self._lock:
             export = next(self._serials)
         path = (
-            f"/qapps-session-export-{self.region}/{instance_id}/{session.app_id}/{session_id}/{export}"
-            f"/{session_id}.csv"
+            f"/qapps-session-export-{self.region}/{instance_id}/{session.app_id}/{session_id}/{export}/{session_id}.csv"
         )
         blob = _Blob(
             [_BytesSource(session.csv)],
@@ -1068,9 +1057,7 @@ class ServiceEmulator:
 
     def _signature(self, method: str, path: str, params: Mapping[str, str]) -> str:
         canonical_query = "&".join(
-            f"{quote(k, safe='')}={quote(v, safe='')}"
-            for k, v in sorted(params.items())
-            if k != "X-Amz-Signature"
+            f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(params.items()) if k != "X-Amz-Signature"
         )
         message = f"{method}\n{path}\n{canonical_query}".encode()
         return hmac.new(self._link_secret, message, hashlib.sha256).hexdigest()
@@ -1092,9 +1079,7 @@ class ServiceEmulator:
             response.download = record  # count object bytes only, not error documents
         with self._lock:
             record["status"] = response.status
-            record["content_length"] = (
-                len(response.body) if response.stream is None else response.stream_length
-            )
+            record["content_length"] = len(response.body) if response.stream is None else response.stream_length
         return response
 
     def _download_response(self, request: _Request, record: dict[str, Any]) -> _Response:
@@ -1135,9 +1120,7 @@ class ServiceEmulator:
     def _serve_blob(self, request: _Request, blob: _Blob) -> _Response:
         if_match = request.headers.get("if-match")
         if if_match is not None and if_match.strip() not in ("*", f'"{blob.etag}"', blob.etag):
-            return _s3_error(
-                412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
-            )
+            return _s3_error(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
         try:
             span = _parse_range(request.headers.get("range"), blob.size)
         except _RangeNotSatisfiable:
@@ -1290,9 +1273,7 @@ def _s3_error(status: int, code: str, message: str, extra: Mapping[str, str] | N
         f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>{fields}"
         f"<RequestId>{request_id}</RequestId><HostId>{secrets.token_urlsafe(32)}</HostId></Error>"
     )
-    return _Response(
-        status, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, xml.encode()
-    )
+    return _Response(status, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, xml.encode())
 
 
 def _default_cards(app_id: str) -> list[dict[str, Any]]:

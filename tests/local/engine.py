@@ -77,9 +77,7 @@ class ExecutionResult:
     history: list[dict[str, Any]]
 
     def states_entered(self) -> list[str]:
-        return [
-            e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e
-        ]
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
 
 
 class _ReplyBody(io.BytesIO):

@@ -106,9 +106,7 @@ def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
         yield emulator.endpoint_url
 
 
-def _report(
-    out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None, saved_to: Path | None
-) -> None:
+def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None, saved_to: Path | None) -> None:
     print(f"\nRun {result.execution_arn.rsplit(':', 1)[-1]} ended {result.status}", file=out)
     if result.status != "SUCCEEDED":
         print(f"  error: {result.error}\n  cause: {result.cause}", file=out)

@@ -85,9 +85,7 @@ def load_workflow(template: dict[str, Any], *, bucket_name: str) -> SynthesizedW
     """Resolve the archive workflow's definition and functions for a local run."""
     resources: dict[str, Any] = template["Resources"]
     refs = {"AWS::Partition": "aws", "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT}
-    refs.update(
-        {logical_id: bucket_name for logical_id, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
-    )
+    refs.update({logical_id: bucket_name for logical_id, r in resources.items() if r["Type"] == "AWS::S3::Bucket"})
     functions: dict[str, FunctionSpec] = {}
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::Lambda::Function":

@@ -180,9 +180,7 @@ def test_export_job_moves_through_its_statuses_and_serves_a_real_zip(
     }
 
 
-def test_download_link_looks_like_a_presigned_s3_url(
-    emulator: ServiceEmulator, quicksight: BaseClient
-) -> None:
+def test_download_link_looks_like_a_presigned_s3_url(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
     # Given a finished job, When it is described
     link = finished_link(emulator, quicksight)
     # Then the link carries SigV4 query authentication valid for 300 s
@@ -236,9 +234,7 @@ def test_link_expires_after_300_virtual_seconds(
     assert fetch(http, describe(quicksight)["DownloadUrl"]).status == 200
 
 
-def test_tampered_link_is_refused(
-    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
-) -> None:
+def test_tampered_link_is_refused(emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager) -> None:
     # Given a valid link
     link = finished_link(emulator, quicksight)
     # When its expiry is stretched or its signature changed
@@ -329,9 +325,7 @@ def test_padding_makes_a_large_valid_bundle_streamed_in_chunks(
         assert bundle.testzip() is None
 
 
-def test_unknown_arn_makes_the_job_fail_with_errors(
-    emulator: ServiceEmulator, quicksight: BaseClient
-) -> None:
+def test_unknown_arn_makes_the_job_fail_with_errors(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
     # Given a job that exports an ARN the emulator does not know
     missing = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:analysis/ghost"
     start_job(quicksight, ResourceArns=[DASHBOARD, missing])
@@ -395,9 +389,7 @@ def test_starting_a_running_job_id_conflicts_but_a_finished_one_can_be_reused(
         assert bundle.namelist() == ["dataset/orders.json"]
 
 
-def test_more_than_five_running_jobs_exceed_the_limit(
-    emulator: ServiceEmulator, quicksight: BaseClient
-) -> None:
+def test_more_than_five_running_jobs_exceed_the_limit(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
     # Given five running jobs
     for index in range(5):
         start_job(quicksight, f"job-{index}")
@@ -471,9 +463,7 @@ def test_export_duration_can_be_set_per_resource(emulator: ServiceEmulator, quic
     assert describe(quicksight, "slow")["JobStatus"] == "SUCCESSFUL"
 
 
-def test_requests_are_recorded_with_their_parsed_input(
-    emulator: ServiceEmulator, quicksight: BaseClient
-) -> None:
+def test_requests_are_recorded_with_their_parsed_input(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
     # Given a started job
     start_job(quicksight, IncludePermissions=True)
     # When the emulator is asked what it received
@@ -547,9 +537,7 @@ def test_exporting_an_unknown_session_is_not_found(
 def test_get_qapp_returns_the_definition(emulator: ServiceEmulator, qapps: BaseClient) -> None:
     # Given two versions of an app
     emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey", app_version=1)
-    emulator.add_qapp(
-        instance_id=INSTANCE, app_id=APP_ID, title="Survey v2", app_version=2, description="Asks"
-    )
+    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey v2", app_version=2, description="Asks")
     # When it is fetched with and without a version
     latest = qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID)
     first = qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID, appVersion=1)
@@ -582,9 +570,7 @@ def test_get_unknown_qapp_is_not_found(emulator: ServiceEmulator, qapps: BaseCli
 # ---------------------------------------------------------------------------------------------
 
 
-def test_injected_throttling_is_parsed_by_boto3_with_retry_after(
-    emulator: ServiceEmulator, qapps: BaseClient
-) -> None:
+def test_injected_throttling_is_parsed_by_boto3_with_retry_after(emulator: ServiceEmulator, qapps: BaseClient) -> None:
     # Given a session and two injected throttles
     emulator.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=SESSION_ID, csv=CSV)
     emulator.inject_api_error(
@@ -609,9 +595,7 @@ def test_injected_quicksight_errors_use_the_quicksight_error_shape(
     emulator: ServiceEmulator, quicksight: BaseClient
 ) -> None:
     # Given an injected throttle on StartAssetBundleExportJob
-    emulator.inject_api_error(
-        "StartAssetBundleExportJob", "ThrottlingException", status=429, message="Slow down"
-    )
+    emulator.inject_api_error("StartAssetBundleExportJob", "ThrottlingException", status=429, message="Slow down")
     # When a job is started, Then boto3 raises QuickSight's ThrottlingException and no job starts
     with pytest.raises(quicksight.exceptions.ThrottlingException) as excinfo:
         start_job(quicksight)
@@ -668,9 +652,7 @@ def test_works_while_moto_mock_aws_is_active(emulator: ServiceEmulator) -> None:
         body = requests.get(link, timeout=5).content
         s3.put_object(Bucket="archive", Key="bundle.qs", Body=body)
         # Then moto passed the emulator's traffic through and the bytes arrived intact
-        assert s3.get_object(Bucket="archive", Key="bundle.qs")["Body"].read() == emulator.bundle_bytes(
-            "job-1"
-        )
+        assert s3.get_object(Bucket="archive", Key="bundle.qs")["Body"].read() == emulator.bundle_bytes("job-1")
         with urllib3.PoolManager() as pool:
             assert pool.request("GET", link).data == body
 

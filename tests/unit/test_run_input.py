@@ -68,18 +68,13 @@ def test_defaults_are_applied_to_a_minimal_bundle() -> None:
 def test_the_derived_name_is_stable_whatever_the_arn_order() -> None:
     arns = [dashboard("d-1"), dashboard("d-2")]
     first = plan_run({"quicksight": {"bundles": [{"resourceArns": arns}]}}, RUN, default_account=ACCOUNT)
-    second = plan_run(
-        {"quicksight": {"bundles": [{"resourceArns": arns[::-1]}]}}, RUN, default_account=ACCOUNT
-    )
+    second = plan_run({"quicksight": {"bundles": [{"resourceArns": arns[::-1]}]}}, RUN, default_account=ACCOUNT)
     assert first["quicksight"]["bundles"][0]["name"][-8:] == second["quicksight"]["bundles"][0]["name"][-8:]
 
 
 def test_a_retried_run_asks_for_the_same_export_job() -> None:
     document = {"quicksight": {"bundles": [{"name": "finance", "resourceArns": [dashboard("d-1")]}]}}
-    jobs = [
-        plan_run(document, RUN, default_account=ACCOUNT)["quicksight"]["bundles"][0]["jobId"]
-        for _ in range(2)
-    ]
+    jobs = [plan_run(document, RUN, default_account=ACCOUNT)["quicksight"]["bundles"][0]["jobId"] for _ in range(2)]
     assert jobs == ["nightly-42-finance", "nightly-42-finance"]
 
 
@@ -152,9 +147,7 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
         ),
         (
             {"qapps": {"instanceId": INSTANCE, "sessions": [{"appId": APP, "sessionId": SESSION.upper()}]}},
-            [
-                f'qapps.sessions[0].sessionId: expected a lower-case version 4 or 5 UUID, got "{SESSION.upper()}"'
-            ],
+            [f'qapps.sessions[0].sessionId: expected a lower-case version 4 or 5 UUID, got "{SESSION.upper()}"'],
         ),
         (
             {
@@ -209,17 +202,13 @@ def test_every_problem_is_reported_at_once() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=3)
-    ),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=3),
     max_leaves=12,
 )
 documents = st.fixed_dictionaries(
     {},
     optional={
-        "quicksight": st.fixed_dictionaries(
-            {}, optional={"awsAccountId": json_values, "bundles": json_values}
-        ),
+        "quicksight": st.fixed_dictionaries({}, optional={"awsAccountId": json_values, "bundles": json_values}),
         "qapps": st.fixed_dictionaries(
             {}, optional={"instanceId": json_values, "sessions": json_values, "apps": json_values}
         ),

@@ -1,0 +1,32 @@
+"""CDK entry point: settings from context, one ArchiverStack. No AWS calls, so it synthesizes offline."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import aws_cdk as cdk
+
+from infra.settings import ArchiverSettings, SettingsError, load_cdk_json_context
+from infra.stack import ArchiverStack
+
+
+def build_app(outdir: str | None = None) -> cdk.App:
+    # cdk.json's context is passed explicitly so `python app.py` alone synthesizes what `cdk synth`
+    # does; under the CLI, the context it passes (cdk.json, cdk.context.json, -c) takes precedence.
+    app = cdk.App(context=load_cdk_json_context(), outdir=outdir)
+    ArchiverStack(
+        app,
+        "Archiver",
+        settings=ArchiverSettings.from_context(app),
+        description="Archives Amazon QuickSight asset bundles and Amazon Q Apps data to S3",
+    )
+    return app
+
+
+if __name__ == "__main__":
+    try:
+        # The CLI names the output directory; alone, write where `cdk synth` would.
+        build_app(outdir=None if "CDK_OUTDIR" in os.environ else "cdk.out").synth()
+    except SettingsError as error:
+        sys.exit(f"Invalid archiver settings: {error}")

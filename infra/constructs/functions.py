@@ -1,0 +1,127 @@
+"""The Lambda functions behind the workflow's steps, all built from one set of defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundling import FUNCTIONS_DIR, dependency_layer_code
+from infra.constructs.workflow import WorkflowSteps
+
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What differs between two step functions: their size. Everything else is shared."""
+
+    memory_mb: int
+    timeout: Duration
+
+
+_SMALL = StepSpec(memory_mb=256, timeout=Duration.minutes(1))
+# The copy steps stream a download into a multipart upload: memory is part size x parts in flight.
+_COPY = StepSpec(memory_mb=1024, timeout=Duration.minutes(15))
+
+# Step name -> size. The name is also the handler's package inside the functions/ asset.
+STEP_SPECS: Mapping[str, StepSpec] = {
+    "validate_run": _SMALL,
+    "start_bundle_export": _SMALL,
+    "check_bundle_export": _SMALL,
+    "archive_bundle": _COPY,
+    "archive_session": _COPY,
+    "archive_app": _SMALL,
+    "record_item_failure": _SMALL,
+    "write_manifest": _SMALL,
+}
+
+
+class ArchiverFunctions(Construct):
+    """One Lambda function per workflow step, sharing runtime, layers, code asset and environment.
+
+    Attributes
+    ----------
+    steps:
+        The functions as the workflow consumes them.
+    functions:
+        The same functions by step name (``validate_run``, ...), for the stack's grants.
+    log_groups:
+        Each function's log group by step name.
+    dependency_layer:
+        The layer built from ``functions/requirements.txt``.
+    powertools_layer:
+        The pinned public Powertools for AWS Lambda (Python) layer.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        archive_bucket_name: str,
+        download_allowlist: str,
+        export_deadline: Duration,
+        powertools_layer_version: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            # Published by AWS in every commercial region under this account; the region follows the stack.
+            f"arn:aws:lambda:{Stack.of(self).region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
+            f"{POWERTOOLS_LAYER_NAME}:{powertools_layer_version}",
+        )
+        self.dependency_layer = lambda_.LayerVersion(
+            self,
+            "DependencyLayer",
+            code=dependency_layer_code(),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Pinned dependencies of the archiver's functions (functions/requirements.txt)",
+        )
+        # One asset for all functions: the steps share the archiver package.
+        code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR),
+            exclude=["requirements.txt", "**/__pycache__", "*.pyc", "**/*.pyc"],
+        )
+        environment = {
+            "ARCHIVE_BUCKET": archive_bucket_name,
+            "DEFAULT_AWS_ACCOUNT_ID": Aws.ACCOUNT_ID,
+            "DOWNLOAD_ALLOWLIST": download_allowlist,
+            "EXPORT_DEADLINE_SECONDS": str(int(export_deadline.to_seconds())),
+            "POWERTOOLS_SERVICE_NAME": "archiver",
+            "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+        self.functions: dict[str, lambda_.Function] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        for name, spec in STEP_SPECS.items():
+            construct_name = "".join(part.title() for part in name.split("_"))
+            log_group = logs.LogGroup(self, f"{construct_name}Logs", retention=log_retention)
+            self.log_groups[name] = log_group
+            self.functions[name] = lambda_.Function(
+                self,
+                construct_name,
+                description=f"Archiver step: {name.replace('_', ' ')}",
+                runtime=lambda_.Runtime.PYTHON_3_13,
+                architecture=lambda_.Architecture.ARM_64,
+                handler=f"{name}.handler.lambda_handler",
+                code=code,
+                layers=[self.powertools_layer, self.dependency_layer],
+                memory_size=spec.memory_mb,
+                timeout=spec.timeout,
+                tracing=lambda_.Tracing.ACTIVE,
+                log_group=log_group,
+                environment=environment,
+            )
+
+        self.steps = WorkflowSteps(**self.functions)

@@ -1,0 +1,206 @@
+"""The archiver's one stack: composes the constructs and grants each step exactly what it uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.archive_bucket import ArchiveBucket
+from infra.constructs.functions import ArchiverFunctions
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.schedule import RunSchedule
+from infra.constructs.workflow import ArchiveWorkflow
+from infra.settings import ArchiverSettings
+
+# Where each kind of artifact lives in the archive.
+QUICKSIGHT_PREFIX = "quicksight/"
+QAPPS_PREFIX = "qapps/"
+MANIFESTS_PREFIX = "manifests/"
+
+# The steps that settle an item and record its outcome under manifests/.
+OUTCOME_WRITERS = (
+    "check_bundle_export",
+    "archive_bundle",
+    "archive_session",
+    "archive_app",
+    "record_item_failure",
+)
+
+# What StartAssetBundleExportJob needs on the exported resources (QuickSight developer guide,
+# "Asset bundle operations: permissions", and the AWSQuickSightAssetBundleExportPolicy managed policy).
+QUICKSIGHT_EXPORT_READS: dict[str, Sequence[str]] = {
+    "dashboard": ["quicksight:DescribeDashboard", "quicksight:DescribeDashboardPermissions"],
+    "analysis": ["quicksight:DescribeAnalysis", "quicksight:DescribeAnalysisPermissions"],
+    "dataset": [
+        "quicksight:DescribeDataSet",
+        "quicksight:DescribeDataSetPermissions",
+        "quicksight:DescribeDataSetRefreshProperties",
+        # Refresh schedules are sub-resources of their data set (dataset/<id>/refresh-schedule/<id>).
+        "quicksight:DescribeRefreshSchedule",
+        "quicksight:ListRefreshSchedules",
+    ],
+    "datasource": ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions"],
+    "theme": ["quicksight:DescribeTheme", "quicksight:DescribeThemePermissions"],
+    "vpcConnection": ["quicksight:DescribeVPCConnection"],
+    # Only used when a plan exports folders or folder memberships; not verified against a live account.
+    "folder": [
+        "quicksight:DescribeFolder",
+        "quicksight:DescribeFolderPermissions",
+        "quicksight:ListFolderMembers",
+    ],
+}
+
+
+class ArchiverStack(Stack):
+    """The archive bucket, one function per step, the state machine, its schedule and its alarms.
+
+    Attributes
+    ----------
+    archive:
+        The archive bucket construct.
+    functions:
+        The step functions construct.
+    workflow:
+        The state machine construct.
+    state_machine:
+        The run's Standard state machine (``workflow.state_machine``).
+    schedule:
+        The scheduled run, or ``None`` when the settings carry no plan.
+    monitoring:
+        The notifications topic, alarm and failure rule.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: ArchiverSettings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+
+        self.archive = ArchiveBucket(
+            self, "Archive", cold_storage_after=Duration.days(settings.cold_storage_after_days)
+        )
+        self.functions = ArchiverFunctions(
+            self,
+            "Steps",
+            archive_bucket_name=self.archive.bucket.bucket_name,
+            download_allowlist=settings.download_allowlist,
+            export_deadline=Duration.minutes(settings.export_deadline_minutes),
+            powertools_layer_version=settings.powertools_layer_version,
+            log_retention=settings.log_retention,
+        )
+        self.workflow = ArchiveWorkflow(
+            self,
+            "Workflow",
+            steps=self.functions.steps,
+            timeout=Duration.hours(settings.run_timeout_hours),
+        )
+        self.state_machine: sfn.StateMachine = self.workflow.state_machine
+
+        self.schedule: RunSchedule | None = None
+        if settings.schedule_plan is not None:
+            self.schedule = RunSchedule(
+                self,
+                "Schedule",
+                state_machine=self.state_machine,
+                schedule=events.Schedule.expression(settings.schedule_expression),
+                plan=settings.schedule_plan,
+            )
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            state_machine=self.state_machine,
+            notification_email=settings.notification_email,
+        )
+
+        self._grant_steps()
+
+    # -- grants ------------------------------------------------------------------------------------------
+
+    def _grant_steps(self) -> None:
+        fn = self.functions.functions
+        self._archive_key_users: dict[str, lambda_.IFunction] = {}
+        # validate_run only reads its input: no grants.
+
+        export_jobs = self._quicksight_arn("asset-bundle-export-job")
+        self._allow(
+            fn["start_bundle_export"],
+            ["quicksight:StartAssetBundleExportJob", "quicksight:DescribeAssetBundleExportJob"],
+            [export_jobs],
+        )
+        for resource_type, actions in QUICKSIGHT_EXPORT_READS.items():
+            resource = self._quicksight_arn(resource_type)
+            self._allow(fn["start_bundle_export"], [*actions, "quicksight:ListTagsForResource"], [resource])
+        for name in ("check_bundle_export", "archive_bundle"):
+            self._allow(fn[name], ["quicksight:DescribeAssetBundleExportJob"], [export_jobs])
+
+        # Q Apps resources live under their Amazon Q Business application (Service Authorization
+        # Reference, "Amazon Q Business Q Apps"): sessions are required for ExportQAppSessionData; GetQApp
+        # accepts the application or the app.
+        qapps_app = f"arn:{Aws.PARTITION}:qapps:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*/qapp/*"
+        qbusiness_application = f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*"
+        self._allow(fn["archive_session"], ["qapps:ExportQAppSessionData"], [f"{qapps_app}/session/*"])
+        self._allow(fn["archive_app"], ["qapps:GetQApp"], [qapps_app, qbusiness_application])
+
+        # Artifacts are written once (PutObject with If-None-Match). On a 412 the existing object's
+        # checksum (HeadObject = GetObject) and SHA-256 tag are read back to tell a repeat from a
+        # conflict, and a missing tag is added to that object version.
+        artifact_writes = [
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:AbortMultipartUpload",
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:PutObjectVersionTagging",
+        ]
+        self._allow_objects(fn["archive_bundle"], artifact_writes, QUICKSIGHT_PREFIX)
+        self._allow_objects(fn["archive_session"], artifact_writes, QAPPS_PREFIX)
+        self._allow_objects(fn["archive_app"], artifact_writes, QAPPS_PREFIX)
+
+        # Each item's outcome (archived or failed) is written under manifests/ by the step that
+        # settles it; write_manifest gathers them. A missing outcome must read as NoSuchKey, not
+        # AccessDenied, hence the prefix-scoped ListBucket.
+        for name in OUTCOME_WRITERS:
+            self._allow_objects(fn[name], ["s3:PutObject"], MANIFESTS_PREFIX)
+        self._allow_objects(fn["write_manifest"], ["s3:PutObject", "s3:GetObject"], MANIFESTS_PREFIX)
+        self._allow(
+            fn["write_manifest"],
+            ["s3:ListBucket"],
+            [self.archive.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{MANIFESTS_PREFIX}*"]}},
+        )
+
+        # S3 asks KMS for a data key on writes and to decrypt on reads and multipart uploads; it never
+        # calls kms:Encrypt. The key is usable through S3 only.
+        for function in self._archive_key_users.values():
+            self._allow(
+                function,
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                [self.archive.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+
+    def _quicksight_arn(self, resource_type: str) -> str:
+        return self.format_arn(service="quicksight", resource=resource_type, resource_name="*")
+
+    def _allow_objects(self, function: lambda_.IFunction, actions: Sequence[str], prefix: str) -> None:
+        """Object actions under one prefix of the archive (the key grant follows in _grant_steps)."""
+        self._allow(function, actions, [self.archive.bucket.arn_for_objects(f"{prefix}*")])
+        self._archive_key_users[function.node.path] = function
+
+    @staticmethod
+    def _allow(
+        function: lambda_.IFunction,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        *,
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(actions), resources=list(resources), conditions=conditions)
+        )

@@ -1,0 +1,107 @@
+"""Synthesizes the archiver once per session (jsii starts Node, so each synth costs seconds).
+
+Apps are built with cdk.json's context, exactly as ``cdk synth`` builds them. The dependency layer is
+bundled for real, from the ``.build/`` cache when it is warm.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.settings import CONTEXT_KEY, ArchiverSettings, load_cdk_json_context
+from infra.stack import ArchiverStack
+
+# A second deployment's settings: a plan to run on a schedule, a subscriber, a shorter cold-storage delay.
+SCHEDULED_PLAN: dict[str, Any] = {
+    "quicksight": {"dashboards": [{"id": "sales-overview"}]},
+    "qapps": {"instanceId": "11111111-2222-3333-4444-555555555555", "sessions": []},
+}
+SCHEDULED_OVERRIDES: dict[str, Any] = {
+    "schedulePlan": SCHEDULED_PLAN,
+    "scheduleExpression": "rate(1 day)",
+    "notificationEmail": "archive-operator@example.com",
+    "coldStorageAfterDays": 30,
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    stack: ArchiverStack
+    template: Template
+    outdir: Path
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.template.to_json()["Resources"]
+        return resources
+
+
+def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> Synthesized:
+    context = load_cdk_json_context()
+    if overrides:
+        context[CONTEXT_KEY] = {**context[CONTEXT_KEY], **overrides}
+    app = cdk.App(context=context, outdir=str(outdir))
+    stack = ArchiverStack(app, "Archiver", settings=ArchiverSettings.from_context(app))
+    return Synthesized(stack=stack, template=Template.from_stack(stack), outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def archiver(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack as `cdk synth` builds it from cdk.json."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with a scheduled plan, an e-mail subscriber and 30 days to cold storage."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), SCHEDULED_OVERRIDES)
+
+
+# -- helpers shared by the test modules -----------------------------------------------------------------
+
+
+def only_id(template: Template, resource_type: str, props: dict[str, Any] | None = None) -> str:
+    """The logical id of the single resource matching ``props`` (found by intent, never hard-coded)."""
+    found = template.find_resources(resource_type, {"Properties": props} if props else None)
+    assert len(found) == 1, f"expected one {resource_type} matching {props}, found {sorted(found)}"
+    return next(iter(found))
+
+
+def function_id(template: Template, step: str) -> str:
+    return only_id(template, "AWS::Lambda::Function", {"Handler": f"{step}.handler.lambda_handler"})
+
+
+def archive_bucket_id(template: Template) -> str:
+    return only_id(template, "AWS::S3::Bucket", {"VersioningConfiguration": {"Status": "Enabled"}})
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(synth: Synthesized, step: str) -> list[dict[str, Any]]:
+    """Every statement of every inline policy attached to the step function's role."""
+    function = synth.resources[function_id(synth.template, step)]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for resource in synth.template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in resource["Properties"].get("Roles", []):
+            statements.extend(resource["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def allowed(statements: list[dict[str, Any]], action: str) -> list[str]:
+    """The resources (as JSON text, tokens included) that ``action`` is allowed on."""
+    return [
+        json.dumps(resource)
+        for statement in statements
+        if statement["Effect"] == "Allow" and action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    ]

@@ -1,0 +1,113 @@
+"""The step functions: one definition, eight functions, the same runtime, layers, code and environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from infra.constructs.functions import STEP_SPECS
+from tests.infra.conftest import Synthesized, archive_bucket_id, function_id, only_id
+
+COPY_STEPS = {"archive_bundle", "archive_session"}
+
+
+def staged_asset(synth: Synthesized, code: dict[str, Any]) -> Path:
+    """The directory a zip asset was staged to in the cloud assembly (named after its hash)."""
+    object_key: str = code["S3Key"]
+    return synth.outdir / f"asset.{object_key.removesuffix('.zip')}"
+
+
+@pytest.mark.parametrize("step", sorted(STEP_SPECS))
+def test_each_step_runs_python_313_on_arm64_with_tracing(archiver: Synthesized, step: str) -> None:
+    copy_step = step in COPY_STEPS
+
+    archiver.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": f"{step}.handler.lambda_handler",
+            "Runtime": "python3.13",
+            "Architectures": ["arm64"],
+            "TracingConfig": {"Mode": "Active"},
+            "MemorySize": 1024 if copy_step else 256,
+            "Timeout": 900 if copy_step else 60,
+        },
+    )
+
+
+@pytest.mark.parametrize("step", sorted(STEP_SPECS))
+def test_each_step_gets_the_same_environment(archiver: Synthesized, step: str) -> None:
+    archiver.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": f"{step}.handler.lambda_handler",
+            "Environment": {
+                "Variables": {
+                    "ARCHIVE_BUCKET": {"Ref": archive_bucket_id(archiver.template)},
+                    "DEFAULT_AWS_ACCOUNT_ID": {"Ref": "AWS::AccountId"},
+                    "DOWNLOAD_ALLOWLIST": "https://*.amazonaws.com,https://*.amazonaws.com.cn",
+                    "EXPORT_DEADLINE_SECONDS": "7200",
+                    "POWERTOOLS_SERVICE_NAME": "archiver",
+                    "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
+                    "POWERTOOLS_LOG_LEVEL": "INFO",
+                }
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize("step", sorted(STEP_SPECS))
+def test_each_step_has_the_pinned_powertools_layer_and_the_dependency_layer(archiver: Synthesized, step: str) -> None:
+    dependency_layer = only_id(archiver.template, "AWS::Lambda::LayerVersion")
+    layers = archiver.resources[function_id(archiver.template, step)]["Properties"]["Layers"]
+
+    assert {"Ref": dependency_layer} in layers
+    assert [layer for layer in layers if "AWSLambdaPowertoolsPythonV3-python313-arm64:36" in json.dumps(layer)]
+    assert len(layers) == 2
+
+
+@pytest.mark.parametrize("step", sorted(STEP_SPECS))
+def test_each_step_logs_to_its_own_log_group_with_retention(archiver: Synthesized, step: str) -> None:
+    function = archiver.resources[function_id(archiver.template, step)]
+    log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+
+    assert archiver.resources[log_group]["Properties"]["RetentionInDays"] == 90
+
+
+def test_all_steps_share_one_code_asset(archiver: Synthesized) -> None:
+    functions = archiver.template.find_resources(
+        "AWS::Lambda::Function",
+        {"Properties": {"Handler": Match.string_like_regexp(r"\.handler\.lambda_handler$")}},
+    )
+    log_groups = {fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for fn in functions.values()}
+
+    assert len(functions) == len(STEP_SPECS) == 8
+    assert len({json.dumps(fn["Properties"]["Code"]) for fn in functions.values()}) == 1
+    assert len(log_groups) == 8
+
+
+def test_the_code_asset_holds_the_steps_but_not_requirements_or_bytecode(archiver: Synthesized) -> None:
+    function = archiver.resources[function_id(archiver.template, "validate_run")]
+    asset = staged_asset(archiver, function["Properties"]["Code"])
+
+    assert (asset / "archiver" / "settings.py").is_file()
+    assert {step for step in STEP_SPECS if (asset / step).is_dir()} == set(STEP_SPECS)
+    assert not (asset / "requirements.txt").exists()
+    assert not list(asset.rglob("__pycache__")) and not list(asset.rglob("*.pyc"))
+
+
+def test_the_dependency_layer_holds_the_pinned_requirements_for_the_lambda_platform(
+    archiver: Synthesized,
+) -> None:
+    layer = archiver.resources[only_id(archiver.template, "AWS::Lambda::LayerVersion")]
+    asset = staged_asset(archiver, layer["Properties"]["Content"])
+
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert (asset / "python" / "boto3-1.44.5.dist-info").is_dir()
+    assert (asset / "python" / "jsonschema-4.26.0.dist-info").is_dir()
+    # rpds-py is compiled: the wheel pip picked must be the Linux arm64 CPython 3.13 build.
+    assert list((asset / "python" / "rpds").glob("*cpython-313-aarch64-linux-gnu.so"))
