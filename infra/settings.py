@@ -37,6 +37,8 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
+from archiver.run_input import schema_problems
+
 CONTEXT_KEY = "archiver"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
@@ -219,6 +221,9 @@ def _plan(values: Mapping[str, Any], name: str) -> dict[str, Any] | None:
         raise SettingsError(
             f"{_key(name)} must be null (no schedule) or the run input JSON object, got {type(value).__name__}"
         )
+    problems = schema_problems(value)
+    if problems:
+        raise SettingsError(f"{_key(name)} is not a valid run input document: " + "; ".join(problems))
     size = len(json.dumps(value, separators=(",", ":")))
     if size > _MAX_PLAN_CHARS:
         raise SettingsError(f"{_key(name)} is {size} characters of JSON; EventBridge sends at most {_MAX_PLAN_CHARS}")

@@ -20,8 +20,12 @@ from infra.stack import ArchiverStack
 
 # A second deployment's settings: a plan to run on a schedule, a subscriber, a shorter cold-storage delay.
 SCHEDULED_PLAN: dict[str, Any] = {
-    "quicksight": {"dashboards": [{"id": "sales-overview"}]},
-    "qapps": {"instanceId": "11111111-2222-3333-4444-555555555555", "sessions": []},
+    "quicksight": {
+        "bundles": [
+            {"name": "sales", "resourceArns": ["arn:aws:quicksight:us-east-1:123456789012:dashboard/sales-overview"]}
+        ]
+    },
+    "qapps": {"instanceId": "11111111-2222-3333-4444-555555555555", "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"]},
 }
 SCHEDULED_OVERRIDES: dict[str, Any] = {
     "schedulePlan": SCHEDULED_PLAN,

@@ -36,9 +36,12 @@ def test_a_partial_override_keeps_the_other_defaults() -> None:
     assert settings.export_deadline_minutes == DEFAULTS["exportDeadlineMinutes"]
 
 
+DASHBOARD = "arn:aws:quicksight:us-east-1:123456789012:dashboard/d-1"
+
+
 def test_an_override_given_as_json_text_is_parsed() -> None:
     # Given what `cdk synth -c archiver='{...}'` passes: a string
-    plan: dict[str, Any] = {"quicksight": {"dashboards": []}}
+    plan: dict[str, Any] = {"quicksight": {"bundles": [{"resourceArns": [DASHBOARD]}]}}
     settings = settings_from(json.dumps({"schedulePlan": plan, "notificationEmail": "ops@example.com"}))
 
     assert settings.schedule_plan == plan
@@ -59,7 +62,12 @@ def test_an_override_given_as_json_text_is_parsed() -> None:
         ("scheduleExpression", "cron(0 3 * * *)", "scheduleExpression' must be an EventBridge"),
         ("schedulePlan", ["not", "an", "object"], "schedulePlan' must be null (no schedule) or"),
         ("schedulePlan", "{not json", "schedulePlan' is a string but not valid JSON"),
-        ("schedulePlan", {"padding": "x" * 9000}, "EventBridge sends at most 8192"),
+        ("schedulePlan", {"qapps": {"instanceId": "x", "sesions": []}}, "qapps.sesions: unknown key"),
+        (
+            "schedulePlan",
+            {"quicksight": {"bundles": [{"resourceArns": [f"{DASHBOARD}-{i:03}-{'x' * 60}" for i in range(100)]}]}},
+            "EventBridge sends at most 8192",
+        ),
         ("notificationEmail", "not-an-address", "notificationEmail' must be null or an e-mail"),
         ("powertoolsLayerVersion", 3.5, "powertoolsLayerVersion' must be a whole number"),
         ("logRetentionDays", 100, "logRetentionDays' must be one of CloudWatch Logs' retention periods"),

@@ -102,13 +102,15 @@ class LocalLambda:
         # Called after each invocation, in the execution's thread, so virtual time is exact.
         self.on_invocation: Callable[[Invocation], None] | None = None
 
-    def load_handlers(self) -> None:
+    def load_handlers(self) -> TextIO | None:
+        """Import every handler; send their logs to the log stream. Returns where logs went before."""
         for logical_id, spec in self._workflow.functions.items():
             module_name, _, attribute = spec.handler.rpartition(".")
             self._handlers[logical_id] = getattr(importlib.import_module(module_name), attribute)
         from archiver import observability
 
-        observability.logger.registered_handler.setStream(self._log_stream)  # type: ignore[attr-defined]
+        previous: TextIO | None = observability.logger.registered_handler.setStream(self._log_stream)  # type: ignore[attr-defined]
+        return previous
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         logical_id = request.url.split("/functions/")[1].split("/")[0].split("%3A")[-1].split(":")[-1]
@@ -196,7 +198,10 @@ class LocalStepFunctions:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-send.lambda.Invoke", self.lambdas)
-        self.lambdas.load_handlers()
+        previous_log_stream = self.lambdas.load_handlers()
+        from archiver import observability
+
+        stack.callback(observability.logger.registered_handler.setStream, previous_log_stream)  # type: ignore[attr-defined]
         self._sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
         self.state_machine_arn = self._sfn.create_state_machine(
             name="archiver-local", definition=json.dumps(self.workflow.definition), roleArn=_ROLE_ARN

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = args.name or time.strftime("demo-%Y%m%dT%H%M%S")
     shutil.rmtree(args.out / "archive", ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"Running the archive workflow from {template_path.relative_to(ROOT)} (run {run_id})", file=out)
+    print(f"Running the archive workflow from {os.path.relpath(template_path, ROOT)} (run {run_id})", file=out)
     with (
         (args.out / "function-logs.jsonl").open("w") as log_stream,
         _services(document, clock) as endpoint,

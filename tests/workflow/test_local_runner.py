@@ -1,0 +1,79 @@
+"""The local runner behind `make demo`, as a person (or a script) uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.local import run
+from tests.local.demo import EXAMPLES_DIR, seed_emulator
+from tests.local.emulator import ServiceEmulator
+
+
+@pytest.fixture
+def cdk_out(tmp_path: Path, synthesized_template: dict[str, Any]) -> Path:
+    directory = tmp_path / "cdk.out"
+    directory.mkdir()
+    (directory / "Archiver.template.json").write_text(json.dumps(synthesized_template))
+    return directory
+
+
+def last_json_line(output: str) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return summary
+
+
+def test_the_demo_archives_its_embedded_plan_and_reports_it(
+    cdk_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = run.main(["--cdk-out", str(cdk_out), "--out", str(tmp_path / "out"), "--json", "--name", "demo-1"])
+
+    output = capsys.readouterr().out
+    summary = last_json_line(output)
+    assert exit_code == 0
+    assert summary["status"] == "SUCCEEDED"
+    assert summary["output"]["archived"] == summary["output"]["items"] == 8
+    assert summary["manifestKey"] == "manifests/demo-1.json"
+    # The archive was copied out for a person to open, manifest included
+    manifest = json.loads((tmp_path / "out" / "archive" / "manifests" / "demo-1.json").read_text())
+    for artifact in manifest["artifacts"]:
+        assert (tmp_path / "out" / "archive" / artifact["key"]).stat().st_size == artifact["size"]
+        assert artifact["key"] in output
+    assert "export job demo-1-finance started" in output
+
+
+def test_a_bad_input_document_exits_non_zero_with_the_error(
+    cdk_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = tmp_path / "plan.json"
+    document.write_text(json.dumps({"qapps": {"instanceId": "x" * 36, "sesions": []}}))
+
+    exit_code = run.main(
+        ["--cdk-out", str(cdk_out), "--out", str(tmp_path / "out"), "--json", "--input", str(document)]
+    )
+
+    summary = last_json_line(capsys.readouterr().out)
+    assert exit_code == 1
+    assert summary["status"] == "FAILED"
+    assert summary["error"] == "InvalidRunInput"
+    assert "qapps.sesions: unknown key" in summary["cause"]
+    assert summary["manifestKey"] is None
+
+
+def test_service_endpoints_from_the_environment_replace_the_embedded_emulator(
+    cdk_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = EXAMPLES_DIR / "qapps-only.json"
+    with ServiceEmulator() as external:
+        seed_emulator(external, json.loads(plan.read_text()))
+        monkeypatch.setenv("AWS_ENDPOINT_URL_QUICKSIGHT", external.endpoint_url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_QAPPS", external.endpoint_url)
+
+        exit_code = run.main(["--cdk-out", str(cdk_out), "--out", str(tmp_path / "out"), "--input", str(plan)])
+
+        assert exit_code == 0, capsys.readouterr().out
+        assert len(external.requests_for("ExportQAppSessionData")) == 1
+        assert len(external.requests_for("GetQApp")) == 1
