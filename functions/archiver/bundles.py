@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from archiver import layout
+from archiver.artifacts import first_then_fresh, keep_download
 from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError
-from archiver.links import DownloadLinkPolicy
-from archiver.observability import count_artifact, count_failure, logger
-from archiver.outcomes import record_archived, record_failed
+from archiver.observability import count_failure, logger
+from archiver.outcomes import record_failed
 from archiver.settings import Settings
-from archiver.transfer import archive_download
 
 SUCCESSFUL = "SUCCESSFUL"
 FAILED = "FAILED"
 _CONTENT_TYPE = {"QUICKSIGHT_JSON": "application/zip", "CLOUDFORMATION_JSON": "application/json"}
+
+
+def _describe(qs: Any, account_id: str, job_id: str) -> dict[str, Any]:
+    job: dict[str, Any] = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)
+    return job
 
 
 def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: 
         job_arn = started["Arn"]
         logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle["name"]})
     except qs.exceptions.ConflictException:
-        job_arn = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)["Arn"]
+        job_arn = _describe(qs, account_id, job_id)["Arn"]
         logger.info("Export job already running: polling it", extra={"job_id": job_id})
     return {
         "jobId": job_id,
@@ -71,7 +74,7 @@ def check_export(
     ends; a job still running past the deadline raises ``BundleExportTimedOutError``.
     """
     waited = export["waitedSeconds"] + export["waitSeconds"]
-    job = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=export["jobId"])
+    job = _describe(qs, account_id, export["jobId"])
     status = job["JobStatus"]
     if status == FAILED:
         errors = job.get("Errors", [])
@@ -102,21 +105,6 @@ def check_export(
     }
 
 
-def _download_links(qs: Any, *, account_id: str, job_id: str, first: str) -> Callable[[], str]:
-    """The job's current link first, then a fresh one from each further describe."""
-    pending = [first]
-
-    def fetch() -> str:
-        if pending:
-            return pending.pop()
-        link: str = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)[
-            "DownloadUrl"
-        ]
-        return link
-
-    return fetch
-
-
 def archive_bundle(
     qs: Any,
     s3: Any,
@@ -132,7 +120,7 @@ def archive_bundle(
     The job is described again here, in the same step as the copy, so the five-minute link
     is fresh and never leaves this function.
     """
-    job = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=export["jobId"])
+    job = _describe(qs, account_id, export["jobId"])
     if job["JobStatus"] != SUCCESSFUL:
         raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
     key = layout.bundle_key(
@@ -142,34 +130,17 @@ def archive_bundle(
         job_id=export["jobId"],
         export_format=bundle["exportFormat"],
     )
-    stored = archive_download(
-        fetch_link=_download_links(qs, account_id=account_id, job_id=export["jobId"], first=job["DownloadUrl"]),
-        s3=s3,
-        bucket=settings.archive_bucket,
+    return keep_download(
+        s3,
+        settings,
+        run=run,
+        item=bundle,
+        kind="bundle",
         key=key,
         content_type=_CONTENT_TYPE[bundle["exportFormat"]],
-        policy=DownloadLinkPolicy.from_setting(settings.download_allowlist),
-        part_size=settings.part_size_bytes,
-        max_parts_in_flight=settings.max_parts_in_flight,
-        max_link_refreshes=settings.max_link_refreshes,
-        connect_timeout=settings.connect_timeout_seconds,
-        read_timeout=settings.read_timeout_seconds,
-    )
-    count_artifact(
-        "bundle", stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes
-    )
-    logger.info("Bundle archived", extra={"key": key, "size": stored.size, "sha256": stored.sha256})
-    return record_archived(
-        s3,
-        settings.archive_bucket,
-        run=run,
-        item_id=bundle["itemId"],
-        kind="bundle",
-        stored=stored,
-        source={
-            "jobArn": job["Arn"],
-            "resourceArns": bundle["resourceArns"],
-            "exportFormat": bundle["exportFormat"],
-        },
+        fetch_link=first_then_fresh(
+            job["DownloadUrl"], lambda: _describe(qs, account_id, export["jobId"])["DownloadUrl"]
+        ),
+        source={"jobArn": job["Arn"], "resourceArns": bundle["resourceArns"], "exportFormat": bundle["exportFormat"]},
         warnings=job.get("Warnings", []),
     )

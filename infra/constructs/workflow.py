@@ -21,7 +21,8 @@ from constructs import Construct
 
 # QuickSight runs at most five export jobs at once per account.
 QUICKSIGHT_EXPORT_JOB_LIMIT = 5
-SESSION_CONCURRENCY = 10
+# Q Apps items are independent calls; ten at a time keeps well inside its throttling limits.
+QAPPS_CONCURRENCY = 10
 
 # Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
 # exception classes are named after the service's error code.
@@ -231,40 +232,51 @@ class ArchiveWorkflow(Construct):
         bundles.item_processor(start.next(wait).next(check).next(export_done))
         return bundles
 
-    def _session_branch(self) -> sfn.Map:
+    def _qapps_branch(
+        self,
+        state_id: str,
+        *,
+        step_id: str,
+        function: lambda_.IFunction,
+        kind: str,
+        items_path: str,
+        retry_on: list[str],
+    ) -> sfn.Map:
+        """A Q Apps item in one step: export and copy (sessions) or get and keep (definitions)."""
         archive = self._invoke(
-            "ArchiveSession",
-            self._steps.archive_session,
-            {"run.$": "$.run", "instanceId.$": "$.instanceId", "session.$": "$.session"},
+            step_id,
+            function,
+            {"run.$": "$.run", "instanceId.$": "$.instanceId", f"{kind}.$": f"$.{kind}"},
             result_path=sfn.JsonPath.DISCARD,
+            retry_on=retry_on,
+        )
+        archive.add_catch(self._record_failure(f"Record{kind.title()}Failure", kind), result_path="$.error")
+        items = self._item_map(
+            state_id,
+            items_path=items_path,
+            selector={"instanceId.$": "$.qapps.instanceId"},
+            kind=kind,
+            max_concurrency=QAPPS_CONCURRENCY,
+        )
+        items.item_processor(archive)
+        return items
+
+    def _session_branch(self) -> sfn.Map:
+        return self._qapps_branch(
+            "ArchiveSessions",
+            step_id="ArchiveSession",
+            function=self._steps.archive_session,
+            kind="session",
+            items_path="$.qapps.sessions",
             retry_on=_SERVICE_BUSY + _TRANSFER_INTERRUPTED,
         )
-        archive.add_catch(self._record_failure("RecordSessionFailure", "session"), result_path="$.error")
-        sessions = self._item_map(
-            "ArchiveSessions",
-            items_path="$.qapps.sessions",
-            selector={"instanceId.$": "$.qapps.instanceId"},
-            kind="session",
-            max_concurrency=SESSION_CONCURRENCY,
-        )
-        sessions.item_processor(archive)
-        return sessions
 
     def _app_branch(self) -> sfn.Map:
-        archive = self._invoke(
-            "ArchiveAppDefinition",
-            self._steps.archive_app,
-            {"run.$": "$.run", "instanceId.$": "$.instanceId", "app.$": "$.app"},
-            result_path=sfn.JsonPath.DISCARD,
+        return self._qapps_branch(
+            "ArchiveAppDefinitions",
+            step_id="ArchiveAppDefinition",
+            function=self._steps.archive_app,
+            kind="app",
+            items_path="$.qapps.apps",
             retry_on=_SERVICE_BUSY,
         )
-        archive.add_catch(self._record_failure("RecordAppFailure", "app"), result_path="$.error")
-        apps = self._item_map(
-            "ArchiveAppDefinitions",
-            items_path="$.qapps.apps",
-            selector={"instanceId.$": "$.qapps.instanceId"},
-            kind="app",
-            max_concurrency=SESSION_CONCURRENCY,
-        )
-        apps.item_processor(archive)
-        return apps

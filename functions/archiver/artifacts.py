@@ -1,0 +1,106 @@
+"""Keeping an item's artifact: write it to the archive once, count it, record its outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from archiver.links import DownloadLinkPolicy
+from archiver.observability import count_artifact, logger
+from archiver.outcomes import record_archived
+from archiver.settings import Settings
+from archiver.transfer import StoredObject, archive_bytes, archive_download
+
+
+def _settle(
+    s3: Any,
+    settings: Settings,
+    stored: StoredObject,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    source: dict[str, Any],
+    warnings: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    count_artifact(kind, stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes)
+    logger.info(
+        "Artifact archived",
+        extra={
+            "item_id": item["itemId"],
+            "key": stored.key,
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "already_archived": stored.already_archived,
+        },
+    )
+    return record_archived(
+        s3,
+        settings.archive_bucket,
+        run=run,
+        item_id=item["itemId"],
+        kind=kind,
+        stored=stored,
+        source=source,
+        warnings=warnings,
+    )
+
+
+def keep_download(
+    s3: Any,
+    settings: Settings,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    key: str,
+    content_type: str,
+    fetch_link: Callable[[], str],
+    source: dict[str, Any],
+    warnings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Stream what a presigned link serves into the archive at ``key``; return the item's outcome.
+
+    ``fetch_link`` is called for the first link and again whenever the host says it has expired,
+    so the link is only ever held inside this call.
+    """
+    stored = archive_download(
+        fetch_link=fetch_link,
+        s3=s3,
+        bucket=settings.archive_bucket,
+        key=key,
+        content_type=content_type,
+        policy=DownloadLinkPolicy.from_setting(settings.download_allowlist),
+        part_size=settings.part_size_bytes,
+        max_parts_in_flight=settings.max_parts_in_flight,
+        max_link_refreshes=settings.max_link_refreshes,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+    )
+    return _settle(s3, settings, stored, run=run, item=item, kind=kind, source=source, warnings=warnings)
+
+
+def keep_document(
+    s3: Any,
+    settings: Settings,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    key: str,
+    body: bytes,
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """Write a small in-memory document (e.g. JSON) into the archive at ``key``; return the outcome."""
+    stored = archive_bytes(s3=s3, bucket=settings.archive_bucket, key=key, body=body, content_type="application/json")
+    return _settle(s3, settings, stored, run=run, item=item, kind=kind, source=source, warnings=None)
+
+
+def first_then_fresh(first: str, fresh: Callable[[], str]) -> Callable[[], str]:
+    """A link source: the link already in hand, then a fresh one from ``fresh`` for each refresh."""
+    pending = [first]
+
+    def fetch() -> str:
+        return pending.pop() if pending else fresh()
+
+    return fetch
