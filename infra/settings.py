@@ -16,8 +16,6 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
     The run input document the schedule sends. ``null`` means no schedule is created at all.
 ``notificationEmail`` (null)
     An address subscribed to the failure notifications topic (it must confirm the subscription).
-``powertoolsLayerVersion`` (36)
-    Version of the public ``AWSLambdaPowertoolsPythonV3-python313-arm64`` layer.
 ``logRetentionDays`` (90)
     How long each function's log group keeps its events; one of CloudWatch Logs' retention periods.
 
@@ -52,7 +50,6 @@ DEFAULTS: Mapping[str, Any] = {
     "scheduleExpression": "cron(0 3 * * ? *)",
     "schedulePlan": None,
     "notificationEmail": None,
-    "powertoolsLayerVersion": 36,
     "logRetentionDays": 90,
 }
 
@@ -119,7 +116,6 @@ class ArchiverSettings:
     # A JSON object; excluded from hashing because dicts are unhashable.
     schedule_plan: dict[str, Any] | None = field(default=None, hash=False)
     notification_email: str | None = None
-    powertools_layer_version: int = DEFAULTS["powertoolsLayerVersion"]
     log_retention_days: int = DEFAULTS["logRetentionDays"]
 
     @property
@@ -168,7 +164,6 @@ class ArchiverSettings:
             schedule_expression=_schedule(values, "scheduleExpression"),
             schedule_plan=_plan(values, "schedulePlan"),
             notification_email=_email(values, "notificationEmail"),
-            powertools_layer_version=_int(values, "powertoolsLayerVersion", minimum=1, maximum=100000),
             log_retention_days=retention,
         )
 

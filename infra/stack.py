@@ -90,7 +90,6 @@ class ArchiverStack(Stack):
             archive_bucket_name=self.archive.bucket.bucket_name,
             download_allowlist=settings.download_allowlist,
             export_deadline=Duration.minutes(settings.export_deadline_minutes),
-            powertools_layer_version=settings.powertools_layer_version,
             log_retention=settings.log_retention,
         )
         self.workflow = ArchiveWorkflow(

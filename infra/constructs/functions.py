@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.bundling import FUNCTIONS_DIR, dependency_layer_code
 from infra.constructs.workflow import WorkflowSteps
 
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+REQUIREMENTS = FUNCTIONS_DIR.parent / "requirements.txt"
+# Powertools publishes each release's layer ARN under this public SSM parameter, per region.
+POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/{version}"
+
+
+def pinned_powertools_version(requirements: Path = REQUIREMENTS) -> str:
+    """The Powertools release pinned in requirements.txt: the one the tests run with is the one deployed."""
+    found = re.search(r"^aws-lambda-powertools(?:\[[^\]]*\])?==(\S+)", requirements.read_text(), re.MULTILINE)
+    if not found:
+        raise ValueError(f"{requirements} must pin aws-lambda-powertools with == (the deployed layer follows it)")
+    return found.group(1)
 
 
 @dataclass(frozen=True)
@@ -67,17 +79,17 @@ class ArchiverFunctions(Construct):
         archive_bucket_name: str,
         download_allowlist: str,
         export_deadline: Duration,
-        powertools_layer_version: int,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
 
+        # Resolved by CloudFormation at deploy time (no AWS call at synth), in the stack's own region.
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
-            # Published by AWS in every commercial region under this account; the region follows the stack.
-            f"arn:aws:lambda:{Stack.of(self).region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"{POWERTOOLS_LAYER_NAME}:{powertools_layer_version}",
+            ssm.StringParameter.value_for_string_parameter(
+                self, POWERTOOLS_LAYER_PARAMETER.format(version=pinned_powertools_version())
+            ),
         )
         self.dependency_layer = lambda_.LayerVersion(
             self,

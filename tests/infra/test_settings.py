@@ -69,7 +69,6 @@ def test_an_override_given_as_json_text_is_parsed() -> None:
             "EventBridge sends at most 8192",
         ),
         ("notificationEmail", "not-an-address", "notificationEmail' must be null or an e-mail"),
-        ("powertoolsLayerVersion", 3.5, "powertoolsLayerVersion' must be a whole number"),
         ("logRetentionDays", 100, "logRetentionDays' must be one of CloudWatch Logs' retention periods"),
     ],
 )
