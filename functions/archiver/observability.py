@@ -17,8 +17,9 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-# Every step's event carries the run; the first step gets the raw execution instead.
-_CORRELATION_ID_PATH = "run.executionId || execution.id"
+# Item steps' events carry the run, the manifest step's carries the whole plan, and the first
+# step gets the raw execution: each finds the execution id where it is.
+_CORRELATION_ID_PATH = "run.executionId || plan.run.executionId || execution.id"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

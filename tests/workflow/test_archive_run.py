@@ -224,3 +224,29 @@ def test_no_download_link_leaks_into_state_logs_or_manifest(archive: LocalArchiv
     assert not SIGNED_LINK.search(archive.logs())
     for key in archive.keys("manifests/"):
         assert not SIGNED_LINK.search(archive.read(key).decode())
+
+
+def _metric_total(documents: list[dict[str, Any]], name: str) -> float:
+    total = 0.0
+    for document in documents:
+        value = document.get(name, 0)
+        total += sum(value) if isinstance(value, list) else value
+    return total
+
+
+def test_steps_log_under_the_execution_id_and_publish_what_they_archived(archive: LocalArchive) -> None:
+    document = {"quicksight": {"bundles": [bundle("finance", "dashboard/d-1")]}, "qapps": qapps(SESSIONS[0])}
+    seed_emulator(archive.emulator, document)
+
+    result = archive.run(document)
+
+    assert result.status == "SUCCEEDED", result.cause
+    lines = [json.loads(line) for line in archive.logs().splitlines() if line.startswith("{")]
+    log_records = [line for line in lines if "level" in line]
+    metric_documents = [line for line in lines if "_aws" in line]
+    # Every log line of every step can be found from the execution that caused it
+    assert log_records
+    assert {record.get("correlation_id") for record in log_records} == {result.execution_arn}
+    # And the metrics count the artifacts (bundle, session, app definition) and their bytes
+    assert _metric_total(metric_documents, "ArtifactsArchived") == 3
+    assert _metric_total(metric_documents, "BytesArchived") == result.output["bytes"]
