@@ -23,6 +23,17 @@ from jsonschema.exceptions import ValidationError
 from archiver.errors import InvalidRunInputError
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "run-input.schema.json"
+
+# Step Functions keeps at most 25,000 events in an execution's history, and every inline Map
+# iteration lands in it: a plan that would overflow it must be split before it starts, not die
+# halfway without a manifest. Costs measured on the synthesized workflow (a workflow test keeps
+# them honest); polls assume exports that finish within ten minutes, and the budget leaves the
+# rest of the 25,000 for retries and slower exports.
+HISTORY_EVENT_BUDGET = 20_000
+EVENTS_PER_RUN = 60
+EVENTS_PER_QAPPS_ITEM = 12
+EVENTS_PER_BUNDLE_POLL = 9
+EVENTS_PER_BUNDLE = 14 + EVENTS_PER_BUNDLE_POLL * 13
 BUNDLE_NAME_MAX = 64
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _VALUE_PREVIEW = 60
@@ -221,9 +232,24 @@ def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[st
     if "qapps" in document:
         qapps, found = _plan_qapps(document["qapps"])
         problems.extend(found)
+    estimate = estimated_history_events(quicksight, qapps)
+    if estimate > HISTORY_EVENT_BUDGET:
+        problems.append(
+            f"(document): expected a plan one run can hold (about {HISTORY_EVENT_BUDGET:,} history events), "
+            f"this one needs about {estimate:,}: split it into several runs"
+        )
     if problems:
         raise InvalidRunInputError(problems)
     return {"run": run.as_dict(), "quicksight": quicksight, "qapps": qapps}
+
+
+def estimated_history_events(quicksight: dict[str, Any], qapps: dict[str, Any]) -> int:
+    """How many execution history events a plan is expected to use."""
+    return (
+        EVENTS_PER_RUN
+        + EVENTS_PER_BUNDLE * len(quicksight["bundles"])
+        + EVENTS_PER_QAPPS_ITEM * (len(qapps["sessions"]) + len(qapps["apps"]))
+    )
 
 
 def plan_items(plan: dict[str, Any]) -> list[dict[str, Any]]:

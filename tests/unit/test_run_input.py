@@ -227,3 +227,21 @@ def test_any_document_is_planned_or_rejected_with_field_naming_errors(document: 
         assert all(": " in problem for problem in error.problems)
     else:
         assert set(plan) == {"run", "quicksight", "qapps"}
+
+
+def _sessions(count: int) -> list[dict[str, str]]:
+    return [{"appId": APP, "sessionId": f"7a2b9c4d-1e3f-4a5b-8c6d-{index:012x}"} for index in range(count)]
+
+
+def test_a_plan_too_big_for_one_execution_history_is_refused_before_it_starts() -> None:
+    # Given the most bundles one run takes, and more sessions than its history has room for beside them
+    bundles = [{"name": f"b{i}", "resourceArns": [dashboard(f"d-{i}")]} for i in range(100)]
+    document = {"quicksight": {"bundles": bundles}, "qapps": {"instanceId": INSTANCE, "sessions": _sessions(700)}}
+
+    # Then it is refused, saying what to do
+    (problem,) = problems_of(document)
+    assert problem.startswith("(document): expected a plan one run can hold")
+    assert problem.endswith("split it into several runs")
+    # While each half fits
+    assert plan_run({"quicksight": {"bundles": bundles}}, RUN, default_account=ACCOUNT)
+    assert plan_run({"qapps": document["qapps"]}, RUN, default_account=ACCOUNT)

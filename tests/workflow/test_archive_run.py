@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from archiver.run_input import EVENTS_PER_BUNDLE, EVENTS_PER_BUNDLE_POLL, EVENTS_PER_QAPPS_ITEM, EVENTS_PER_RUN
 from tests.local.demo import seed_emulator
 from tests.workflow.conftest import LocalArchive
 
@@ -250,3 +251,20 @@ def test_steps_log_under_the_execution_id_and_publish_what_they_archived(archive
     # And the metrics count the artifacts (bundle, session, app definition) and their bytes
     assert _metric_total(metric_documents, "ArtifactsArchived") == 3
     assert _metric_total(metric_documents, "BytesArchived") == result.output["bytes"]
+
+
+def test_a_run_stays_within_the_history_estimate_that_validation_relies_on(archive: LocalArchive) -> None:
+    # Given a bundle that needs several polls, and sessions of two apps
+    document = {"quicksight": {"bundles": [bundle("slow", "dashboard/d-1")]}, "qapps": qapps(*SESSIONS)}
+    seed_emulator(archive.emulator, document)
+    archive.emulator.set_export_duration("slow", 300)
+
+    result = archive.run(document)
+
+    # Then its history is no longer than ValidateRun's estimate for the polls it made
+    assert result.status == "SUCCEEDED", result.cause
+    polls = result.states_entered().count("WaitForBundleExport")
+    qapps_items = len(SESSIONS) + 2  # three sessions, two apps
+    bundle_cost = EVENTS_PER_BUNDLE - EVENTS_PER_BUNDLE_POLL * 13 + EVENTS_PER_BUNDLE_POLL * polls
+    assert polls >= 5
+    assert len(result.history) <= EVENTS_PER_RUN + bundle_cost + EVENTS_PER_QAPPS_ITEM * qapps_items
