@@ -6,6 +6,10 @@ calling the step's real handler, shaped like Lambda's reply. Wait states and ret
 advance a virtual clock instead of sleeping, so a run that polls for an hour takes
 milliseconds and the emulated services see the hour go by.
 
+Virtual time is one clock for the whole run: waits in parallel branches add up rather than
+overlap, so the emulated services see at least as much time pass as they would in AWS (links
+expire no later than they would there, never earlier).
+
 moto internals are patched here and nowhere else (moto is pinned in requirements.txt).
 """
 
