@@ -7,8 +7,8 @@ advance a virtual clock instead of sleeping, so a run that polls for an hour tak
 milliseconds and the emulated services see the hour go by.
 
 Virtual time is one clock for the whole run: waits in parallel branches add up rather than
-overlap, so the emulated services see at least as much time pass as they would in AWS (links
-expire no later than they would there, never earlier).
+overlap, so the emulated services see at least as much time pass as they would in AWS: a link
+expires, if anything, sooner than it would there, the conservative direction for the copy steps.
 
 moto internals are patched here and nowhere else (moto is pinned in requirements.txt).
 """
