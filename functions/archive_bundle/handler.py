@@ -3,6 +3,7 @@
 from typing import Any
 
 from archiver import bundles, clients
+from archiver.artifacts import step_result
 from archiver.observability import step_handler
 from archiver.settings import get_settings
 
@@ -18,4 +19,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         export=event["export"],
         settings=get_settings(),
     )
-    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}
+    return step_result(outcome)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from archiver import clients, qapps
+from archiver.artifacts import step_result
 from archiver.observability import step_handler
 from archiver.settings import get_settings
 
@@ -17,4 +18,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         session=event["session"],
         settings=get_settings(),
     )
-    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}
+    return step_result(outcome)

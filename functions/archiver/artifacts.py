@@ -104,3 +104,8 @@ def first_then_fresh(first: str, fresh: Callable[[], str]) -> Callable[[], str]:
         return pending.pop() if pending else fresh()
 
     return fetch
+
+
+def step_result(outcome: dict[str, Any]) -> dict[str, Any]:
+    """What an archive step returns to the state machine: where the artifact went, nothing more."""
+    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}
