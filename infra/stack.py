@@ -12,17 +12,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+# The functions' own archive layout: grants follow where the code writes, by construction.
+from archiver.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX
 from infra.constructs.archive_bucket import ArchiveBucket
 from infra.constructs.functions import ArchiverFunctions
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.schedule import RunSchedule
 from infra.constructs.workflow import ArchiveWorkflow
 from infra.settings import ArchiverSettings
-
-# Where each kind of artifact lives in the archive.
-QUICKSIGHT_PREFIX = "quicksight/"
-QAPPS_PREFIX = "qapps/"
-MANIFESTS_PREFIX = "manifests/"
 
 # The steps that settle an item and record its outcome under manifests/.
 OUTCOME_WRITERS = (

@@ -43,8 +43,7 @@ def synthesized_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     """
     import app
 
-    os.environ["CDK_OUTDIR"] = str(tmp_path_factory.mktemp("cdk.out"))
-    assembly = app.build_app().synth()
+    assembly = app.build_app(outdir=str(tmp_path_factory.mktemp("cdk.out"))).synth()
     stack = next(s for s in assembly.stacks if s.stack_name == "Archiver")
     template: dict[str, Any] = stack.template
     return template

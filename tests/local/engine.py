@@ -42,6 +42,9 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 from tests.local.emulator import VirtualClock
 from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, SynthesizedWorkflow
 
+# The emulator serves its links over plain http on the loopback address.
+LOCAL_DOWNLOAD_ALLOWLIST = "http://127.0.0.1"
+
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 _ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/archiver-local"
 
@@ -156,6 +159,35 @@ def fast_forward(clock: VirtualClock) -> Iterator[None]:
         mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=clock.advance)),
     ):
         yield
+
+
+def local_environment(
+    workflow: SynthesizedWorkflow, *, bucket: str, endpoint: str | None, **overrides: str
+) -> dict[str, str]:
+    """What every function sees locally: the template's environment, with local stand-ins.
+
+    ``endpoint`` (the emulator's) answers QuickSight and Q Apps; ``None`` leaves them to the
+    standard ``AWS_ENDPOINT_URL_*`` variables of the caller's environment.
+    """
+    # Every step gets the same environment from the one construct that defines them.
+    environment = {name: str(value) for name, value in workflow.function_named("archive_bundle").environment.items()}
+    environment.update(
+        {
+            "ARCHIVE_BUCKET": bucket,
+            "DEFAULT_AWS_ACCOUNT_ID": LOCAL_ACCOUNT,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            "DOWNLOAD_ALLOWLIST": os.environ.get("DOWNLOAD_ALLOWLIST", LOCAL_DOWNLOAD_ALLOWLIST),
+            "POWERTOOLS_SERVICE_NAME": "archiver",
+            "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    if endpoint:
+        environment["AWS_ENDPOINT_URL_QUICKSIGHT"] = endpoint
+        environment["AWS_ENDPOINT_URL_QAPPS"] = endpoint
+    environment.update(overrides)
+    return environment
 
 
 class LocalStepFunctions:

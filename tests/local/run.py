@@ -26,8 +26,8 @@ import boto3
 
 from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
-from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions
-from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, find_template, load_workflow
+from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions, local_environment
+from tests.local.template import LOCAL_REGION, find_template, load_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_BUCKET = "archiver-local-archive"
@@ -71,27 +71,6 @@ class ProgressPrinter:
                 self._say(f"{response['itemId']}: FAILED ({response['error']}), recorded")
             case "write_manifest":
                 self._say(f"manifest written: {response['manifestKey']}")
-
-
-def _function_environment(workflow_env: dict[str, Any], bucket: str, endpoint: str | None) -> dict[str, str]:
-    environment = {name: str(value) for name, value in workflow_env.items()}
-    environment.update(
-        {
-            "ARCHIVE_BUCKET": bucket,
-            "DEFAULT_AWS_ACCOUNT_ID": LOCAL_ACCOUNT,
-            "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_REGION": LOCAL_REGION,
-            # The emulator serves its links over plain http on the loopback address.
-            "DOWNLOAD_ALLOWLIST": os.environ.get("DOWNLOAD_ALLOWLIST", "http://127.0.0.1"),
-            "POWERTOOLS_SERVICE_NAME": "archiver",
-            "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
-    )
-    if endpoint:
-        environment.setdefault("AWS_ENDPOINT_URL_QUICKSIGHT", endpoint)
-        environment.setdefault("AWS_ENDPOINT_URL_QAPPS", endpoint)
-    return environment
 
 
 @contextlib.contextmanager
@@ -166,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("ARCHIVE_BUCKET must name the bucket when AWS_ENDPOINT_URL_S3 is set")
     template_path = find_template(args.cdk_out)
     workflow = load_workflow(json.loads(template_path.read_text()), bucket_name=bucket)
-    shared_env = workflow.function_named("archive_bundle").environment
     clock = VirtualClock()
     run_id = args.name or time.strftime("demo-%Y%m%dT%H%M%S")
     shutil.rmtree(args.out / "archive", ignore_errors=True)
@@ -178,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         LocalStepFunctions(
             workflow,
             clock=clock,
-            environment=_function_environment(shared_env, bucket, endpoint),
+            environment=local_environment(workflow, bucket=bucket, endpoint=endpoint),
             log_stream=log_stream,
         ) as engine,
     ):

@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from tests.local.emulator import ServiceEmulator, VirtualClock
-from tests.local.engine import ExecutionResult, LocalStepFunctions
-from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, SynthesizedWorkflow, load_workflow
+from tests.local.engine import ExecutionResult, LocalStepFunctions, local_environment
+from tests.local.template import LOCAL_REGION, SynthesizedWorkflow, load_workflow
 
 BUCKET = "archive-under-test"
 
@@ -64,20 +64,13 @@ def emulator(clock: VirtualClock) -> Iterator[ServiceEmulator]:
 def archive(
     synthesized_workflow: SynthesizedWorkflow, emulator: ServiceEmulator, clock: VirtualClock
 ) -> Iterator[LocalArchive]:
-    environment = {
-        **{
-            name: str(value)
-            for name, value in synthesized_workflow.function_named("archive_bundle").environment.items()
-        },
-        "ARCHIVE_BUCKET": BUCKET,
-        "DEFAULT_AWS_ACCOUNT_ID": LOCAL_ACCOUNT,
-        "AWS_REGION": LOCAL_REGION,
-        "DOWNLOAD_ALLOWLIST": "http://127.0.0.1",
-        "AWS_ENDPOINT_URL_QUICKSIGHT": emulator.endpoint_url,
-        "AWS_ENDPOINT_URL_QAPPS": emulator.endpoint_url,
+    environment = local_environment(
+        synthesized_workflow,
+        bucket=BUCKET,
+        endpoint=emulator.endpoint_url,
         # Small parts, so that a few MiB exercise the multipart path.
-        "TRANSFER_PART_SIZE_MIB": "5",
-    }
+        TRANSFER_PART_SIZE_MIB="5",
+    )
     with LocalStepFunctions(synthesized_workflow, clock=clock, environment=environment) as engine:
         s3 = boto3.client("s3", region_name=LOCAL_REGION)
         s3.create_bucket(Bucket=BUCKET)
