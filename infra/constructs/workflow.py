@@ -19,15 +19,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, lambda_step
+
 # QuickSight runs at most five export jobs at once per account.
 QUICKSIGHT_EXPORT_JOB_LIMIT = 5
 # Q Apps items are independent calls; ten at a time keeps well inside its throttling limits.
 QAPPS_CONCURRENCY = 10
-
-# Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
-# exception classes are named after the service's error code.
-_SERVICE_BUSY = ["ThrottlingException", "InternalServerException", "LimitExceededException"]
-_TRANSFER_INTERRUPTED = ["DownloadFailedError"]
 
 
 @dataclass(frozen=True)
@@ -114,30 +111,7 @@ class ArchiveWorkflow(Construct):
         result_path: str,
         retry_on: list[str] | None = None,
     ) -> tasks.LambdaInvoke:
-        """A Lambda step: the payload names what the step needs, the result lands at ``result_path``.
-
-        Lambda's own service errors are retried by every step (``retry_on_service_exceptions``);
-        ``retry_on`` adds the step's transient errors, with exponential back-off and full jitter.
-        """
-        task = tasks.LambdaInvoke(
-            self,
-            state_id,
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            retry_on_service_exceptions=True,
-            result_path=result_path,
-        )
-        if retry_on:
-            task.add_retry(
-                errors=retry_on,
-                interval=Duration.seconds(5),
-                backoff_rate=2,
-                max_attempts=5,
-                max_delay=Duration.minutes(2),
-                jitter_strategy=sfn.JitterType.FULL,
-            )
-        return task
+        return lambda_step(self, state_id, function, payload, result_path=result_path, retry_on=retry_on)
 
     def _validate_run(self) -> tasks.LambdaInvoke:
         validate = self._invoke(
@@ -191,7 +165,7 @@ class ArchiveWorkflow(Construct):
             self._steps.start_bundle_export,
             item,
             result_path="$.export",
-            retry_on=_SERVICE_BUSY,
+            retry_on=SERVICE_BUSY,
         )
         wait = sfn.Wait(self, "WaitForBundleExport", time=sfn.WaitTime.seconds_path("$.export.waitSeconds"))
         check = self._invoke(
@@ -199,14 +173,14 @@ class ArchiveWorkflow(Construct):
             self._steps.check_bundle_export,
             {**item, "export.$": "$.export"},
             result_path="$.export",
-            retry_on=_SERVICE_BUSY,
+            retry_on=SERVICE_BUSY,
         )
         archive = self._invoke(
             "ArchiveBundle",
             self._steps.archive_bundle,
             {**item, "export.$": "$.export"},
             result_path=sfn.JsonPath.DISCARD,
-            retry_on=_SERVICE_BUSY + _TRANSFER_INTERRUPTED,
+            retry_on=SERVICE_BUSY + TRANSFER_INTERRUPTED,
         )
         record_failure = self._record_failure("RecordBundleFailure", "bundle")
         for step in (start, check, archive):
@@ -268,7 +242,7 @@ class ArchiveWorkflow(Construct):
             function=self._steps.archive_session,
             kind="session",
             items_path="$.qapps.sessions",
-            retry_on=_SERVICE_BUSY + _TRANSFER_INTERRUPTED,
+            retry_on=SERVICE_BUSY + TRANSFER_INTERRUPTED,
         )
 
     def _app_branch(self) -> sfn.Map:
@@ -278,5 +252,5 @@ class ArchiveWorkflow(Construct):
             function=self._steps.archive_app,
             kind="app",
             items_path="$.qapps.apps",
-            retry_on=_SERVICE_BUSY,
+            retry_on=SERVICE_BUSY,
         )
