@@ -8,6 +8,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from archiver.settings import IDENTITY_CENTER_MODE, get_qapps_access
+
 # Adaptive retries absorb short bursts of throttling inside a step; longer outages surface as
 # named errors that the state machine's Retry rules handle with their own back-off.
 _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, user_agent_appid="archiver")
@@ -25,7 +27,25 @@ def quicksight() -> Any:
 
 @cache
 def qapps() -> Any:
-    return boto3.client("qapps", config=_CONFIG)
+    """The Q Apps client, signing as the function's role or, with Identity Center, as the archive user.
+
+    Q Apps answers plain role credentials with ``UnauthorizedException`` in most setups: see
+    ``archiver.credentials`` and the README's Security section.
+    """
+    access = get_qapps_access()
+    if access.mode != IDENTITY_CENTER_MODE or access.identity_center is None:
+        return boto3.client("qapps", config=_CONFIG)
+    # Imported here: only the Identity Center mode needs it.
+    from archiver.credentials import IdentityCenterChain, identity_center_session
+
+    identity = access.identity_center
+    chain = IdentityCenterChain(
+        identity,
+        secrets=boto3.client("secretsmanager", config=_CONFIG),
+        sso_oidc=boto3.client("sso-oidc", config=_CONFIG, region_name=identity.region),
+        sts=boto3.client("sts", config=_CONFIG),
+    )
+    return identity_center_session(chain).client("qapps", config=_CONFIG)
 
 
 def reset() -> None:

@@ -50,3 +50,7 @@ class BundleExportTimedOutError(ArchiverError):
 
 class BundleExportNotReadyError(ArchiverError):
     """A QuickSight export job was asked for its bundle before it succeeded."""
+
+
+class QAppsIdentityError(ArchiverError):
+    """The archive user's identity could not be turned into Q Apps credentials (token, secret or role)."""

@@ -9,6 +9,7 @@ environment.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -72,3 +73,82 @@ def get_settings() -> Settings:
         poll_max_seconds=_int("EXPORT_POLL_MAX_SECONDS", 60, minimum=1, maximum=3600),
         export_deadline_seconds=_int("EXPORT_DEADLINE_SECONDS", 7200, minimum=60, maximum=86400),
     )
+
+
+# -- Q Apps credentials ---------------------------------------------------------------------------------
+
+QAPPS_CREDENTIALS = "QAPPS_CREDENTIALS"
+ROLE_MODE = "role"
+IDENTITY_CENTER_MODE = "identity-center"
+QAPPS_CREDENTIALS_MODES = (ROLE_MODE, IDENTITY_CENTER_MODE)
+
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
+_APPLICATION_ARN = re.compile(r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9.-]+")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9/_+=,.@-]+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+@dataclass(frozen=True)
+class IdentityCenterAccess:
+    """Where the Q Apps steps get the archive user's identity (``QAPPS_CREDENTIALS=identity-center``)."""
+
+    secret_arn: str
+    """The Secrets Manager secret holding the user's JWT, or how to fetch one (see ``archiver.credentials``)."""
+    application_arn: str
+    """The Identity Center customer-managed application that trusts the token issuer (jwt-bearer grant)."""
+    role_arn: str
+    """The role assumed with the user's identity context; it holds the ``qapps:`` permissions."""
+    region: str | None
+    """Identity Center's region, when it is not the function's own."""
+
+
+@dataclass(frozen=True)
+class QAppsAccess:
+    """How the Q Apps client gets its credentials: the function's role, or a user through Identity Center."""
+
+    mode: str
+    identity_center: IdentityCenterAccess | None = None
+
+
+def get_qapps_access() -> QAppsAccess:
+    """Read the Q Apps credentials settings (the Q Apps client caches what it builds from them).
+
+    Raises
+    ------
+    ConfigurationError
+        ``QAPPS_CREDENTIALS`` is not a known mode, or a setting that mode needs is missing or malformed.
+    """
+    mode = os.environ.get(QAPPS_CREDENTIALS, "").strip() or ROLE_MODE
+    if mode not in QAPPS_CREDENTIALS_MODES:
+        raise ConfigurationError(
+            f"{QAPPS_CREDENTIALS} must be one of {', '.join(QAPPS_CREDENTIALS_MODES)}, got {mode!r}"
+        )
+    if mode == ROLE_MODE:
+        return QAppsAccess(mode)
+    region = os.environ.get("QAPPS_IDENTITY_CENTER_REGION", "").strip() or None
+    if region is not None and not _REGION.fullmatch(region):
+        raise ConfigurationError(
+            f"QAPPS_IDENTITY_CENTER_REGION must be an AWS region such as eu-west-1, got {region!r}"
+        )
+    return QAppsAccess(
+        mode,
+        IdentityCenterAccess(
+            secret_arn=_arn("QAPPS_IDENTITY_SECRET_ARN", _SECRET_ARN, "a Secrets Manager secret ARN"),
+            application_arn=_arn(
+                "QAPPS_IDENTITY_APPLICATION_ARN",
+                _APPLICATION_ARN,
+                "an Identity Center application ARN (arn:aws:sso::<account>:application/ssoins-…/apl-…)",
+            ),
+            role_arn=_arn("QAPPS_ROLE_ARN", _ROLE_ARN, "an IAM role ARN"),
+            region=region,
+        ),
+    )
+
+
+def _arn(name: str, pattern: re.Pattern[str], expected: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is not set: {QAPPS_CREDENTIALS}={IDENTITY_CENTER_MODE} needs {expected}")
+    if not pattern.fullmatch(value):
+        raise ConfigurationError(f"{name} must be {expected}, got {value!r}")
+    return value
