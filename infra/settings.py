@@ -18,6 +18,22 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
     An address subscribed to the failure notifications topic (it must confirm the subscription).
 ``logRetentionDays`` (90)
     How long each function's log group keeps its events; one of CloudWatch Logs' retention periods.
+``qappsCredentials`` ({"mode": "role"})
+    How the Q Apps steps sign their calls. ``{"mode": "role"}``: the functions' own roles.
+    ``{"mode": "identity-center", "secretArn": ..., "applicationArn": ..., "secretKeyArn": null,
+    "identityCenterRegion": null}``: as the archive user, through IAM Identity Center trusted identity
+    propagation (see the README's Security section): ``secretArn`` is the full ARN of the secret holding
+    the user's JWT or client-credentials grant, ``applicationArn`` the customer-managed Identity Center
+    application, ``secretKeyArn`` the secret's customer-managed KMS key (if any), ``identityCenterRegion``
+    Identity Center's region when it is not the stack's.
+``qappsInstanceIds`` (null)
+    The Amazon Q Business application ids (Q Apps instances) the archiver may read; ``null``: any in the
+    stack's account and region.
+``breakGlassRoleArn`` (null)
+    The one role that may delete archived objects or their versions. ``null``: nobody may.
+``objectLock`` (null)
+    ``{"mode": "GOVERNANCE" | "COMPLIANCE", "retentionDays": N}``: S3 Object Lock with a default retention
+    on every archived object. Only takes effect on a new bucket: Object Lock is enabled at creation.
 
 Override one key for one synth with ``cdk synth -c 'archiver={"schedulePlan": {...}}'``: keys the override
 leaves out keep their defaults.
@@ -36,6 +52,15 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
 from archiver.run_input import schema_problems
+from archiver.settings import (
+    APPLICATION_ARN_PATTERN,
+    IDENTITY_CENTER_MODE,
+    QAPPS_CREDENTIALS_MODES,
+    REGION_PATTERN,
+    ROLE_ARN_PATTERN,
+    ROLE_MODE,
+    SECRET_ARN_PATTERN,
+)
 
 CONTEXT_KEY = "archiver"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -51,6 +76,10 @@ DEFAULTS: Mapping[str, Any] = {
     "schedulePlan": None,
     "notificationEmail": None,
     "logRetentionDays": 90,
+    "qappsCredentials": {"mode": ROLE_MODE},
+    "qappsInstanceIds": None,
+    "breakGlassRoleArn": None,
+    "objectLock": None,
 }
 
 # CloudWatch Logs accepts only these periods.
@@ -86,10 +115,33 @@ _ALLOWED_HOST = re.compile(r"^https://[A-Za-z0-9*.-]+(:\d+)?$")
 _MAX_PLAN_CHARS = 8192
 # Standard workflows run for at most a year.
 _MAX_RUN_HOURS = 365 * 24
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+# Amazon Q Business application ids (the Q Apps instanceId): a UUID, as the run input schema has it.
+_INSTANCE_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
+OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+_IDENTITY_CENTER_KEYS = {"mode", "secretArn", "applicationArn", "secretKeyArn", "identityCenterRegion"}
 
 
 class SettingsError(ValueError):
     """A context value is missing or invalid; the message names the key and what it expects."""
+
+
+@dataclass(frozen=True)
+class QAppsIdentityCenter:
+    """Where the Q Apps steps get the archive user's identity (``qappsCredentials`` in identity-center mode)."""
+
+    secret_arn: str
+    application_arn: str
+    secret_key_arn: str | None = None
+    identity_center_region: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """S3 Object Lock's default retention for every archived object."""
+
+    mode: str
+    retention_days: int
 
 
 def load_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
@@ -117,6 +169,12 @@ class ArchiverSettings:
     schedule_plan: dict[str, Any] | None = field(default=None, hash=False)
     notification_email: str | None = None
     log_retention_days: int = DEFAULTS["logRetentionDays"]
+    # None: the Q Apps steps sign with their own roles.
+    qapps_identity_center: QAppsIdentityCenter | None = None
+    # None: any Q Apps instance of the account and region.
+    qapps_instance_ids: tuple[str, ...] | None = None
+    break_glass_role_arn: str | None = None
+    object_lock: ObjectLock | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -165,6 +223,10 @@ class ArchiverSettings:
             schedule_plan=_plan(values, "schedulePlan"),
             notification_email=_email(values, "notificationEmail"),
             log_retention_days=retention,
+            qapps_identity_center=_qapps_credentials(values, "qappsCredentials"),
+            qapps_instance_ids=_instance_ids(values, "qappsInstanceIds"),
+            break_glass_role_arn=_optional_match(values, "breakGlassRoleArn", ROLE_ARN_PATTERN, "an IAM role ARN"),
+            object_lock=_object_lock(values, "objectLock"),
         )
 
 
@@ -172,13 +234,14 @@ def _key(name: str) -> str:
     return f"context '{CONTEXT_KEY}.{name}'"
 
 
-def _int(values: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -> int:
+def _int(values: Mapping[str, Any], name: str, *, minimum: int, maximum: int, prefix: str = "") -> int:
     value = values[name]
+    key = _key(f"{prefix}.{name}" if prefix else name)
     # bool is an int in Python; true/false in cdk.json is a mistake, not 1/0.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SettingsError(f"{_key(name)} must be a whole number, got {value!r}")
+        raise SettingsError(f"{key} must be a whole number, got {value!r}")
     if not minimum <= value <= maximum:
-        raise SettingsError(f"{_key(name)} must be between {minimum} and {maximum}, got {value}")
+        raise SettingsError(f"{key} must be between {minimum} and {maximum}, got {value}")
     return value
 
 
@@ -232,3 +295,86 @@ def _email(values: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str) or not _EMAIL.match(value):
         raise SettingsError(f"{_key(name)} must be null or an e-mail address, got {value!r}")
     return value
+
+
+def _optional_match(values: Mapping[str, Any], name: str, pattern: re.Pattern[str], expected: str) -> str | None:
+    value = values.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise SettingsError(f"{_key(name)} must be null or {expected}, got {value!r}")
+    return value
+
+
+def _qapps_credentials(values: Mapping[str, Any], name: str) -> QAppsIdentityCenter | None:
+    value = values[name]
+    modes = " or ".join(repr(mode) for mode in QAPPS_CREDENTIALS_MODES)
+    if not isinstance(value, Mapping) or value.get("mode") not in QAPPS_CREDENTIALS_MODES:
+        raise SettingsError(f"{_key(name)} must be an object whose 'mode' is {modes}, got {value!r}")
+    if value["mode"] == ROLE_MODE:
+        if set(value) != {"mode"}:
+            raise SettingsError(f"{_key(name)} in mode 'role' takes no other keys, got {sorted(set(value) - {'mode'})}")
+        return None
+    unknown = sorted(set(value) - _IDENTITY_CENTER_KEYS)
+    if unknown:
+        raise SettingsError(
+            f"{_key(name)} has unknown keys {unknown}; "
+            f"mode {IDENTITY_CENTER_MODE!r} takes {sorted(_IDENTITY_CENTER_KEYS)}"
+        )
+
+    def required(key: str, pattern: re.Pattern[str], expected: str) -> str:
+        found = value.get(key)
+        if not isinstance(found, str) or not pattern.fullmatch(found):
+            raise SettingsError(f"{_key(f'{name}.{key}')} must be {expected}, got {found!r}")
+        return found
+
+    def optional(key: str, pattern: re.Pattern[str], expected: str) -> str | None:
+        return None if value.get(key) is None else required(key, pattern, expected)
+
+    return QAppsIdentityCenter(
+        secret_arn=required("secretArn", SECRET_ARN_PATTERN, "the full ARN of a Secrets Manager secret"),
+        application_arn=required(
+            "applicationArn",
+            APPLICATION_ARN_PATTERN,
+            "an Identity Center application ARN (arn:aws:sso::<account>:application/ssoins-…/apl-…)",
+        ),
+        secret_key_arn=optional("secretKeyArn", _KMS_KEY_ARN, "null or a KMS key ARN"),
+        identity_center_region=optional("identityCenterRegion", REGION_PATTERN, "null or an AWS region"),
+    )
+
+
+def _instance_ids(values: Mapping[str, Any], name: str) -> tuple[str, ...] | None:
+    value = values[name]
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and _INSTANCE_ID.fullmatch(v) for v in value)
+    ):
+        raise SettingsError(
+            f"{_key(name)} must be null (any instance) or a non-empty list of Q Business application ids "
+            f"(lower-case UUIDs), got {value!r}"
+        )
+    plan = values.get("schedulePlan")
+    planned = plan.get("qapps", {}).get("instanceId") if isinstance(plan, dict) else None
+    if planned is not None and planned not in value:
+        raise SettingsError(f"{_key(name)} does not include {planned!r}, the instance the scheduled plan archives")
+    return tuple(value)
+
+
+def _object_lock(values: Mapping[str, Any], name: str) -> ObjectLock | None:
+    value = values[name]
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"mode", "retentionDays"}:
+        raise SettingsError(
+            f'{_key(name)} must be null or {{"mode": "GOVERNANCE" | "COMPLIANCE", "retentionDays": N}}, got {value!r}'
+        )
+    if value["mode"] not in OBJECT_LOCK_MODES:
+        raise SettingsError(
+            f"{_key(name + '.mode')} must be one of {', '.join(OBJECT_LOCK_MODES)}, got {value['mode']!r}"
+        )
+    return ObjectLock(
+        mode=value["mode"], retention_days=_int(value, "retentionDays", minimum=1, maximum=36500, prefix=name)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,17 +10,20 @@ from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 # The functions' own archive layout: grants follow where the code writes, by construction.
-from archiver.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX
+from archiver import layout
+from archiver.layout import MANIFESTS_PREFIX, QUICKSIGHT_PREFIX
 from infra.constructs.archive_bucket import ArchiveBucket
 from infra.constructs.functions import ArchiverFunctions
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.qapps_identity import QAppsIdentity
 from infra.constructs.schedule import RunSchedule
 from infra.constructs.workflow import ArchiveWorkflow
-from infra.settings import ArchiverSettings
+from infra.settings import ArchiverSettings, ObjectLock
 
 # The steps that settle an item and record its outcome under manifests/.
 OUTCOME_WRITERS = (
@@ -72,6 +76,9 @@ class ArchiverStack(Stack):
         The scheduled run, or ``None`` when the settings carry no plan.
     monitoring:
         The notifications topic, alarm and failure rule.
+    qapps_identity:
+        The role Q Apps is called as with the archive user's identity, or ``None`` when the Q Apps steps use
+        their own roles (``qappsCredentials`` mode ``role``).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: ArchiverSettings, **kwargs: Any) -> None:
@@ -79,7 +86,11 @@ class ArchiverStack(Stack):
         self.settings = settings
 
         self.archive = ArchiveBucket(
-            self, "Archive", cold_storage_after=Duration.days(settings.cold_storage_after_days)
+            self,
+            "Archive",
+            cold_storage_after=Duration.days(settings.cold_storage_after_days),
+            break_glass_role_arn=settings.break_glass_role_arn,
+            object_lock=_object_lock_retention(settings.object_lock),
         )
         self.functions = ArchiverFunctions(
             self,
@@ -114,6 +125,18 @@ class ArchiverStack(Stack):
             notification_email=settings.notification_email,
         )
 
+        self.qapps_identity: QAppsIdentity | None = None
+        identity_center = settings.qapps_identity_center
+        if identity_center is not None:
+            self.qapps_identity = QAppsIdentity(
+                self,
+                "QAppsIdentity",
+                secret_arn=identity_center.secret_arn,
+                application_arn=identity_center.application_arn,
+                secret_key_arn=identity_center.secret_key_arn,
+                identity_center_region=identity_center.identity_center_region,
+            )
+
         self._grant_steps()
 
     # -- grants ------------------------------------------------------------------------------------------
@@ -138,10 +161,17 @@ class ArchiverStack(Stack):
         # Q Apps resources live under their Amazon Q Business application (Service Authorization
         # Reference, "Amazon Q Business Q Apps"): sessions are required for ExportQAppSessionData; GetQApp
         # accepts the application or the app.
-        qapps_app = f"arn:{Aws.PARTITION}:qapps:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*/qapp/*"
-        qbusiness_application = f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*"
-        self._allow(fn["archive_session"], ["qapps:ExportQAppSessionData"], [f"{qapps_app}/session/*"])
-        self._allow(fn["archive_app"], ["qapps:GetQApp"], [qapps_app, qbusiness_application])
+        instances = self.settings.qapps_instance_ids or ("*",)
+        qapps_apps = [
+            f"arn:{Aws.PARTITION}:qapps:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/{i}/qapp/*" for i in instances
+        ]
+        qbusiness_applications = [
+            f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/{i}" for i in instances
+        ]
+        self.grant_qapps(
+            fn["archive_session"], ["qapps:ExportQAppSessionData"], [f"{app}/session/*" for app in qapps_apps]
+        )
+        self.grant_qapps(fn["archive_app"], ["qapps:GetQApp"], [*qapps_apps, *qbusiness_applications])
 
         # Artifacts are written once (PutObject with If-None-Match). On a 412 the existing object's
         # checksum (HeadObject = GetObject) and SHA-256 tag are read back to tell a repeat from a
@@ -154,16 +184,24 @@ class ArchiverStack(Stack):
             "s3:GetObjectTagging",
             "s3:PutObjectVersionTagging",
         ]
-        self._allow_objects(fn["archive_bundle"], artifact_writes, QUICKSIGHT_PREFIX)
-        self._allow_objects(fn["archive_session"], artifact_writes, QAPPS_PREFIX)
-        self._allow_objects(fn["archive_app"], artifact_writes, QAPPS_PREFIX)
+        self._allow_objects(fn["archive_bundle"], artifact_writes, f"{QUICKSIGHT_PREFIX}*")
+        # Q Apps steps write only their own kind of object, of the allowed instances, at the layout's keys.
+        session_keys = [
+            layout.session_key(instance_id=i, app_id="*", session_id="*", run_date="*", run_id="*") for i in instances
+        ]
+        definition_keys = [
+            posixpath.dirname(layout.app_definition_key(instance_id=i, app_id="*", app_version=1)) + "/*"
+            for i in instances
+        ]
+        self._allow_objects(fn["archive_session"], artifact_writes, *session_keys)
+        self._allow_objects(fn["archive_app"], artifact_writes, *definition_keys)
 
         # Each item's outcome (archived or failed) is written under manifests/ by the step that
         # settles it; write_manifest gathers them. A missing outcome must read as NoSuchKey, not
         # AccessDenied, hence the prefix-scoped ListBucket.
         for name in OUTCOME_WRITERS:
-            self._allow_objects(fn[name], ["s3:PutObject"], MANIFESTS_PREFIX)
-        self._allow_objects(fn["write_manifest"], ["s3:PutObject", "s3:GetObject"], MANIFESTS_PREFIX)
+            self._allow_objects(fn[name], ["s3:PutObject"], f"{MANIFESTS_PREFIX}*")
+        self._allow_objects(fn["write_manifest"], ["s3:PutObject", "s3:GetObject"], f"{MANIFESTS_PREFIX}*")
         self._allow(
             fn["write_manifest"],
             ["s3:ListBucket"],
@@ -181,12 +219,23 @@ class ArchiverStack(Stack):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )
 
+    def grant_qapps(self, function: lambda_.Function, actions: Sequence[str], resources: Sequence[str]) -> None:
+        """Let a step call Q Apps: on its own role, or as the archive user through Identity Center.
+
+        Every function that calls ``archiver.clients.qapps()`` is granted through here, so the
+        ``qappsCredentials`` mode decides for all of them at once.
+        """
+        if self.qapps_identity is None:
+            self._allow(function, actions, resources)
+        else:
+            self.qapps_identity.grant_qapps_access(function, actions=actions, resources=resources)
+
     def _quicksight_arn(self, resource_type: str) -> str:
         return self.format_arn(service="quicksight", resource=resource_type, resource_name="*")
 
-    def _allow_objects(self, function: lambda_.IFunction, actions: Sequence[str], prefix: str) -> None:
-        """Object actions under one prefix of the archive (the key grant follows in _grant_steps)."""
-        self._allow(function, actions, [self.archive.bucket.arn_for_objects(f"{prefix}*")])
+    def _allow_objects(self, function: lambda_.IFunction, actions: Sequence[str], *key_patterns: str) -> None:
+        """Object actions on archive keys matching the patterns (the key grant follows in _grant_steps)."""
+        self._allow(function, actions, [self.archive.bucket.arn_for_objects(pattern) for pattern in key_patterns])
         self._archive_key_users[function.node.path] = function
 
     @staticmethod
@@ -200,3 +249,12 @@ class ArchiverStack(Stack):
         function.add_to_role_policy(
             iam.PolicyStatement(actions=list(actions), resources=list(resources), conditions=conditions)
         )
+
+
+def _object_lock_retention(object_lock: ObjectLock | None) -> s3.ObjectLockRetention | None:
+    if object_lock is None:
+        return None
+    retention = Duration.days(object_lock.retention_days)
+    if object_lock.mode == "COMPLIANCE":
+        return s3.ObjectLockRetention.compliance(retention)
+    return s3.ObjectLockRetention.governance(retention)

@@ -82,10 +82,11 @@ ROLE_MODE = "role"
 IDENTITY_CENTER_MODE = "identity-center"
 QAPPS_CREDENTIALS_MODES = (ROLE_MODE, IDENTITY_CENTER_MODE)
 
-_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
-_APPLICATION_ARN = re.compile(r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9.-]+")
-_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9/_+=,.@-]+")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+# The formats of the settings below, shared with the CDK app's validation of the same values.
+SECRET_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
+APPLICATION_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9.-]+")
+ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9/_+=,.@-]+")
+REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 
 
 @dataclass(frozen=True)
@@ -126,20 +127,20 @@ def get_qapps_access() -> QAppsAccess:
     if mode == ROLE_MODE:
         return QAppsAccess(mode)
     region = os.environ.get("QAPPS_IDENTITY_CENTER_REGION", "").strip() or None
-    if region is not None and not _REGION.fullmatch(region):
+    if region is not None and not REGION_PATTERN.fullmatch(region):
         raise ConfigurationError(
             f"QAPPS_IDENTITY_CENTER_REGION must be an AWS region such as eu-west-1, got {region!r}"
         )
     return QAppsAccess(
         mode,
         IdentityCenterAccess(
-            secret_arn=_arn("QAPPS_IDENTITY_SECRET_ARN", _SECRET_ARN, "a Secrets Manager secret ARN"),
+            secret_arn=_arn("QAPPS_IDENTITY_SECRET_ARN", SECRET_ARN_PATTERN, "a Secrets Manager secret ARN"),
             application_arn=_arn(
                 "QAPPS_IDENTITY_APPLICATION_ARN",
-                _APPLICATION_ARN,
+                APPLICATION_ARN_PATTERN,
                 "an Identity Center application ARN (arn:aws:sso::<account>:application/ssoins-…/apl-…)",
             ),
-            role_arn=_arn("QAPPS_ROLE_ARN", _ROLE_ARN, "an IAM role ARN"),
+            role_arn=_arn("QAPPS_ROLE_ARN", ROLE_ARN_PATTERN, "an IAM role ARN"),
             region=region,
         ),
     )

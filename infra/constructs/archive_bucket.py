@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 ACCESS_LOGS_KEPT_FOR = Duration.days(365)
+
+# What would destroy or hide archived data. Deleting an object of a versioned bucket adds a delete marker
+# (hiding it); deleting a version destroys it; bypassing governance retention unlocks it. Lifecycle
+# transitions are done by S3 itself and are not subject to the bucket policy, so cold storage still works.
+# Bucket configuration (lifecycle, versioning, this policy) is left to the stack's deployments on purpose:
+# denying it here would lock CloudFormation out of its own updates. Object Lock in COMPLIANCE mode is the
+# guarantee that even an account administrator cannot get around.
+DESTRUCTIVE_ACTIONS = (
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+    "s3:DeleteBucket",
+)
 
 
 class ArchiveBucket(Construct):
@@ -30,7 +44,22 @@ class ArchiveBucket(Construct):
         *,
         cold_storage_after: Duration,
         access_logs_expire_after: Duration = ACCESS_LOGS_KEPT_FOR,
+        break_glass_role_arn: str | None = None,
+        object_lock: s3.ObjectLockRetention | None = None,
     ) -> None:
+        """
+        Parameters
+        ----------
+        cold_storage_after
+            When objects and old versions move to S3 Glacier Instant Retrieval.
+        access_logs_expire_after
+            How long server access logs are kept.
+        break_glass_role_arn
+            The one role allowed to delete archived objects and versions; ``None``: nobody may.
+        object_lock
+            Default Object Lock retention of every archived object; ``None``: no Object Lock. S3 enables
+            Object Lock when the bucket is created: set it before the first deployment.
+        """
         super().__init__(scope, construct_id)
 
         # The archive is the point of the whole system: deleting the stack must not delete it or the
@@ -66,6 +95,9 @@ class ArchiveBucket(Construct):
             # One data key per bucket instead of one KMS call per object.
             bucket_key_enabled=True,
             versioned=True,
+            # Object Lock needs versioning (above) and a checksum on every write (the copy steps send SHA-256).
+            object_lock_enabled=object_lock is not None,
+            object_lock_default_retention=object_lock,
             enforce_ssl=True,
             minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -95,4 +127,22 @@ class ArchiveBucket(Construct):
                 ),
             ],
             removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.break_glass_role_arn = break_glass_role_arn
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyDeletingArchivedObjects",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(DESTRUCTIVE_ACTIONS),
+                resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("*")],
+                # Without a break-glass role the deny has no exception: the archive cannot be deleted through S3
+                # until this policy is changed by a deployment.
+                conditions=(
+                    {"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}}
+                    if break_glass_role_arn is not None
+                    else None
+                ),
+            )
         )

@@ -34,6 +34,26 @@ SCHEDULED_OVERRIDES: dict[str, Any] = {
     "coldStorageAfterDays": 30,
 }
 
+# A hardened deployment: Q Apps as the archive user through Identity Center, one Q Apps instance, a
+# break-glass role, Object Lock.
+QAPPS_INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+IDENTITY_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:archiver/qapps-user-AbCdEf"
+IDENTITY_APPLICATION_ARN = "arn:aws:sso::123456789012:application/ssoins-1111222233334444/apl-5555666677778888"
+IDENTITY_SECRET_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+BREAK_GLASS_ROLE_ARN = "arn:aws:iam::123456789012:role/archive-break-glass"
+HARDENED_OVERRIDES: dict[str, Any] = {
+    "qappsCredentials": {
+        "mode": "identity-center",
+        "secretArn": IDENTITY_SECRET_ARN,
+        "applicationArn": IDENTITY_APPLICATION_ARN,
+        "secretKeyArn": IDENTITY_SECRET_KEY_ARN,
+        "identityCenterRegion": "eu-west-1",
+    },
+    "qappsInstanceIds": [QAPPS_INSTANCE],
+    "breakGlassRoleArn": BREAK_GLASS_ROLE_ARN,
+    "objectLock": {"mode": "COMPLIANCE", "retentionDays": 2555},
+}
+
 
 @dataclass(frozen=True)
 class Synthesized:
@@ -66,6 +86,12 @@ def archiver(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The stack with a scheduled plan, an e-mail subscriber and 30 days to cold storage."""
     return synthesize(tmp_path_factory.mktemp("cdk.out"), SCHEDULED_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def hardened(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with Identity Center credentials for Q Apps, one instance, a break-glass role and Object Lock."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), HARDENED_OVERRIDES)
 
 
 # -- helpers shared by the test modules -----------------------------------------------------------------

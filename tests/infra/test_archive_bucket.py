@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized, archive_bucket_id, only_id
+from tests.infra.conftest import BREAK_GLASS_ROLE_ARN, Synthesized, archive_bucket_id, only_id
 
 
 def archive_key_id(synth: Synthesized) -> str:
@@ -155,3 +157,76 @@ def test_incomplete_multipart_uploads_are_aborted_after_a_day(archiver: Synthesi
             },
         },
     )
+
+
+# -- deletes, break glass and Object Lock ------------------------------------------------------------------
+
+
+def delete_guard(synth: Synthesized) -> dict[str, Any]:
+    """The archive bucket policy's statement that denies destroying archived objects."""
+    bucket_id = archive_bucket_id(synth.template)
+    (policy,) = [
+        p
+        for p in synth.template.find_resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    (statement,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and "s3:DeleteObjectVersion" in s["Action"]
+    ]
+    return statement
+
+
+def test_nobody_may_delete_archived_objects_without_a_break_glass_role(archiver: Synthesized) -> None:
+    guard = delete_guard(archiver)
+
+    assert guard["Principal"] == {"AWS": "*"}
+    assert set(guard["Action"]) == {
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+        "s3:DeleteBucket",
+    }
+    # No exception at all: not the functions, not an administrator
+    assert "Condition" not in guard
+    bucket_id = archive_bucket_id(archiver.template)
+    assert {"Fn::GetAtt": [bucket_id, "Arn"]} in guard["Resource"]
+    assert {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]} in guard["Resource"]
+
+
+def test_only_the_break_glass_role_is_exempt_from_the_delete_guard(hardened: Synthesized) -> None:
+    guard = delete_guard(hardened)
+
+    assert guard["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": BREAK_GLASS_ROLE_ARN}}
+
+
+def test_lifecycle_and_uploads_still_work_under_the_guard(archiver: Synthesized) -> None:
+    # Transitions are done by S3 itself (not subject to the policy); the copy steps abort failed uploads
+    guard = delete_guard(archiver)
+
+    assert not {"s3:PutLifecycleConfiguration", "s3:AbortMultipartUpload", "s3:PutObject"} & set(guard["Action"])
+
+
+def test_object_lock_is_off_unless_configured(archiver: Synthesized) -> None:
+    bucket = archiver.resources[archive_bucket_id(archiver.template)]["Properties"]
+
+    assert "ObjectLockConfiguration" not in bucket and not bucket.get("ObjectLockEnabled")
+
+
+def test_object_lock_applies_the_configured_mode_and_retention_to_every_object(hardened: Synthesized) -> None:
+    bucket = hardened.resources[archive_bucket_id(hardened.template)]["Properties"]
+
+    assert bucket["ObjectLockEnabled"] is True
+    assert bucket["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2555}},
+    }
+    # Object Lock needs versioning; the access logs bucket (which S3 refuses to lock) stays unlocked
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    locked = [
+        b
+        for b in hardened.template.find_resources("AWS::S3::Bucket").values()
+        if "ObjectLockEnabled" in b["Properties"]
+    ]
+    assert len(locked) == 1

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from archiver import layout
 from infra.constructs.functions import STEP_SPECS
-from infra.stack import MANIFESTS_PREFIX, OUTCOME_WRITERS, QAPPS_PREFIX, QUICKSIGHT_PREFIX
-from tests.infra.conftest import Synthesized, allowed, archive_bucket_id, as_list, role_statements
+from infra.stack import MANIFESTS_PREFIX, OUTCOME_WRITERS, QUICKSIGHT_PREFIX
+from tests.infra.conftest import (
+    IDENTITY_APPLICATION_ARN,
+    IDENTITY_SECRET_ARN,
+    IDENTITY_SECRET_KEY_ARN,
+    QAPPS_INSTANCE,
+    Synthesized,
+    allowed,
+    archive_bucket_id,
+    as_list,
+    function_id,
+    role_statements,
+)
+
+Q_APPS_STEPS = ("archive_session", "archive_app")
 
 
 def test_validate_run_can_touch_neither_s3_nor_kms_nor_any_service(archiver: Synthesized) -> None:
@@ -53,11 +69,18 @@ def test_steps_that_settle_an_item_record_its_outcome_under_manifests(archiver: 
 
 
 def test_the_prefixes_granted_are_the_ones_the_functions_write_to() -> None:
-    assert (QUICKSIGHT_PREFIX, QAPPS_PREFIX, MANIFESTS_PREFIX) == (
-        layout.QUICKSIGHT_PREFIX,
-        layout.QAPPS_PREFIX,
-        layout.MANIFESTS_PREFIX,
-    )
+    assert (QUICKSIGHT_PREFIX, MANIFESTS_PREFIX) == (layout.QUICKSIGHT_PREFIX, layout.MANIFESTS_PREFIX)
+
+
+def test_q_apps_steps_write_only_their_own_kind_of_object(archiver: Synthesized, hardened: Synthesized) -> None:
+    # Given the default deployment (any instance) and one limited to a single Q Apps instance
+    for synth, instance in ((archiver, "*"), (hardened, QAPPS_INSTANCE)):
+        sessions = allowed(role_statements(synth, "archive_session"), "s3:AbortMultipartUpload")
+        definitions = allowed(role_statements(synth, "archive_app"), "s3:AbortMultipartUpload")
+
+        # Then session exports go to the layout's session keys and definitions to its definition keys
+        assert len(sessions) == 1 and f"/qapps/{instance}/*/sessions/*/*/*.csv" in sessions[0]
+        assert len(definitions) == 1 and f"/qapps/{instance}/*/definition/*" in definitions[0]
 
 
 @pytest.mark.parametrize("step", sorted({*OUTCOME_WRITERS, "write_manifest"}))
@@ -130,3 +153,107 @@ def test_q_apps_steps_are_scoped_to_q_apps_resources(archiver: Synthesized) -> N
     assert sessions and all("/qapp/*/session/*" in r for r in sessions)
     assert apps and all(":application/*" in r for r in apps)
     assert '"*"' not in sessions + apps
+
+
+# -- Q Apps as the archive user (qappsCredentials mode identity-center) ---------------------------------------
+
+
+def q_apps_role(synth: Synthesized) -> tuple[str, dict[str, Any]]:
+    """The role whose trust policy allows identity-enhanced sessions (sts:SetContext)."""
+    (found,) = [
+        (role_id, role)
+        for role_id, role in synth.template.find_resources("AWS::IAM::Role").items()
+        if any(
+            "sts:SetContext" in as_list(statement["Action"])
+            for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        )
+    ]
+    return found
+
+
+def policy_statements_of(synth: Synthesized, role_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in synth.template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_the_default_deployment_has_no_q_apps_identity_role(archiver: Synthesized) -> None:
+    roles = archiver.template.find_resources("AWS::IAM::Role").values()
+
+    assert not [r for r in roles if "sts:SetContext" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    for step in Q_APPS_STEPS:
+        statements = role_statements(archiver, step)
+        assert not allowed(statements, "sts:AssumeRole") and not allowed(statements, "secretsmanager:GetSecretValue")
+
+
+def test_the_q_apps_role_is_assumable_only_by_the_q_apps_steps_with_a_context(hardened: Synthesized) -> None:
+    _, role = q_apps_role(hardened)
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    q_apps_step_roles = {
+        json.dumps(hardened.resources[function_id(hardened.template, step)]["Properties"]["Role"])
+        for step in Q_APPS_STEPS
+    }
+
+    assert sorted(as_list(trust["Action"])) == ["sts:AssumeRole", "sts:SetContext"]
+    assert {json.dumps(principal) for principal in as_list(trust["Principal"]["AWS"])} == q_apps_step_roles
+    assert role["Properties"]["MaxSessionDuration"] == 3600
+
+
+def test_q_apps_actions_move_from_the_steps_to_the_q_apps_role(hardened: Synthesized) -> None:
+    role_id, _ = q_apps_role(hardened)
+    statements = policy_statements_of(hardened, role_id)
+
+    # The Q Apps role may call exactly what the steps call, on the one configured instance
+    assert {action for s in statements for action in as_list(s["Action"])} == {
+        "qapps:ExportQAppSessionData",
+        "qapps:GetQApp",
+    }
+    sessions = allowed(statements, "qapps:ExportQAppSessionData")
+    apps = allowed(statements, "qapps:GetQApp")
+    assert sessions and all(f"application/{QAPPS_INSTANCE}/qapp/*/session/*" in r for r in sessions)
+    assert apps and all(f"application/{QAPPS_INSTANCE}" in r for r in apps)
+    # And no step's own role may call Q Apps
+    for step in STEP_SPECS:
+        assert not [a for s in role_statements(hardened, step) for a in as_list(s["Action"]) if a.startswith("qapps:")]
+
+
+@pytest.mark.parametrize("step", Q_APPS_STEPS)
+def test_q_apps_steps_may_run_the_identity_chain_and_nothing_wider(hardened: Synthesized, step: str) -> None:
+    statements = role_statements(hardened, step)
+    role_id, _ = q_apps_role(hardened)
+
+    assert allowed(statements, "secretsmanager:GetSecretValue") == [json.dumps(IDENTITY_SECRET_ARN)]
+    assert allowed(statements, "sso-oauth:CreateTokenWithIAM") == [json.dumps(IDENTITY_APPLICATION_ARN)]
+    role_arn = json.dumps({"Fn::GetAtt": [role_id, "Arn"]})
+    assert allowed(statements, "sts:AssumeRole") == [role_arn]
+    assert allowed(statements, "sts:SetContext") == [role_arn]
+    (decrypt,) = [s for s in statements if as_list(s["Action"]) == ["kms:Decrypt"]]
+    assert decrypt["Resource"] == IDENTITY_SECRET_KEY_ARN
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
+
+
+def test_q_apps_steps_are_told_the_mode_and_where_the_identity_comes_from(hardened: Synthesized) -> None:
+    role_id, _ = q_apps_role(hardened)
+    for step in STEP_SPECS:
+        variables = hardened.resources[function_id(hardened.template, step)]["Properties"]["Environment"]["Variables"]
+        if step not in Q_APPS_STEPS:
+            # Only the Q Apps steps learn where the archive user's secret is
+            assert not [name for name in variables if name.startswith("QAPPS_")], step
+            continue
+        assert {name: value for name, value in variables.items() if name.startswith("QAPPS_")} == {
+            "QAPPS_CREDENTIALS": "identity-center",
+            "QAPPS_IDENTITY_SECRET_ARN": IDENTITY_SECRET_ARN,
+            "QAPPS_IDENTITY_APPLICATION_ARN": IDENTITY_APPLICATION_ARN,
+            "QAPPS_ROLE_ARN": {"Fn::GetAtt": [role_id, "Arn"]},
+            "QAPPS_IDENTITY_CENTER_REGION": "eu-west-1",
+        }
+
+
+def test_no_other_step_may_read_the_secret_or_assume_the_q_apps_role(hardened: Synthesized) -> None:
+    for step in set(STEP_SPECS) - set(Q_APPS_STEPS):
+        statements = role_statements(hardened, step)
+        for action in ("secretsmanager:GetSecretValue", "sts:AssumeRole", "sso-oauth:CreateTokenWithIAM"):
+            assert not allowed(statements, action), (step, action)

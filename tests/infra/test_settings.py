@@ -8,7 +8,14 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from infra.settings import DEFAULTS, ArchiverSettings, SettingsError, load_cdk_json_context
+from infra.settings import (
+    DEFAULTS,
+    ArchiverSettings,
+    ObjectLock,
+    QAppsIdentityCenter,
+    SettingsError,
+    load_cdk_json_context,
+)
 
 
 def settings_from(archiver_context: Any) -> ArchiverSettings:
@@ -93,3 +100,80 @@ def test_context_that_is_not_an_object_is_rejected() -> None:
 def test_rate_and_cron_expressions_are_accepted() -> None:
     assert settings_from({"scheduleExpression": "rate(6 hours)"}).schedule_expression == "rate(6 hours)"
     assert settings_from({"scheduleExpression": "cron(15 2 ? * MON *)"}).schedule_expression == ("cron(15 2 ? * MON *)")
+
+
+# -- security settings -------------------------------------------------------------------------------------
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:archiver/qapps-user-AbCdEf"
+APPLICATION_ARN = "arn:aws:sso::123456789012:application/ssoins-1111222233334444/apl-5555666677778888"
+INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+
+
+def identity_center(**overrides: Any) -> dict[str, Any]:
+    return {"mode": "identity-center", "secretArn": SECRET_ARN, "applicationArn": APPLICATION_ARN, **overrides}
+
+
+def test_security_settings_default_to_role_credentials_no_break_glass_and_no_object_lock() -> None:
+    settings = ArchiverSettings.from_context(cdk.App())
+
+    assert settings.qapps_identity_center is None
+    assert settings.qapps_instance_ids is None
+    assert settings.break_glass_role_arn is None
+    assert settings.object_lock is None
+
+
+def test_identity_center_credentials_object_lock_and_break_glass_are_read() -> None:
+    settings = settings_from(
+        {
+            "qappsCredentials": identity_center(identityCenterRegion="eu-west-1"),
+            "qappsInstanceIds": [INSTANCE],
+            "breakGlassRoleArn": "arn:aws:iam::123456789012:role/break-glass",
+            "objectLock": {"mode": "GOVERNANCE", "retentionDays": 365},
+        }
+    )
+
+    assert settings.qapps_identity_center == QAppsIdentityCenter(
+        secret_arn=SECRET_ARN, application_arn=APPLICATION_ARN, identity_center_region="eu-west-1"
+    )
+    assert settings.qapps_instance_ids == (INSTANCE,)
+    assert settings.break_glass_role_arn == "arn:aws:iam::123456789012:role/break-glass"
+    assert settings.object_lock == ObjectLock(mode="GOVERNANCE", retention_days=365)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("qappsCredentials", {"mode": "iam"}, "qappsCredentials' must be an object whose 'mode' is 'role' or"),
+        ("qappsCredentials", "role", "qappsCredentials' must be an object whose 'mode'"),
+        ("qappsCredentials", {"mode": "role", "secretArn": SECRET_ARN}, "in mode 'role' takes no other keys"),
+        ("qappsCredentials", identity_center(secretArn=None), "qappsCredentials.secretArn' must be the full ARN"),
+        ("qappsCredentials", identity_center(secretArn="archiver/user"), "qappsCredentials.secretArn' must be"),
+        ("qappsCredentials", identity_center(applicationArn="apl-1"), "qappsCredentials.applicationArn' must be"),
+        ("qappsCredentials", identity_center(secretKeyArn="alias/x"), "qappsCredentials.secretKeyArn' must be"),
+        ("qappsCredentials", identity_center(identityCenterRegion="EU"), "identityCenterRegion' must be null or"),
+        ("qappsCredentials", identity_center(roleArn="arn:aws:iam::1:role/x"), "has unknown keys ['roleArn']"),
+        ("qappsInstanceIds", [], "qappsInstanceIds' must be null (any instance) or a non-empty list"),
+        ("qappsInstanceIds", ["NOT-A-UUID"], "qappsInstanceIds' must be null (any instance) or a non-empty list"),
+        ("breakGlassRoleArn", "break-glass", "breakGlassRoleArn' must be null or an IAM role ARN"),
+        ("breakGlassRoleArn", "arn:aws:iam::123456789012:user/me", "breakGlassRoleArn' must be null or an IAM role"),
+        ("objectLock", {"mode": "GOVERNANCE"}, "objectLock' must be null or"),
+        ("objectLock", {"mode": "LEGAL", "retentionDays": 1}, "objectLock.mode' must be one of GOVERNANCE, COMPLIANCE"),
+        ("objectLock", {"mode": "COMPLIANCE", "retentionDays": 0}, "objectLock.retentionDays' must be between 1"),
+        ("objectLock", {"mode": "COMPLIANCE", "retentionDays": "7y"}, "objectLock.retentionDays' must be a whole"),
+    ],
+)
+def test_a_bad_security_setting_is_rejected_naming_its_key(key: str, value: Any, expected: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        settings_from({key: value})
+
+    assert f"context 'archiver.{key}" in str(raised.value)
+    assert expected in str(raised.value)
+
+
+def test_the_scheduled_plans_instance_must_be_one_the_archiver_may_read() -> None:
+    plan = {"qapps": {"instanceId": INSTANCE, "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"]}}
+    other = "00000000-0000-4000-8000-000000000000"
+
+    with pytest.raises(SettingsError, match="does not include 'a1b2c3d4"):
+        settings_from({"schedulePlan": plan, "qappsInstanceIds": [other]})
+    assert settings_from({"schedulePlan": plan, "qappsInstanceIds": [other, INSTANCE]}).qapps_instance_ids
