@@ -161,7 +161,7 @@ def test_q_apps_steps_are_scoped_to_q_apps_resources(archiver: Synthesized) -> N
 def q_apps_role(synth: Synthesized) -> tuple[str, dict[str, Any]]:
     """The role whose trust policy allows identity-enhanced sessions (sts:SetContext)."""
     (found,) = [
-        (role_id, role)
+        (role_id, dict(role))
         for role_id, role in synth.template.find_resources("AWS::IAM::Role").items()
         if any(
             "sts:SetContext" in as_list(statement["Action"])
