@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from archiver.errors import ConfigurationError, DisallowedLinkError
+import pytest
+import urllib3
+from urllib3 import BaseHTTPResponse
+
+from archiver.errors import ConfigurationError, DisallowedLinkError, DownloadFailedError
 from archiver.links import DownloadLinkPolicy, origin, redact
 from archiver.settings import DEFAULT_DOWNLOAD_ALLOWLIST
+from archiver.transfer import archive_download
 
 SIGNATURE = "X-Amz-Signature=0123456789abcdef"
 QUERY = f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=300&{SIGNATURE}"
@@ -186,3 +195,138 @@ def test_redact_and_origin_drop_credentials(url: str, redacted: str, origin_only
     # Then the query string and user info are gone
     assert redact(url) == redacted
     assert origin(url) == origin_only
+
+
+# -- server-side request forgery: what a hostile or broken service answer could make the copy step fetch -----
+
+SSRF_LINKS = [
+    # IP literals, private, loopback and link-local, however they are spelt
+    ("https://10.0.0.1/", "private IPv4 literal"),
+    ("https://[::1]/", "IPv6 loopback"),
+    ("https://[::ffff:169.254.169.254]/latest/meta-data/", "metadata IP as IPv4-mapped IPv6"),
+    ("https://2852039166/latest/meta-data/", "metadata IP as one decimal number"),
+    ("https://0xA9FEA9FE/latest/meta-data/", "metadata IP in hex"),
+    ("https://0251.0376.0251.0376/latest/meta-data/", "metadata IP in octal"),
+    ("https://169.254.170.2/v2/credentials", "ECS task credentials endpoint"),
+    # metadata and internal names
+    ("https://metadata.google.internal/computeMetadata/v1/", "a cloud metadata name"),
+    ("https://metadata/", "a single-label internal name"),
+    ("https://localhost/", "localhost"),
+    # look-alike domains
+    ("https://bucket.s3.amazonaws.com-evil.example/", "trusted name glued to another domain"),
+    ("https://amazonaws.com.cn.evil.example/", "trusted China domain as a prefix"),
+    ("https://bucket.s3amazonaws.com/", "missing dot before the trusted domain"),
+    ("https://bucket.s3.amazonaws.c\u043em/", "Cyrillic o (homograph)"),
+    ("https://bucket.s3.amazonaws.com.evil.example./", "trusted name as a prefix, trailing dot"),
+    # user info, fragment and query tricks: the host connected to is evil.example
+    ("https://amazonaws.com@evil.example/", "trusted domain as user info"),
+    ("https://bucket.s3.amazonaws.com@evil.example/", "trusted host as user info"),
+    ("https://bucket.s3.amazonaws.com:443@evil.example/", "trusted host and port as user info"),
+    ("https://evil.example#@bucket.s3.amazonaws.com/", "trusted host after a fragment"),
+    ("https://evil.example?@bucket.s3.amazonaws.com/", "trusted host after a query"),
+    ("https://evil.example/https://bucket.s3.amazonaws.com/", "trusted link as a path"),
+    ("https://bucket.s3.amazonaws.com%00.evil.example/", "encoded NUL in the host"),
+    # schemes and malformed links
+    ("HTTP://bucket.s3.amazonaws.com/k", "plain http, upper case"),
+    ("file://bucket.s3.amazonaws.com/etc/passwd", "file with a trusted host"),
+    ("gopher://bucket.s3.amazonaws.com/", "gopher"),
+    ("data:text/plain,hello", "data"),
+    ("//bucket.s3.amazonaws.com/k", "scheme-relative"),
+    ("https:bucket.s3.amazonaws.com/k", "no slashes"),
+]
+
+
+@pytest.mark.parametrize(("url", "why"), SSRF_LINKS)
+def test_deployed_policy_refuses_ssrf_targets(deployed_policy: DownloadLinkPolicy, url: str, why: str) -> None:
+    with pytest.raises(DisallowedLinkError):
+        deployed_policy.check(url)
+
+
+class _NoNetwork(urllib3.PoolManager):
+    """A pool that fails the test if anything is requested through it."""
+
+    def urlopen(self, method: str, url: str, **kw: Any) -> BaseHTTPResponse:
+        raise AssertionError(f"the copy step requested {origin(url)} although the link is not allowed")
+
+
+def copy_link(link: str, *, setting: str = DEFAULT_DOWNLOAD_ALLOWLIST, http: urllib3.PoolManager | None = None) -> Any:
+    """Run the copy step on one link. S3 is ``None``: every case here must fail before anything is written."""
+    return archive_download(
+        fetch_link=lambda: link,
+        s3=None,
+        bucket="archive",
+        key="quicksight/x.qs",
+        content_type="application/zip",
+        policy=DownloadLinkPolicy.from_setting(setting),
+        part_size=5 * 1024 * 1024,
+        max_parts_in_flight=1,
+        max_link_refreshes=0,
+        connect_timeout=2.0,
+        read_timeout=2.0,
+        http=http,
+    )
+
+
+@pytest.mark.parametrize(("url", "why"), [SSRF_LINKS[i] for i in (0, 2, 3, 7, 15, 18, 22, 23)])
+def test_the_copy_step_sends_no_request_for_a_refused_link(url: str, why: str) -> None:
+    # Given a service answer whose link points somewhere it must not
+    # When the copy step gets it
+    # Then it refuses before a single request is made
+    with pytest.raises(DisallowedLinkError):
+        copy_link(url, http=_NoNetwork())
+
+
+# -- redirects are never followed, wherever they point ------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each request's path and answers ``status`` with a ``Location`` (set per test on a subclass)."""
+
+    requests: list[str]
+    status: int
+    location: str
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        self.send_response(self.status)
+        self.send_header("Location", self.location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(requests: list[str], *, status: int = 200, location: str = "") -> Iterator[int]:
+    handler = type("Handler", (_Recorder,), {"requests": requests, "status": status, "location": location})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("target_host", ["localhost", "127.0.0.1"], ids=["disallowed-host", "allowed-host"])
+def test_a_redirect_is_never_followed(status: int, target_host: str) -> None:
+    # Given an allowed download host that redirects, and a second host that records what reaches it
+    first: list[str] = []
+    reached: list[str] = []
+    with serving(reached) as target_port:
+        location = f"http://{target_host}:{target_port}/latest/meta-data/?X-Amz-Signature=stolen"
+        with (
+            serving(first, status=status, location=location) as source_port,
+            pytest.raises(DownloadFailedError, match=f"HTTP {status}") as failed,
+        ):
+            # When the copy step fetches the allowed link
+            copy_link(f"http://127.0.0.1:{source_port}/bundle.qs?X-Amz-Signature=s", setting="http://127.0.0.1")
+
+    # Then the redirect fails the copy, and nothing ever reaches the redirect's target
+    assert len(first) == 1
+    assert reached == []
+    assert "X-Amz-Signature" not in str(failed.value) and "meta-data" not in str(failed.value)
