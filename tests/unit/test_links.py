@@ -245,7 +245,10 @@ def test_deployed_policy_refuses_ssrf_targets(deployed_policy: DownloadLinkPolic
 class _NoNetwork(urllib3.PoolManager):
     """A pool that fails the test if anything is requested through it."""
 
-    def urlopen(self, method: str, url: str, **kw: Any) -> BaseHTTPResponse:
+    # Same signature as PoolManager.urlopen, which urllib3 itself marks as an override mismatch.
+    def urlopen(  # type: ignore[override]
+        self, method: str, url: str, redirect: bool = True, **kw: Any
+    ) -> BaseHTTPResponse:
         raise AssertionError(f"the copy step requested {origin(url)} although the link is not allowed")
 
 
