@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from archiver.log_redaction import redact_botocore_wire_logs
 from archiver.settings import IDENTITY_CENTER_MODE, get_qapps_access
 
 # Adaptive retries absorb short bursts of throttling inside a step; longer outages surface as
@@ -17,11 +18,14 @@ _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, user_agent_app
 
 @cache
 def s3() -> Any:
+    redact_botocore_wire_logs()
     return boto3.client("s3", config=_CONFIG)
 
 
 @cache
 def quicksight() -> Any:
+    # Its answers carry presigned links: botocore's debug logs must not repeat them.
+    redact_botocore_wire_logs()
     return boto3.client("quicksight", config=_CONFIG)
 
 
@@ -32,6 +36,7 @@ def qapps() -> Any:
     Q Apps answers plain role credentials with ``UnauthorizedException`` in most setups: see
     ``archiver.credentials`` and the README's Security section.
     """
+    redact_botocore_wire_logs()
     access = get_qapps_access()
     if access.mode != IDENTITY_CENTER_MODE or access.identity_center is None:
         return boto3.client("qapps", config=_CONFIG)

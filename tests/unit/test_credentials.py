@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from archiver.credentials import (
     post_over_https,
 )
 from archiver.errors import ConfigurationError, QAppsIdentityError
+from archiver.log_redaction import redact_botocore_wire_logs
 from archiver.observability import logger
 from archiver.settings import IdentityCenterAccess, get_qapps_access
 
@@ -73,7 +75,7 @@ class _Body(io.BytesIO):
         yield self.getvalue()
 
 
-@dataclass
+@dataclass(repr=False)  # botocore's debug log prints its handlers, and these hold credentials
 class Harness:
     """The chain wired to moto and a stubbed sso-oidc, with a clock the test moves."""
 
@@ -429,3 +431,23 @@ def test_bad_identity_settings_are_configuration_errors_naming_the_variable(
 
     with pytest.raises(ConfigurationError, match=expected):
         clients.qapps()
+
+
+def test_even_botocore_debug_logs_keep_no_token_secret_or_credential(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the client-credentials grant, and botocore logging every request and response at DEBUG
+    redact_botocore_wire_logs()
+    caplog.set_level(logging.DEBUG)
+    harness.store_secret(client_credentials_secret())
+    harness.token_answer = (200, json.dumps({"access_token": USER_JWT}).encode())
+    harness.expect_exchange(identity_context(1))
+
+    # When Q Apps is called through the chain
+    harness.qapps_client().get_q_app(instanceId=INSTANCE, appId=APP_ID)
+
+    # Then no record holds the client secret, the user's token, the identity context or the role's credentials
+    assert any(record.name.startswith("botocore") for record in caplog.records)
+    written = "\n".join(record.getMessage() for record in caplog.records if not record.name.startswith("moto"))
+    for secret in (CLIENT_SECRET, USER_JWT, identity_context(1), *harness.issued_keys):
+        assert secret not in written
