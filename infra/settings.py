@@ -53,6 +53,7 @@ from constructs import Construct, Node
 
 from archiver.run_input import schema_problems
 from archiver.settings import (
+    APPLICATION_ARN_EXPECTED,
     APPLICATION_ARN_PATTERN,
     IDENTITY_CENTER_MODE,
     QAPPS_CREDENTIALS_MODES,
@@ -333,11 +334,7 @@ def _qapps_credentials(values: Mapping[str, Any], name: str) -> QAppsIdentityCen
 
     return QAppsIdentityCenter(
         secret_arn=required("secretArn", SECRET_ARN_PATTERN, "the full ARN of a Secrets Manager secret"),
-        application_arn=required(
-            "applicationArn",
-            APPLICATION_ARN_PATTERN,
-            "an Identity Center application ARN (arn:aws:sso::<account>:application/ssoins-…/apl-…)",
-        ),
+        application_arn=required("applicationArn", APPLICATION_ARN_PATTERN, APPLICATION_ARN_EXPECTED),
         secret_key_arn=optional("secretKeyArn", _KMS_KEY_ARN, "null or a KMS key ARN"),
         identity_center_region=optional("identityCenterRegion", REGION_PATTERN, "null or an AWS region"),
     )

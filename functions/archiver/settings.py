@@ -87,6 +87,7 @@ SECRET_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12
 APPLICATION_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:sso::\d{12}:application/ssoins-[A-Za-z0-9.-]+/apl-[A-Za-z0-9.-]+")
 ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9/_+=,.@-]+")
 REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+APPLICATION_ARN_EXPECTED = "an Identity Center application ARN (arn:aws:sso::<account>:application/ssoins-…/apl-…)"
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,7 @@ def get_qapps_access() -> QAppsAccess:
         mode,
         IdentityCenterAccess(
             secret_arn=_arn("QAPPS_IDENTITY_SECRET_ARN", SECRET_ARN_PATTERN, "a Secrets Manager secret ARN"),
-            application_arn=_arn(
-                "QAPPS_IDENTITY_APPLICATION_ARN",
-                APPLICATION_ARN_PATTERN,
-                "an Identity Center application ARN (arn:aws:sso::<account>:application/ssoins-…/apl-…)",
-            ),
+            application_arn=_arn("QAPPS_IDENTITY_APPLICATION_ARN", APPLICATION_ARN_PATTERN, APPLICATION_ARN_EXPECTED),
             role_arn=_arn("QAPPS_ROLE_ARN", ROLE_ARN_PATTERN, "an IAM role ARN"),
             region=region,
         ),

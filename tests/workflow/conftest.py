@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -75,3 +76,12 @@ def archive(
         s3 = boto3.client("s3", region_name=LOCAL_REGION)
         s3.create_bucket(Bucket=BUCKET)
         yield LocalArchive(engine=engine, emulator=emulator, s3=s3)
+
+
+@pytest.fixture
+def cdk_out(tmp_path: Path, synthesized_template: dict[str, Any]) -> Path:
+    """A cloud assembly folder holding the synthesized template, as the local runner's --cdk-out expects."""
+    directory = tmp_path / "cdk.out"
+    directory.mkdir()
+    (directory / "Archiver.template.json").write_text(json.dumps(synthesized_template))
+    return directory

@@ -91,14 +91,6 @@ def test_the_grep_leaves_redacted_links_arns_and_keys_alone(sample: str) -> None
 # -- a demo run ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cdk_out(tmp_path: Path, synthesized_template: dict[str, Any]) -> Path:
-    directory = tmp_path / "cdk.out"
-    directory.mkdir()
-    (directory / "Archiver.template.json").write_text(json.dumps(synthesized_template))
-    return directory
-
-
 class DemoRecorder:
     """Keeps what the demo runner does not print: the history, S3's view of the archive, an issued link."""
 
