@@ -116,6 +116,8 @@ _ALLOWED_HOST = re.compile(r"^https://[A-Za-z0-9*.-]+(:\d+)?$")
 _MAX_PLAN_CHARS = 8192
 # Standard workflows run for at most a year.
 _MAX_RUN_HOURS = 365 * 24
+# IAM matches a secret's full ARN, whose name Secrets Manager ends with "-" and six random characters.
+_FULL_SECRET_ARN = re.compile(SECRET_ARN_PATTERN.pattern + r"(?<=-[A-Za-z0-9]{6})")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 # Amazon Q Business application ids (the Q Apps instanceId): a UUID, as the run input schema has it.
 _INSTANCE_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
@@ -333,7 +335,11 @@ def _qapps_credentials(values: Mapping[str, Any], name: str) -> QAppsIdentityCen
         return None if value.get(key) is None else required(key, pattern, expected)
 
     return QAppsIdentityCenter(
-        secret_arn=required("secretArn", SECRET_ARN_PATTERN, "the full ARN of a Secrets Manager secret"),
+        secret_arn=required(
+            "secretArn",
+            _FULL_SECRET_ARN,
+            "the full ARN of a Secrets Manager secret (ending in its six-character suffix)",
+        ),
         application_arn=required("applicationArn", APPLICATION_ARN_PATTERN, APPLICATION_ARN_EXPECTED),
         secret_key_arn=optional("secretKeyArn", _KMS_KEY_ARN, "null or a KMS key ARN"),
         identity_center_region=optional("identityCenterRegion", REGION_PATTERN, "null or an AWS region"),

@@ -148,6 +148,11 @@ def test_identity_center_credentials_object_lock_and_break_glass_are_read() -> N
         ("qappsCredentials", {"mode": "role", "secretArn": SECRET_ARN}, "in mode 'role' takes no other keys"),
         ("qappsCredentials", identity_center(secretArn=None), "qappsCredentials.secretArn' must be the full ARN"),
         ("qappsCredentials", identity_center(secretArn="archiver/user"), "qappsCredentials.secretArn' must be"),
+        (
+            "qappsCredentials",
+            identity_center(secretArn="arn:aws:secretsmanager:us-east-1:123456789012:secret:archiver/qapps-user"),
+            "ending in its six-character suffix",
+        ),
         ("qappsCredentials", identity_center(applicationArn="apl-1"), "qappsCredentials.applicationArn' must be"),
         ("qappsCredentials", identity_center(secretKeyArn="alias/x"), "qappsCredentials.secretKeyArn' must be"),
         ("qappsCredentials", identity_center(identityCenterRegion="EU"), "identityCenterRegion' must be null or"),
