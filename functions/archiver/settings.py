@@ -4,6 +4,9 @@ Every step function gets the same environment (set by one CDK construct), so a s
 settings model serves them all. Nothing here runs at import time: ``get_settings()`` reads
 the environment on first use and caches the result for the life of the execution
 environment.
+
+The Q Apps steps may get more: ``QAPPS_*`` settings saying how their Q Apps client gets its
+credentials (``get_qapps_access()``, read when that client is built).
 """
 
 from __future__ import annotations
