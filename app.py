@@ -1,30 +1,35 @@
-"""CDK entry point: settings from context, one ArchiverStack. No AWS calls, so it synthesizes offline."""
+"""CDK entry point: settings from context, one ArchiverStack, cdk-nag. No AWS calls, so it synthesizes offline."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 # The synth checks the schedule's plan with the functions' own run-input validator.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
 
 import aws_cdk as cdk
 
+from infra.nag import add_checks
 from infra.settings import ArchiverSettings, SettingsError, load_cdk_json_context
 from infra.stack import ArchiverStack
 
 
-def build_app(outdir: str | None = None) -> cdk.App:
+def build_app(outdir: str | None = None, *, context: dict[str, Any] | None = None) -> cdk.App:
+    """The archiver's App; ``context`` replaces top-level keys of cdk.json's (tests pass other settings)."""
     # cdk.json's context is passed explicitly so `python app.py` alone synthesizes what `cdk synth`
     # does; under the CLI, the context it passes (cdk.json, cdk.context.json, -c) takes precedence.
-    app = cdk.App(context=load_cdk_json_context(), outdir=outdir)
+    app = cdk.App(context={**load_cdk_json_context(), **(context or {})}, outdir=outdir)
     ArchiverStack(
         app,
         "Archiver",
         settings=ArchiverSettings.from_context(app),
         description="Archives Amazon QuickSight asset bundles and Amazon Q Apps data to S3",
     )
+    # Every synth runs cdk-nag; an unacknowledged finding fails it (see infra/nag.py).
+    add_checks(app)
     return app
 
 

@@ -19,6 +19,7 @@ from infra.constructs.functions import ArchiverFunctions
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.schedule import RunSchedule
 from infra.constructs.workflow import ArchiveWorkflow
+from infra.nag import acknowledge_wildcard
 from infra.settings import ArchiverSettings
 
 # The steps that settle an item and record its outcome under manifests/.
@@ -115,6 +116,7 @@ class ArchiverStack(Stack):
         )
 
         self._grant_steps()
+        self._acknowledge_scoped_wildcards()
 
     # -- grants ------------------------------------------------------------------------------------------
 
@@ -179,6 +181,41 @@ class ArchiverStack(Stack):
                 ["kms:GenerateDataKey", "kms:Decrypt"],
                 [self.archive.key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+
+    def _acknowledge_scoped_wildcards(self) -> None:
+        """cdk-nag's IAM5 findings for the wildcards _grant_steps grants, each on the function it is granted to."""
+        fn = self.functions.functions
+        for name in ("start_bundle_export", "check_bundle_export", "archive_bundle"):
+            acknowledge_wildcard(
+                fn[name],
+                self._quicksight_arn("asset-bundle-export-job"),
+                "Export job ids are made per run (run id + bundle name), so no job ARN is known at deploy time",
+            )
+        for resource_type in QUICKSIGHT_EXPORT_READS:
+            acknowledge_wildcard(
+                fn["start_bundle_export"],
+                self._quicksight_arn(resource_type),
+                "The plan names the exported assets at run time; only their describe/list actions are granted",
+            )
+        qapps_app = f"arn:{Aws.PARTITION}:qapps:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*/qapp/*"
+        qbusiness_application = f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*"
+        run_time_ids = "The plan names the Q Business application, apps and sessions at run time; read-only actions"
+        acknowledge_wildcard(fn["archive_session"], f"{qapps_app}/session/*", run_time_ids)
+        acknowledge_wildcard(fn["archive_app"], qapps_app, run_time_ids)
+        acknowledge_wildcard(fn["archive_app"], qbusiness_application, run_time_ids)
+
+        archive_keys = "Artifact keys are made per run and item under this one prefix of the archive"
+        acknowledge_wildcard(
+            fn["archive_bundle"], self.archive.bucket.arn_for_objects(f"{QUICKSIGHT_PREFIX}*"), archive_keys
+        )
+        for name in ("archive_session", "archive_app"):
+            acknowledge_wildcard(fn[name], self.archive.bucket.arn_for_objects(f"{QAPPS_PREFIX}*"), archive_keys)
+        for name in (*OUTCOME_WRITERS, "write_manifest"):
+            acknowledge_wildcard(
+                fn[name],
+                self.archive.bucket.arn_for_objects(f"{MANIFESTS_PREFIX}*"),
+                "Each item's outcome and the run's manifest are written per run under the manifests/ prefix",
             )
 
     def _quicksight_arn(self, resource_type: str) -> str:
