@@ -18,6 +18,9 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
     An address subscribed to the failure notifications topic (it must confirm the subscription).
 ``logRetentionDays`` (90)
     How long each function's log group keeps its events; one of CloudWatch Logs' retention periods.
+``maxHoursWithoutSuccessfulRun`` (null)
+    Alarm when no run has succeeded for this many hours (1 to 168). ``null`` with a schedule: the schedule's
+    interval (a day for ``cron``) plus ``runTimeoutHours``; ``null`` without a schedule: no such alarm.
 
 Override one key for one synth with ``cdk synth -c 'archiver={"schedulePlan": {...}}'``: keys the override
 leaves out keep their defaults.
@@ -26,6 +29,7 @@ leaves out keep their defaults.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +55,7 @@ DEFAULTS: Mapping[str, Any] = {
     "schedulePlan": None,
     "notificationEmail": None,
     "logRetentionDays": 90,
+    "maxHoursWithoutSuccessfulRun": None,
 }
 
 # CloudWatch Logs accepts only these periods.
@@ -86,6 +91,9 @@ _ALLOWED_HOST = re.compile(r"^https://[A-Za-z0-9*.-]+(:\d+)?$")
 _MAX_PLAN_CHARS = 8192
 # Standard workflows run for at most a year.
 _MAX_RUN_HOURS = 365 * 24
+# A CloudWatch alarm looks back at most seven days (Period x EvaluationPeriods <= 604,800 s).
+_MAX_QUIET_HOURS = 7 * 24
+_RATE_HOURS = {"minute": 1 / 60, "minutes": 1 / 60, "hour": 1, "hours": 1, "day": 24, "days": 24}
 
 
 class SettingsError(ValueError):
@@ -117,10 +125,26 @@ class ArchiverSettings:
     schedule_plan: dict[str, Any] | None = field(default=None, hash=False)
     notification_email: str | None = None
     log_retention_days: int = DEFAULTS["logRetentionDays"]
+    max_hours_without_successful_run: int | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
         return _RETENTION[self.log_retention_days]
+
+    @property
+    def successful_run_expected_within_hours(self) -> int | None:
+        """How long without a successful run means something is wrong; ``None``: nobody expects runs.
+
+        Without the setting, a schedule implies the answer: one interval (a ``cron`` is taken as daily)
+        plus the time a run may take. Set the key for a ``cron`` that runs less often than daily.
+        """
+        if self.max_hours_without_successful_run is not None:
+            return self.max_hours_without_successful_run
+        if self.schedule_plan is None:
+            return None
+        rate = re.match(r"^rate\((\d+) (\w+)\)$", self.schedule_expression)
+        interval = int(rate.group(1)) * _RATE_HOURS[rate.group(2)] if rate else 24
+        return min(_MAX_QUIET_HOURS, math.ceil(interval) + self.run_timeout_hours)
 
     @classmethod
     def from_context(cls, scope: Construct | Node) -> ArchiverSettings:
@@ -165,6 +189,9 @@ class ArchiverSettings:
             schedule_plan=_plan(values, "schedulePlan"),
             notification_email=_email(values, "notificationEmail"),
             log_retention_days=retention,
+            max_hours_without_successful_run=_optional_int(
+                values, "maxHoursWithoutSuccessfulRun", minimum=1, maximum=_MAX_QUIET_HOURS
+            ),
         )
 
 
@@ -180,6 +207,10 @@ def _int(values: Mapping[str, Any], name: str, *, minimum: int, maximum: int) ->
     if not minimum <= value <= maximum:
         raise SettingsError(f"{_key(name)} must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+def _optional_int(values: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -> int | None:
+    return None if values[name] is None else _int(values, name, minimum=minimum, maximum=maximum)
 
 
 def _allowlist(values: Mapping[str, Any], name: str) -> str:

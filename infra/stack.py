@@ -113,6 +113,8 @@ class ArchiverStack(Stack):
             "Monitoring",
             state_machine=self.state_machine,
             notification_email=settings.notification_email,
+            functions=self.functions.functions,
+            successful_run_expected_within_hours=settings.successful_run_expected_within_hours,
         )
 
         self._grant_steps()
