@@ -111,7 +111,12 @@ def test_a_quiet_period_outside_one_hour_to_seven_days_is_refused_by_name(hours:
     ],
 )
 def test_a_schedule_implies_how_long_runs_may_stay_unsuccessful(schedule: str, override: Any, expected: int) -> None:
-    plan = {"qapps": {"instanceId": "11111111-2222-3333-4444-555555555555", "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"]}}
+    plan = {
+        "qapps": {
+            "instanceId": "11111111-2222-3333-4444-555555555555",
+            "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"],
+        }
+    }
     settings = settings_from(
         {"schedulePlan": plan, "scheduleExpression": schedule, "maxHoursWithoutSuccessfulRun": override}
     )
