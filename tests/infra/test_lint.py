@@ -1,0 +1,104 @@
+"""cfn-lint on the synthesized template and an ASL linter on every resolved state machine definition.
+
+cfn-lint sees a ``DefinitionString`` built with ``Fn::Join`` as one opaque string, so each definition is
+also resolved (tests/local/template.py) and checked on its own: by statelint, and by cfn-lint's own
+state machine schema (E3601) on a copy of the template carrying the resolved ``Definition``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from cfnlint.api import lint
+from cfnlint.config import ManualArgs
+from cfnlint.rules import Match
+from statelint.config import Config
+from statelint.linter import Linter
+from statelint.problem import ProblemType
+
+from tests.infra.conftest import Synthesized
+from tests.local.template import state_machine_definitions
+
+# Every cfn-lint rule is on; each exception carries its reason.
+IGNORED_CHECKS = {
+    # The CDK makes each function depend on its role AND the role's default policy, so the policy is in
+    # place before the function can run; the role half of that DependsOn is redundant, not wrong.
+    "W3005": "CDK's DependsOn on a function's role, kept with the policy it must wait for",
+}
+# statelint (a port of AWS's Ruby statelint) wants BackoffRate written as a JSON float (2.0); JSON has one
+# number type, and Step Functions accepts 2.
+STATELINT_IGNORED = {ProblemType.FLOAT}
+
+
+def _succeed_state_output_path(match: Match, definition: dict[str, Any]) -> bool:
+    # cfn-lint's schema omits OutputPath from Succeed states; the Amazon States Language allows it
+    # (InputPath and OutputPath filter what a Succeed state returns), and the run's summary relies on it.
+    path = [str(part) for part in match.path]
+    if path[-1:] != ["OutputPath"]:
+        return False
+    state = definition
+    for part in path[path.index("Definition") + 1 : -1]:
+        state = state[int(part)] if isinstance(state, list) else state[part]
+    return state.get("Type") == "Succeed"
+
+
+KNOWN_FALSE_POSITIVES: dict[str, Callable[[Match, dict[str, Any]], bool]] = {"E3601": _succeed_state_output_path}
+
+
+def _definition_at(template: dict[str, Any], match: Match) -> dict[str, Any]:
+    definition: dict[str, Any] = template["Resources"][str(match.path[1])]["Properties"].get("Definition", {})
+    return definition
+
+
+def _cfn_lint(template: dict[str, Any]) -> list[Match]:
+    config = ManualArgs(regions=["us-east-1"], ignore_checks=sorted(IGNORED_CHECKS))
+    return list(lint(json.dumps(template), config=config))
+
+
+def _listed(matches: list[Match]) -> str:
+    return "\n".join(f"{m.rule.id} at {'/'.join(map(str, m.path))}: {m.message}" for m in matches)
+
+
+@pytest.mark.parametrize("deployment", ["archiver", "scheduled"])
+def test_cfn_lint_finds_nothing_in_the_template(deployment: str, request: pytest.FixtureRequest) -> None:
+    synth: Synthesized = request.getfixturevalue(deployment)
+
+    matches = _cfn_lint(synth.template.to_json())
+
+    assert not matches, _listed(matches)
+
+
+def test_every_resolved_state_machine_definition_passes_statelint_and_cfn_lint(archiver: Synthesized) -> None:
+    template = archiver.template.to_json()
+    definitions = state_machine_definitions(template)
+    assert definitions, "the template has no state machine to lint"
+
+    for logical_id, definition in definitions.items():
+        problems = Linter.validate(definition, Config(STATELINT_IGNORED))
+        assert not problems, f"{logical_id}:\n" + "\n".join(problems)
+
+        properties = template["Resources"][logical_id]["Properties"]
+        properties.pop("DefinitionString")
+        properties["Definition"] = definition
+    matches = [
+        match
+        for match in _cfn_lint(template)
+        if not (
+            match.rule.id in KNOWN_FALSE_POSITIVES
+            and KNOWN_FALSE_POSITIVES[match.rule.id](match, _definition_at(template, match))
+        )
+    ]
+    assert not matches, _listed(matches)
+
+
+def test_the_linters_catch_a_broken_definition(archiver: Synthesized) -> None:
+    # Given the real definition with a state that points nowhere
+    definition = next(iter(state_machine_definitions(archiver.template.to_json()).values()))
+    definition["States"][definition["StartAt"]]["Next"] = "NoSuchState"
+
+    problems = Linter.validate(definition, Config(STATELINT_IGNORED))
+
+    assert any("NoSuchState" in problem for problem in problems), problems
