@@ -22,6 +22,8 @@ from infra.constructs.workflow import ArchiveWorkflow
 from infra.nag import acknowledge_wildcard
 from infra.settings import ArchiverSettings
 
+DESCRIPTION = "Archives Amazon QuickSight asset bundles and Amazon Q Apps data to S3"
+
 # The steps that settle an item and record its outcome under manifests/.
 OUTCOME_WRITERS = (
     "check_bundle_export",
