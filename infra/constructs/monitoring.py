@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -201,6 +201,13 @@ class Monitoring(Construct):
             )
 
         self.dashboard = self._dashboard(state_machine, functions)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            description="The archiver's CloudWatch dashboard",
+            value=f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards:name={self.dashboard.dashboard_name}",
+        )
 
     def _notify(self, alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
         alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
