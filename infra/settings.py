@@ -22,6 +22,8 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
     Alarm when no run has succeeded for this many hours (1 to 168). ``null`` with a schedule: the schedule's
     interval (a day for ``cron``) plus ``runTimeoutHours``; ``null`` without a schedule: no such alarm.
 
+The deploy pipeline has its own top-level context key, ``archiverPipeline`` (see ``infra/pipeline.py``).
+
 Override one key for one synth with ``cdk synth -c 'archiver={"schedulePlan": {...}}'``: keys the override
 leaves out keep their defaults.
 """
