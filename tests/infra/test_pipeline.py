@@ -13,6 +13,7 @@ import app
 from infra.nag import findings_of_synth
 from infra.pipeline import PIPELINE_CONTEXT_KEY, PipelineSettings
 from infra.settings import SettingsError
+from tests.infra.test_lint import cfn_lint, listed
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0d7a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"
 SAMPLE: dict[str, Any] = {
@@ -127,3 +128,11 @@ def test_the_setting_may_be_given_as_json_on_the_command_line() -> None:
     settings = PipelineSettings.from_context(built)
 
     assert settings is not None and settings.stages[0].region == "eu-central-1"
+
+
+def test_cfn_lint_finds_nothing_in_the_pipeline_template(pipeline_app: cdk.App) -> None:
+    template = json.loads(json.dumps(_pipeline_template(pipeline_app).to_json()))
+
+    matches = cfn_lint(template)
+
+    assert not matches, listed(matches)
