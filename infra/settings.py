@@ -34,6 +34,11 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
 ``objectLock`` (null)
     ``{"mode": "GOVERNANCE" | "COMPLIANCE", "retentionDays": N}``: S3 Object Lock with a default retention
     on every archived object. Only takes effect on a new bucket: Object Lock is enabled at creation.
+``maxHoursWithoutSuccessfulRun`` (null)
+    Alarm when no run has succeeded for this many hours (1 to 168). ``null`` with a schedule: the schedule's
+    interval (a day for ``cron``) plus ``runTimeoutHours``; ``null`` without a schedule: no such alarm.
+
+The deploy pipeline has its own top-level context key, ``archiverPipeline`` (see ``infra/pipeline.py``).
 
 Override one key for one synth with ``cdk synth -c 'archiver={"schedulePlan": {...}}'``: keys the override
 leaves out keep their defaults.
@@ -42,6 +47,7 @@ leaves out keep their defaults.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +87,7 @@ DEFAULTS: Mapping[str, Any] = {
     "qappsInstanceIds": None,
     "breakGlassRoleArn": None,
     "objectLock": None,
+    "maxHoursWithoutSuccessfulRun": None,
 }
 
 # CloudWatch Logs accepts only these periods.
@@ -123,6 +130,9 @@ _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-
 _INSTANCE_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 _IDENTITY_CENTER_KEYS = {"mode", "secretArn", "applicationArn", "secretKeyArn", "identityCenterRegion"}
+# A CloudWatch alarm looks back at most seven days (Period x EvaluationPeriods <= 604,800 s).
+_MAX_QUIET_HOURS = 7 * 24
+_RATE_HOURS = {"minute": 1 / 60, "minutes": 1 / 60, "hour": 1, "hours": 1, "day": 24, "days": 24}
 
 
 class SettingsError(ValueError):
@@ -178,10 +188,26 @@ class ArchiverSettings:
     qapps_instance_ids: tuple[str, ...] | None = None
     break_glass_role_arn: str | None = None
     object_lock: ObjectLock | None = None
+    max_hours_without_successful_run: int | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
         return _RETENTION[self.log_retention_days]
+
+    @property
+    def successful_run_expected_within_hours(self) -> int | None:
+        """How long without a successful run means something is wrong; ``None``: nobody expects runs.
+
+        Without the setting, a schedule implies the answer: one interval (a ``cron`` is taken as daily)
+        plus the time a run may take. Set the key for a ``cron`` that runs less often than daily.
+        """
+        if self.max_hours_without_successful_run is not None:
+            return self.max_hours_without_successful_run
+        if self.schedule_plan is None:
+            return None
+        rate = re.match(r"^rate\((\d+) (\w+)\)$", self.schedule_expression)
+        interval = int(rate.group(1)) * _RATE_HOURS[rate.group(2)] if rate else 24
+        return min(_MAX_QUIET_HOURS, math.ceil(interval) + self.run_timeout_hours)
 
     @classmethod
     def from_context(cls, scope: Construct | Node) -> ArchiverSettings:
@@ -230,6 +256,9 @@ class ArchiverSettings:
             qapps_instance_ids=_instance_ids(values, "qappsInstanceIds"),
             break_glass_role_arn=_optional_match(values, "breakGlassRoleArn", ROLE_ARN_PATTERN, "an IAM role ARN"),
             object_lock=_object_lock(values, "objectLock"),
+            max_hours_without_successful_run=_optional_int(
+                values, "maxHoursWithoutSuccessfulRun", minimum=1, maximum=_MAX_QUIET_HOURS
+            ),
         )
 
 
@@ -246,6 +275,10 @@ def _int(values: Mapping[str, Any], name: str, *, minimum: int, maximum: int, pr
     if not minimum <= value <= maximum:
         raise SettingsError(f"{key} must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+def _optional_int(values: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -> int | None:
+    return None if values[name] is None else _int(values, name, minimum=minimum, maximum=maximum)
 
 
 def _allowlist(values: Mapping[str, Any], name: str) -> str:

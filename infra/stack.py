@@ -23,7 +23,10 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.qapps_identity import QAppsIdentity
 from infra.constructs.schedule import RunSchedule
 from infra.constructs.workflow import ArchiveWorkflow
+from infra.nag import acknowledge_wildcard
 from infra.settings import ArchiverSettings, ObjectLock
+
+DESCRIPTION = "Archives Amazon QuickSight asset bundles and Amazon Q Apps data to S3"
 
 # The steps that settle an item and record its outcome under manifests/.
 OUTCOME_WRITERS = (
@@ -123,6 +126,8 @@ class ArchiverStack(Stack):
             "Monitoring",
             state_machine=self.state_machine,
             notification_email=settings.notification_email,
+            functions=self.functions.functions,
+            successful_run_expected_within_hours=settings.successful_run_expected_within_hours,
         )
 
         self.qapps_identity: QAppsIdentity | None = None
@@ -147,16 +152,24 @@ class ArchiverStack(Stack):
         # validate_run only reads its input: no grants.
 
         export_jobs = self._quicksight_arn("asset-bundle-export-job")
+        per_run_jobs = "Export job ids are made per run (run id + bundle name), so no job ARN is known at deploy time"
         self._allow(
             fn["start_bundle_export"],
             ["quicksight:StartAssetBundleExportJob", "quicksight:DescribeAssetBundleExportJob"],
             [export_jobs],
+            wildcards_because=per_run_jobs,
         )
         for resource_type, actions in QUICKSIGHT_EXPORT_READS.items():
-            resource = self._quicksight_arn(resource_type)
-            self._allow(fn["start_bundle_export"], [*actions, "quicksight:ListTagsForResource"], [resource])
+            self._allow(
+                fn["start_bundle_export"],
+                [*actions, "quicksight:ListTagsForResource"],
+                [self._quicksight_arn(resource_type)],
+                wildcards_because="The plan names the exported assets at run time; only describe/list actions",
+            )
         for name in ("check_bundle_export", "archive_bundle"):
-            self._allow(fn[name], ["quicksight:DescribeAssetBundleExportJob"], [export_jobs])
+            self._allow(
+                fn[name], ["quicksight:DescribeAssetBundleExportJob"], [export_jobs], wildcards_because=per_run_jobs
+            )
 
         # Q Apps resources live under their Amazon Q Business application (Service Authorization
         # Reference, "Amazon Q Business Q Apps"): sessions are required for ExportQAppSessionData; GetQApp
@@ -168,10 +181,19 @@ class ArchiverStack(Stack):
         qbusiness_applications = [
             f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/{i}" for i in instances
         ]
+        run_time_ids = "The plan names apps and sessions (and, unless qappsInstanceIds is set, instances) at run time"
         self.grant_qapps(
-            fn["archive_session"], ["qapps:ExportQAppSessionData"], [f"{app}/session/*" for app in qapps_apps]
+            fn["archive_session"],
+            ["qapps:ExportQAppSessionData"],
+            [f"{app}/session/*" for app in qapps_apps],
+            wildcards_because=run_time_ids,
         )
-        self.grant_qapps(fn["archive_app"], ["qapps:GetQApp"], [*qapps_apps, *qbusiness_applications])
+        self.grant_qapps(
+            fn["archive_app"],
+            ["qapps:GetQApp"],
+            [*qapps_apps, *qbusiness_applications],
+            wildcards_because=run_time_ids,
+        )
 
         # Artifacts are written once (PutObject with If-None-Match). On a 412 the existing object's
         # checksum (HeadObject = GetObject) and SHA-256 tag are read back to tell a repeat from a
@@ -184,7 +206,10 @@ class ArchiverStack(Stack):
             "s3:GetObjectTagging",
             "s3:PutObjectVersionTagging",
         ]
-        self._allow_objects(fn["archive_bundle"], artifact_writes, f"{QUICKSIGHT_PREFIX}*")
+        per_run_keys = "Artifact keys are made per run and item, under the layout's keys for their kind"
+        self._allow_objects(
+            fn["archive_bundle"], artifact_writes, f"{QUICKSIGHT_PREFIX}*", wildcards_because=per_run_keys
+        )
         # Q Apps steps write only their own kind of object, of the allowed instances, at the layout's keys.
         session_keys = [
             layout.session_key(instance_id=i, app_id="*", session_id="*", run_date="*", run_id="*") for i in instances
@@ -193,15 +218,21 @@ class ArchiverStack(Stack):
             posixpath.dirname(layout.app_definition_key(instance_id=i, app_id="*", app_version=1)) + "/*"
             for i in instances
         ]
-        self._allow_objects(fn["archive_session"], artifact_writes, *session_keys)
-        self._allow_objects(fn["archive_app"], artifact_writes, *definition_keys)
+        self._allow_objects(fn["archive_session"], artifact_writes, *session_keys, wildcards_because=per_run_keys)
+        self._allow_objects(fn["archive_app"], artifact_writes, *definition_keys, wildcards_because=per_run_keys)
 
         # Each item's outcome (archived or failed) is written under manifests/ by the step that
         # settles it; write_manifest gathers them. A missing outcome must read as NoSuchKey, not
         # AccessDenied, hence the prefix-scoped ListBucket.
+        per_run_records = "Each item's outcome and the run's manifest are written per run under manifests/"
         for name in OUTCOME_WRITERS:
-            self._allow_objects(fn[name], ["s3:PutObject"], f"{MANIFESTS_PREFIX}*")
-        self._allow_objects(fn["write_manifest"], ["s3:PutObject", "s3:GetObject"], f"{MANIFESTS_PREFIX}*")
+            self._allow_objects(fn[name], ["s3:PutObject"], f"{MANIFESTS_PREFIX}*", wildcards_because=per_run_records)
+        self._allow_objects(
+            fn["write_manifest"],
+            ["s3:PutObject", "s3:GetObject"],
+            f"{MANIFESTS_PREFIX}*",
+            wildcards_because=per_run_records,
+        )
         self._allow(
             fn["write_manifest"],
             ["s3:ListBucket"],
@@ -219,23 +250,35 @@ class ArchiverStack(Stack):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )
 
-    def grant_qapps(self, function: lambda_.Function, actions: Sequence[str], resources: Sequence[str]) -> None:
+    def grant_qapps(
+        self,
+        function: lambda_.Function,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        *,
+        wildcards_because: str | None = None,
+    ) -> None:
         """Let a step call Q Apps: on its own role, or as the archive user through Identity Center.
 
         Every function that calls ``archiver.clients.qapps()`` is granted through here, so the
         ``qappsCredentials`` mode decides for all of them at once.
         """
         if self.qapps_identity is None:
-            self._allow(function, actions, resources)
+            self._allow(function, actions, resources, wildcards_because=wildcards_because)
         else:
-            self.qapps_identity.grant_qapps_access(function, actions=actions, resources=resources)
+            self.qapps_identity.grant_qapps_access(
+                function, actions=actions, resources=resources, wildcards_because=wildcards_because
+            )
 
     def _quicksight_arn(self, resource_type: str) -> str:
         return self.format_arn(service="quicksight", resource=resource_type, resource_name="*")
 
-    def _allow_objects(self, function: lambda_.IFunction, actions: Sequence[str], *key_patterns: str) -> None:
+    def _allow_objects(
+        self, function: lambda_.IFunction, actions: Sequence[str], *key_patterns: str, wildcards_because: str
+    ) -> None:
         """Object actions on archive keys matching the patterns (the key grant follows in _grant_steps)."""
-        self._allow(function, actions, [self.archive.bucket.arn_for_objects(pattern) for pattern in key_patterns])
+        resources = [self.archive.bucket.arn_for_objects(pattern) for pattern in key_patterns]
+        self._allow(function, actions, resources, wildcards_because=wildcards_because)
         self._archive_key_users[function.node.path] = function
 
     @staticmethod
@@ -245,10 +288,18 @@ class ArchiverStack(Stack):
         resources: Sequence[str],
         *,
         conditions: dict[str, Any] | None = None,
+        wildcards_because: str | None = None,
     ) -> None:
+        """Grant ``actions`` on ``resources``; a wildcard resource must say why (cdk-nag's IAM5, acknowledged here)."""
         function.add_to_role_policy(
             iam.PolicyStatement(actions=list(actions), resources=list(resources), conditions=conditions)
         )
+        for resource in resources:
+            if "*" not in resource:
+                continue
+            if wildcards_because is None:
+                raise ValueError(f"granting {resource} to {function.node.path} needs the reason for its wildcard")
+            acknowledge_wildcard(function, resource, wildcards_because)
 
 
 def _object_lock_retention(object_lock: ObjectLock | None) -> s3.ObjectLockRetention | None:

@@ -7,7 +7,7 @@ from typing import Any
 from archiver import layout
 from archiver.artifacts import first_then_fresh, keep_download
 from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError
-from archiver.observability import count_failure, logger
+from archiver.observability import archiving_export_ready_since, count_failure, export_ready_at, logger
 from archiver.outcomes import record_failed
 from archiver.settings import Settings
 
@@ -102,6 +102,7 @@ def check_export(
         "status": status,
         "waitedSeconds": waited,
         "waitSeconds": next_wait(export["waitSeconds"], settings),
+        "readyAt": export_ready_at(export.get("readyAt"), ready=status == SUCCESSFUL),
     }
 
 
@@ -130,6 +131,7 @@ def archive_bundle(
         job_id=export["jobId"],
         export_format=bundle["exportFormat"],
     )
+    archiving_export_ready_since(export.get("readyAt"))
     return keep_download(
         s3,
         settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from functools import wraps
@@ -9,6 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+
+from archiver import metric_names as names
 
 # Steps that only validate or record outcomes publish no metrics of their own, as intended.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -36,21 +39,52 @@ def step_handler(handler: Handler) -> Handler:
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def wrapped(event: dict[str, Any], context: Any) -> Any:
+        _export_ready.clear()  # a warm container's previous invocation never leaks its timing
         return handler(event, context)
 
     return wrapped
 
 
+# When the export the current invocation is archiving became ready (epoch seconds), if known.
+_export_ready: dict[str, float] = {}
+
+
+def export_ready_at(previous: float | None, *, ready: bool) -> float | None:
+    """When a polled export became ready: the earlier mark, else now if this poll found it ready."""
+    if previous is not None:
+        return previous
+    return time.time() if ready else None
+
+
+def archiving_export_ready_since(ready_at: float | None) -> None:
+    """Mark when the export about to be archived was ready (epoch seconds; ``None``: not known).
+
+    The artifact counted next reports ``ExportReadyToArchived``: how long the data waited to be safe.
+    """
+    _export_ready.clear()
+    if ready_at is not None:
+        _export_ready["at"] = ready_at
+
+
+def archiving_fresh_export() -> None:
+    """Mark an export that is ready as its call returns (Q Apps exports synchronously)."""
+    archiving_export_ready_since(time.time())
+
+
 def count_artifact(kind: str, size: int, *, already_archived: bool, link_refreshes: int = 0) -> None:
     """Record one archived artifact in the run's metrics."""
-    metrics.add_dimension(name="ItemKind", value=kind)
-    metrics.add_metric(name="ArtifactsArchived", unit=MetricUnit.Count, value=0 if already_archived else 1)
-    metrics.add_metric(name="BytesArchived", unit=MetricUnit.Bytes, value=0 if already_archived else size)
-    metrics.add_metric(name="LinkRefreshes", unit=MetricUnit.Count, value=link_refreshes)
+    metrics.add_dimension(name=names.ITEM_KIND, value=kind)
+    metrics.add_metric(name=names.ARTIFACTS_ARCHIVED, unit=MetricUnit.Count, value=0 if already_archived else 1)
+    metrics.add_metric(name=names.BYTES_ARCHIVED, unit=MetricUnit.Bytes, value=0 if already_archived else size)
+    metrics.add_metric(name=names.LINK_REFRESHES, unit=MetricUnit.Count, value=link_refreshes)
+    ready_at = _export_ready.pop("at", None)
+    if ready_at is not None and not already_archived:
+        waited = max(0.0, time.time() - ready_at)
+        metrics.add_metric(name=names.EXPORT_READY_TO_ARCHIVED, unit=MetricUnit.Seconds, value=waited)
 
 
-def count_failure(kind: str, reason: str) -> None:
-    """Record one failed item, by what went wrong."""
-    metrics.add_dimension(name="ItemKind", value=kind)
-    metrics.add_dimension(name="Reason", value=reason)
-    metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=1)
+def count_failure(kind: str, error: str) -> None:
+    """Record one failed item under the reason an operator acts on (``metric_names.FAILURE_REASONS``)."""
+    metrics.add_dimension(name=names.ITEM_KIND, value=kind)
+    metrics.add_dimension(name=names.REASON, value=names.failure_reason(error))
+    metrics.add_metric(name=names.ITEMS_FAILED, unit=MetricUnit.Count, value=1)

@@ -7,6 +7,7 @@ from typing import Any
 
 from archiver import layout
 from archiver.artifacts import first_then_fresh, keep_document, keep_download
+from archiver.observability import archiving_fresh_export
 from archiver.settings import Settings
 
 
@@ -25,6 +26,7 @@ def archive_session(
     leaves this function; a refresh exports again (Q Apps has no other way to a fresh link).
     """
     session_id = session["sessionId"]
+    archiving_fresh_export()
     export = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)
     key = layout.session_key(
         instance_id=instance_id,

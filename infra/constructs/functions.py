@@ -13,8 +13,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from archiver import metric_names
 from infra.bundling import FUNCTIONS_DIR, dependency_layer_code
 from infra.constructs.workflow import WorkflowSteps
+from infra.nag import acknowledge
 
 REQUIREMENTS = FUNCTIONS_DIR.parent / "requirements.txt"
 # Powertools publishes each release's layer ARN under this public SSM parameter, per region.
@@ -109,8 +111,8 @@ class ArchiverFunctions(Construct):
             "DEFAULT_AWS_ACCOUNT_ID": Aws.ACCOUNT_ID,
             "DOWNLOAD_ALLOWLIST": download_allowlist,
             "EXPORT_DEADLINE_SECONDS": str(int(export_deadline.to_seconds())),
-            "POWERTOOLS_SERVICE_NAME": "archiver",
-            "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
+            "POWERTOOLS_SERVICE_NAME": metric_names.SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": metric_names.NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
 
@@ -137,3 +139,17 @@ class ArchiverFunctions(Construct):
             )
 
         self.steps = WorkflowSteps(**self.functions)
+
+        acknowledge(
+            self,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "Allows only logs:CreateLogGroup, CreateLogStream and PutLogEvents, which every function needs to log",
+        )
+        acknowledge(
+            self, "AwsSolutions-IAM5[Resource::*]", "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource"
+        )
+        acknowledge(
+            self,
+            "AwsSolutions-L1",
+            "Python 3.13 on purpose: the pinned Powertools layer (python313) and the dependency layer are built for it",
+        )

@@ -1,18 +1,24 @@
-"""Tells the operator when a run fails, times out or is aborted."""
+"""Tells the operator when a run fails, times out or is aborted, a step errs, or runs stop succeeding;
+and shows what the runs archived on a dashboard."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from collections.abc import Mapping
+
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
+from archiver import metric_names as names
 
 FAILED_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
 
@@ -33,6 +39,12 @@ class Monitoring(Construct):
         In alarm while any run failed, timed out or was aborted in the last five minutes.
     failure_rule:
         Forwards each unsuccessful execution's status change to the topic.
+    function_error_alarms:
+        By step name: in alarm while that step's function reported an error in the last five minutes.
+    no_successful_run_alarm:
+        In alarm when no run succeeded for ``successful_run_expected_within_hours``; ``None`` without it.
+    dashboard:
+        The runs, what they archived, what failed and why, and the steps' errors.
     """
 
     def __init__(
@@ -42,6 +54,8 @@ class Monitoring(Construct):
         *,
         state_machine: sfn.IStateMachine,
         notification_email: str | None = None,
+        functions: Mapping[str, lambda_.IFunction] | None = None,
+        successful_run_expected_within_hours: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -115,7 +129,7 @@ class Monitoring(Construct):
             # No runs means nothing failed.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        self._notify(self.alarm)
 
         self.failure_rule = events.Rule(
             self,
@@ -146,3 +160,142 @@ class Monitoring(Construct):
                 )
             ],
         )
+
+        functions = functions or {}
+        self.function_error_alarms = {
+            name: self._notify(
+                cloudwatch.Alarm(
+                    self,
+                    f"{_title(name)}Errors",
+                    alarm_description=f"The {name} step's function failed (its logs say why); retries may hide it "
+                    "from the run, not from the service that misbehaved",
+                    metric=function.metric_errors(period=period, statistic="Sum"),
+                    threshold=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+            for name, function in functions.items()
+        }
+
+        self.no_successful_run_alarm: cloudwatch.Alarm | None = None
+        if successful_run_expected_within_hours is not None:
+            hours = successful_run_expected_within_hours
+            # One datapoint per hour, all of them below one success: no run succeeded in `hours` hours.
+            # An hour without any execution has no datapoint at all, which must count as breaching:
+            # a schedule that silently stopped (rule disabled, plan removed, permissions broken) starts
+            # no run, publishes nothing, and is exactly what this alarm is for.
+            self.no_successful_run_alarm = self._notify(
+                cloudwatch.Alarm(
+                    self,
+                    "NoSuccessfulRun",
+                    alarm_description=f"No archive run has succeeded for {hours} hours",
+                    metric=state_machine.metric_succeeded(period=Duration.hours(1), statistic="Sum"),
+                    threshold=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                    evaluation_periods=hours,
+                    datapoints_to_alarm=hours,
+                    treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                )
+            )
+
+        self.dashboard = self._dashboard(state_machine, functions)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            description="The archiver's CloudWatch dashboard",
+            value=f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards:name={self.dashboard.dashboard_name}",
+        )
+
+    def _notify(self, alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        return alarm
+
+    def _dashboard(
+        self, state_machine: sfn.IStateMachine, functions: Mapping[str, lambda_.IFunction]
+    ) -> cloudwatch.Dashboard:
+        hour = Duration.hours(1)
+        runs = {
+            "Started": state_machine.metric_started,
+            "Succeeded": state_machine.metric_succeeded,
+            "Failed": state_machine.metric_failed,
+            "Timed out": state_machine.metric_timed_out,
+            "Aborted": state_machine.metric_aborted,
+        }
+        alarms = [self.alarm, *self.function_error_alarms.values()]
+        if self.no_successful_run_alarm is not None:
+            alarms.append(self.no_successful_run_alarm)
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(7))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Runs (per hour)",
+                left=[metric(period=hour, statistic="Sum", label=label) for label, metric in runs.items()],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Run duration (ms)",
+                left=[
+                    state_machine.metric_time(period=hour, statistic=statistic, label=statistic)
+                    for statistic in ("Average", "Maximum")
+                ],
+                width=8,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=8),
+        )
+        dashboard.add_widgets(
+            _per_kind_graph("Artifacts archived", names.ARTIFACTS_ARCHIVED, "Sum"),
+            _per_kind_graph("Bytes archived", names.BYTES_ARCHIVED, "Sum"),
+            _per_kind_graph("Export ready to archived (s, max)", names.EXPORT_READY_TO_ARCHIVED, "Maximum"),
+            _per_kind_graph("Link refreshes", names.LINK_REFRESHES, "Sum"),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Items failed, by reason",
+                left=[
+                    cloudwatch.MathExpression(
+                        # Reasons are a fixed set (archiver.metric_names), but the search needs no update
+                        # when one is added.
+                        expression=(
+                            f"SEARCH('{{{names.NAMESPACE},{names.ITEM_KIND},{names.REASON},service}} "
+                            f"MetricName=\"{names.ITEMS_FAILED}\"', 'Sum', 3600)"
+                        ),
+                        label="",
+                        period=hour,
+                    )
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Step errors",
+                left=[
+                    function.metric_errors(period=Duration.minutes(5), statistic="Sum", label=name)
+                    for name, function in functions.items()
+                ],
+                width=12,
+            ),
+        )
+        return dashboard
+
+
+def _title(step: str) -> str:
+    return "".join(part.title() for part in step.split("_"))
+
+
+def _per_kind_graph(title: str, metric_name: str, statistic: str) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(
+        title=title,
+        left=[
+            cloudwatch.Metric(
+                namespace=names.NAMESPACE,
+                metric_name=metric_name,
+                dimensions_map={"service": names.SERVICE, names.ITEM_KIND: kind},
+                statistic=statistic,
+                period=Duration.hours(1),
+                label=kind,
+            )
+            for kind in names.ITEM_KINDS
+        ],
+        width=6,
+    )

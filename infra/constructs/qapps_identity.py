@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from archiver.settings import IDENTITY_CENTER_MODE
+from infra.nag import acknowledge_wildcard
 
 
 class QAppsIdentity(Construct):
@@ -50,7 +51,12 @@ class QAppsIdentity(Construct):
         self.role: iam.Role | None = None
 
     def grant_qapps_access(
-        self, function: lambda_.Function, *, actions: Sequence[str], resources: Sequence[str]
+        self,
+        function: lambda_.Function,
+        *,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        wildcards_because: str | None = None,
     ) -> iam.Role:
         """Let ``function`` call ``actions`` on ``resources`` of Q Apps as the archive user.
 
@@ -60,6 +66,8 @@ class QAppsIdentity(Construct):
             A step that calls Q Apps through ``archiver.clients.qapps()``.
         actions, resources
             The ``qapps:`` actions it calls and the narrowest resources they apply to.
+        wildcards_because
+            Why a wildcard resource is as narrow as it can be (cdk-nag's IAM5 finding is acknowledged with it).
 
         Returns
         -------
@@ -70,6 +78,11 @@ class QAppsIdentity(Construct):
         assert caller is not None, "a function built by ArchiverFunctions always has a role"
         role = self._role_trusting(caller)
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=list(resources)))
+        for resource in resources:
+            if "*" in resource:
+                if wildcards_because is None:
+                    raise ValueError(f"granting {resource} to the Q Apps role needs the reason for its wildcard")
+                acknowledge_wildcard(role, resource, wildcards_because)
 
         # The chain: read the user's token, exchange it at the application, assume the role with its context.
         function.add_to_role_policy(

@@ -15,6 +15,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.nag import acknowledge_wildcard
+
 # Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
 # exception classes are named after the service's error code.
 SERVICE_BUSY = ["ThrottlingException", "InternalServerException", "LimitExceededException"]
@@ -44,6 +46,8 @@ def lambda_step(
         retry_on_service_exceptions=True,
         result_path=result_path,
     )
+    # The task lets the state machine invoke any version or alias of the function it names.
+    acknowledge_wildcard(scope, f"{function.function_arn}:*", "Invokes this function's versions and aliases only")
     if retry_on:
         task.add_retry(
             errors=retry_on,

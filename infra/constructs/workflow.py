@@ -20,6 +20,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, lambda_step
+from infra.nag import acknowledge
 
 # QuickSight runs at most five export jobs at once per account.
 QUICKSIGHT_EXPORT_JOB_LIMIT = 5
@@ -100,6 +101,11 @@ class ArchiveWorkflow(Construct):
             timeout=timeout,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        acknowledge(
+            self.state_machine,
+            "AwsSolutions-IAM5[Resource::*]",
+            "CloudWatch Logs' log-delivery actions and X-Ray's trace actions accept no resource but *",
         )
 
     def _invoke(

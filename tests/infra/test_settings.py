@@ -182,3 +182,32 @@ def test_the_scheduled_plans_instance_must_be_one_the_archiver_may_read() -> Non
     with pytest.raises(SettingsError, match="does not include 'a1b2c3d4"):
         settings_from({"schedulePlan": plan, "qappsInstanceIds": [other]})
     assert settings_from({"schedulePlan": plan, "qappsInstanceIds": [other, INSTANCE]}).qapps_instance_ids
+
+
+@pytest.mark.parametrize("hours", [0, 169, "24", True])
+def test_a_quiet_period_outside_one_hour_to_seven_days_is_refused_by_name(hours: Any) -> None:
+    with pytest.raises(SettingsError, match=r"archiver\.maxHoursWithoutSuccessfulRun"):
+        settings_from({"maxHoursWithoutSuccessfulRun": hours})
+
+
+@pytest.mark.parametrize(
+    ("schedule", "override", "expected"),
+    [
+        ("cron(0 3 * * ? *)", None, 24 + 12),  # a cron is taken as daily
+        ("rate(6 hours)", None, 6 + 12),
+        ("rate(7 days)", None, 168),  # capped at what one alarm can look back on
+        ("rate(1 day)", 4, 4),  # the setting wins
+    ],
+)
+def test_a_schedule_implies_how_long_runs_may_stay_unsuccessful(schedule: str, override: Any, expected: int) -> None:
+    plan = {
+        "qapps": {
+            "instanceId": "11111111-2222-3333-4444-555555555555",
+            "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"],
+        }
+    }
+    settings = settings_from(
+        {"schedulePlan": plan, "scheduleExpression": schedule, "maxHoursWithoutSuccessfulRun": override}
+    )
+
+    assert settings.successful_run_expected_within_hours == expected

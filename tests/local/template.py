@@ -104,3 +104,19 @@ def load_workflow(template: dict[str, Any], *, bucket_name: str) -> SynthesizedW
         raise ValueError(f"expected one state machine in the template, found {len(machines)}")
     definition = json.loads(_resolve(machines[0]["Properties"]["DefinitionString"], refs))
     return SynthesizedWorkflow(definition=definition, functions=functions)
+
+
+def state_machine_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state machine's definition (by logical id), its intrinsics resolved as for a local run.
+
+    A ``Ref`` stands for the resource's logical id and ``Fn::GetAtt .Arn`` for a Lambda ARN: enough
+    for a linter to see the states, which the synthesized ``Fn::Join`` hides.
+    """
+    resources: dict[str, Any] = template["Resources"]
+    refs = {"AWS::Partition": "aws", "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT}
+    refs.update({"AWS::URLSuffix": "amazonaws.com", **{logical_id: logical_id for logical_id in resources}})
+    return {
+        logical_id: json.loads(_resolve(resource["Properties"]["DefinitionString"], refs))
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::StepFunctions::StateMachine"
+    }

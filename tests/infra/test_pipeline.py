@@ -1,0 +1,138 @@
+"""The opt-in deploy pipeline: tests gate every deployment; each configured account and region gets the stack."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+
+import app
+from infra.nag import findings_of_synth
+from infra.pipeline import PIPELINE_CONTEXT_KEY, PipelineSettings
+from infra.settings import SettingsError
+from tests.infra.test_lint import cfn_lint, listed
+
+CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0d7a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"
+SAMPLE: dict[str, Any] = {
+    "connectionArn": CONNECTION,
+    "repository": "example-org/archiver",
+    "branch": "release",
+    # Another account and region than the pipeline's: a cross-account key and a replication bucket.
+    "stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1"}],
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline_app(tmp_path_factory: pytest.TempPathFactory) -> cdk.App:
+    built = app.build_app(outdir=str(tmp_path_factory.mktemp("cdk.out")), context={PIPELINE_CONTEXT_KEY: SAMPLE})
+    findings = findings_of_synth(built)
+    assert not findings, "\n".join(findings)
+    return built
+
+
+def _pipeline_template(pipeline_app: cdk.App) -> Template:
+    stack = pipeline_app.node.find_child("ArchiverPipeline")
+    assert isinstance(stack, cdk.Stack)
+    return Template.from_stack(stack)
+
+
+def test_without_the_setting_the_app_is_the_archiver_stack_alone() -> None:
+    built = app.build_app()
+
+    assert [child.node.id for child in built.node.children if isinstance(child, cdk.Stack)] == ["Archiver"]
+
+
+def test_the_pipeline_runs_in_the_connections_account_and_pulls_the_configured_branch(pipeline_app: cdk.App) -> None:
+    stack = pipeline_app.node.find_child("ArchiverPipeline")
+    assert isinstance(stack, cdk.Stack)
+    assert (stack.account, stack.region) == ("111111111111", "eu-west-1")
+
+    _pipeline_template(pipeline_app).has_resource_properties(
+        "AWS::CodePipeline::Pipeline",
+        {
+            "Stages": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "Name": "Source",
+                            "Actions": [
+                                Match.object_like(
+                                    {
+                                        "ActionTypeId": Match.object_like({"Provider": "CodeStarSourceConnection"}),
+                                        "Configuration": Match.object_like(
+                                            {
+                                                "ConnectionArn": CONNECTION,
+                                                "FullRepositoryId": "example-org/archiver",
+                                                "BranchName": "release",
+                                            }
+                                        ),
+                                    }
+                                )
+                            ],
+                        }
+                    )
+                ]
+            )
+        },
+    )
+
+
+def test_the_tests_run_before_the_synth_that_feeds_the_deployments(pipeline_app: cdk.App) -> None:
+    projects = _pipeline_template(pipeline_app).find_resources("AWS::CodeBuild::Project")
+    build_specs = [json.loads(p["Properties"]["Source"]["BuildSpec"]) for p in projects.values()]
+    synth = [spec for spec in build_specs if "make test" in spec["phases"]["build"]["commands"]]
+
+    assert len(synth) == 1
+    assert synth[0]["phases"]["build"]["commands"] == ["make test", "make synth"]
+    assert synth[0]["artifacts"]["base-directory"] == "cdk.out"
+
+
+def test_each_stage_deploys_the_archiver_stack_to_its_account_and_region(pipeline_app: cdk.App) -> None:
+    pipeline = next(iter(_pipeline_template(pipeline_app).find_resources("AWS::CodePipeline::Pipeline").values()))
+    stage_names = [stage["Name"] for stage in pipeline["Properties"]["Stages"]]
+    assert stage_names[:2] == ["Source", "Build"]
+    assert "prod" in stage_names
+
+    stage = pipeline_app.node.find_child("ArchiverPipeline").node.find_child("prod")
+    archiver = stage.node.find_child("Archiver")
+    assert isinstance(archiver, cdk.Stack)
+    assert (archiver.account, archiver.region) == ("222222222222", "eu-central-1")
+    Template.from_stack(archiver).resource_count_is("AWS::StepFunctions::StateMachine", 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"connectionArn": "arn:aws:iam::111111111111:role/x"}, "archiverPipeline.connectionArn"),
+        ({"repository": "archiver"}, "archiverPipeline.repository"),
+        ({"branch": ""}, "archiverPipeline.branch"),
+        ({"stages": []}, "archiverPipeline.stages"),
+        ({"stages": [{"name": "prod", "account": "2222", "region": "eu-central-1"}]}, r"stages\[0\]\.account"),
+        ({"stages": [{"name": "prod", "account": "222222222222", "region": "Frankfurt"}]}, r"stages\[0\]\.region"),
+        ({"stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1", "x": 1}]}, r"\['x'\]"),
+        ({"stages": [SAMPLE["stages"][0], SAMPLE["stages"][0]]}, "names must be unique"),
+        ({"approval": True}, r"unknown keys \['approval'\]"),
+    ],
+)
+def test_a_bad_pipeline_setting_is_refused_by_name(change: dict[str, Any], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        PipelineSettings.from_mapping({**SAMPLE, **change})
+
+
+def test_the_setting_may_be_given_as_json_on_the_command_line() -> None:
+    built = cdk.App(context={PIPELINE_CONTEXT_KEY: json.dumps(SAMPLE)})
+
+    settings = PipelineSettings.from_context(built)
+
+    assert settings is not None and settings.stages[0].region == "eu-central-1"
+
+
+def test_cfn_lint_finds_nothing_in_the_pipeline_template(pipeline_app: cdk.App) -> None:
+    template = json.loads(json.dumps(_pipeline_template(pipeline_app).to_json()))
+
+    matches = cfn_lint(template)
+
+    assert not matches, listed(matches)

@@ -1,0 +1,81 @@
+"""What the steps publish: failures under a reason an operator can act on, and how long exports waited."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from archiver import metric_names, observability
+
+
+@pytest.fixture(autouse=True)
+def _clean_metrics() -> Iterator[None]:
+    observability.metrics.clear_metrics()
+    observability._export_ready.clear()
+    yield
+    observability.metrics.clear_metrics()
+
+
+def _published(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    observability.metrics.flush_metrics()
+    document: dict[str, Any] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    return document
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("BundleExportFailed", "ExportRejected"),
+        ("BundleExportTimedOutError", "ExportTimedOut"),
+        ("AccessDeniedException", "AccessDenied"),
+        ("UnauthorizedException", "AccessDenied"),
+        ("ThrottlingException", "Throttled"),
+        ("DisallowedLinkError", "LinkRefused"),
+        ("ChecksumMismatchError", "DownloadFailed"),
+        ("SomethingNobodyForesaw", "Other"),
+    ],
+)
+def test_a_failed_item_is_counted_under_a_fixed_reason(
+    error: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    observability.count_failure("bundle", error)
+
+    document = _published(capsys)
+    assert document[metric_names.ITEMS_FAILED] in (1, [1])
+    assert document[metric_names.REASON] == reason
+    assert document[metric_names.ITEM_KIND] == "bundle"
+    assert reason in metric_names.REASONS
+
+
+def test_an_archived_export_reports_how_long_it_waited_since_it_was_ready(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given an export job first seen SUCCESSFUL at t=1000
+    with mock.patch.object(observability.time, "time", return_value=1000.0):
+        ready_at = observability.export_ready_at(None, ready=True)
+    # And later polls keep that first moment
+    assert observability.export_ready_at(ready_at, ready=True) == 1000.0
+
+    # When its bundle is archived at t=1042.5
+    observability.archiving_export_ready_since(ready_at)
+    with mock.patch.object(observability.time, "time", return_value=1042.5):
+        observability.count_artifact("bundle", 10, already_archived=False)
+
+    # Then the wait is published in seconds
+    document = _published(capsys)
+    assert document[metric_names.EXPORT_READY_TO_ARCHIVED] in (42.5, [42.5])
+    units = {m["Name"]: m["Unit"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units[metric_names.EXPORT_READY_TO_ARCHIVED] == "Seconds"
+
+
+def test_an_export_not_yet_ready_has_no_ready_time_and_a_repeat_reports_no_wait(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert observability.export_ready_at(None, ready=False) is None
+
+    observability.archiving_fresh_export()
+    observability.count_artifact("session", 10, already_archived=True)
+
+    assert metric_names.EXPORT_READY_TO_ARCHIVED not in _published(capsys)
