@@ -13,14 +13,6 @@ from tests.local.demo import EXAMPLES_DIR, seed_emulator
 from tests.local.emulator import ServiceEmulator
 
 
-@pytest.fixture
-def cdk_out(tmp_path: Path, synthesized_template: dict[str, Any]) -> Path:
-    directory = tmp_path / "cdk.out"
-    directory.mkdir()
-    (directory / "Archiver.template.json").write_text(json.dumps(synthesized_template))
-    return directory
-
-
 def last_json_line(output: str) -> dict[str, Any]:
     summary: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return summary
