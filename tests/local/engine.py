@@ -92,6 +92,18 @@ class _ReplyBody(io.BytesIO):
         yield self.read()
 
 
+def swap_log_stream(handler: logging.Handler, stream: TextIO | None) -> TextIO | None:
+    """Point the handlers' log handler at ``stream``; returns the stream it wrote to before.
+
+    Not ``setStream``: it flushes the previous stream, which may be a test's captured output that pytest
+    has closed since.
+    """
+    assert isinstance(handler, logging.StreamHandler), "Powertools' Logger writes through a StreamHandler"
+    previous: TextIO | None = handler.stream
+    handler.stream = stream
+    return previous
+
+
 class LocalLambda:
     """Answers moto's ``lambda.invoke`` calls with the real handlers, one call at a time.
 
@@ -116,8 +128,7 @@ class LocalLambda:
             self._handlers[logical_id] = getattr(importlib.import_module(module_name), attribute)
         from archiver import observability
 
-        previous: TextIO | None = observability.logger.registered_handler.setStream(self._log_stream)  # type: ignore[attr-defined]
-        return previous
+        return swap_log_stream(observability.logger.registered_handler, self._log_stream)
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         logical_id = request.url.split("/functions/")[1].split("/")[0].split("%3A")[-1].split(":")[-1]
@@ -237,7 +248,7 @@ class LocalStepFunctions:
         previous_log_stream = self.lambdas.load_handlers()
         from archiver import observability
 
-        stack.callback(observability.logger.registered_handler.setStream, previous_log_stream)  # type: ignore[attr-defined]
+        stack.callback(swap_log_stream, observability.logger.registered_handler, previous_log_stream)
         self._sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
         self.state_machine_arn = self._sfn.create_state_machine(
             name="archiver-local", definition=json.dumps(self.workflow.definition), roleArn=_ROLE_ARN
