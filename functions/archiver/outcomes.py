@@ -112,6 +112,11 @@ def _read_outcome(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     return outcome
 
 
+def recorded_outcome(s3: Any, bucket: str, *, run: dict[str, Any], item_id: str) -> dict[str, Any] | None:
+    """The outcome an earlier execution of this run recorded for the item, if any."""
+    return _read_outcome(s3, bucket, layout.outcome_key(run["id"], item_id))
+
+
 def write_manifest(
     s3: Any, bucket: str, plan: dict[str, Any], *, run_error: dict[str, Any] | None = None
 ) -> dict[str, Any]:

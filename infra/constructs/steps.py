@@ -15,10 +15,27 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from archiver.errors import RETRY_AFTER_WAITS, retry_after_error_name
+
 # Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
-# exception classes are named after the service's error code.
-SERVICE_BUSY = ["ThrottlingException", "InternalServerException", "LimitExceededException"]
-TRANSFER_INTERRUPTED = ["DownloadFailedError"]
+# exception classes are named after the service's error code (for handlers that do not name
+# their errors through archiver.service_errors), and Lambda's own throttling of invocations.
+SERVICE_BUSY = [
+    "ServiceBusyError",
+    "ThrottlingException",
+    "InternalServerException",
+    "LimitExceededException",
+    "Lambda.TooManyRequestsException",
+]
+# A copy cut short: by the download host, or by Lambda ending the function mid-copy (a timeout
+# is reported as Lambda.Unknown, or Sandbox.Timedout). A retried copy starts clean: nothing
+# partial is ever visible in the archive, and the write-once key keeps one object.
+TRANSFER_INTERRUPTED = ["DownloadFailedError", "Lambda.Unknown", "Sandbox.Timedout"]
+# QuickSight runs five export jobs per account, shared with other runs: wait for a slot on a
+# slower schedule than throttling (up to about half an hour in all).
+EXPORT_SLOTS_BUSY = ["ExportSlotsBusyError"]
+# How often a step honours each Retry-After wait before its item fails.
+RETRY_AFTER_ATTEMPTS = 3
 
 
 def lambda_step(
@@ -45,6 +62,7 @@ def lambda_step(
         result_path=result_path,
     )
     if retry_on:
+        _retry_after(task)
         task.add_retry(
             errors=retry_on,
             interval=Duration.seconds(5),
@@ -54,3 +72,33 @@ def lambda_step(
             jitter_strategy=sfn.JitterType.FULL,
         )
     return task
+
+
+def _retry_after(task: tasks.LambdaInvoke) -> None:
+    """Honour a service's ``Retry-After``: wait at least as long as it asked, a bounded number of times.
+
+    A Retry rule cannot read its wait from the error, and a Catch to a Wait state with
+    ``SecondsPath`` would need an attempt counter carried in the state and three more states
+    per step (and history events per item, in every run). Instead the handler rounds the wait
+    up to one of a few lengths and names it in the error (``RetryAfter30sError``); each length
+    is a retrier with that fixed interval and no jitter (jitter would wait less than asked).
+    """
+    for seconds in RETRY_AFTER_WAITS:
+        task.add_retry(
+            errors=[retry_after_error_name(seconds)],
+            interval=Duration.seconds(seconds),
+            backoff_rate=1,
+            max_attempts=RETRY_AFTER_ATTEMPTS,
+        )
+
+
+def add_export_slot_retry(task: tasks.LambdaInvoke) -> None:
+    """Wait for one of the account's five QuickSight export slots (see EXPORT_SLOTS_BUSY)."""
+    task.add_retry(
+        errors=EXPORT_SLOTS_BUSY,
+        interval=Duration.seconds(30),
+        backoff_rate=2,
+        max_attempts=8,
+        max_delay=Duration.minutes(5),
+        jitter_strategy=sfn.JitterType.FULL,
+    )

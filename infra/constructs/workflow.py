@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, lambda_step
+from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, add_export_slot_retry, lambda_step
 
 # QuickSight runs at most five export jobs at once per account.
 QUICKSIGHT_EXPORT_JOB_LIMIT = 5
@@ -167,6 +167,7 @@ class ArchiveWorkflow(Construct):
             result_path="$.export",
             retry_on=SERVICE_BUSY,
         )
+        add_export_slot_retry(start)
         wait = sfn.Wait(self, "WaitForBundleExport", time=sfn.WaitTime.seconds_path("$.export.waitSeconds"))
         check = self._invoke(
             "CheckBundleExport",

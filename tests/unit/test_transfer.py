@@ -30,6 +30,7 @@ from archiver.errors import (
     DisallowedLinkError,
     DownloadFailedError,
     LinkExpiredError,
+    ServiceBusyError,
 )
 from archiver.links import DownloadLinkPolicy
 from archiver.transfer import StoredObject, archive_bytes, archive_download
@@ -570,10 +571,10 @@ def test_failed_part_upload_aborts_the_multipart_upload(download_host: DownloadH
     s3.failing_part = 2
 
     # When it is archived
-    with pytest.raises(ClientError, match="injected"):
+    with pytest.raises(ServiceBusyError, match="S3 UploadPart for s3://.* failed \\(InternalError: injected\\)"):
         copy(s3, LinkIssuer(download_host.base_url))
 
-    # Then the upload was aborted: no object, no incomplete upload
+    # Then the upload was aborted (no object, no incomplete upload) and the step is retried as busy
     assert "abort_multipart_upload" in s3.calls
     assert "complete_multipart_upload" not in s3.calls
     assert_archive_empty(s3)
@@ -584,7 +585,7 @@ def test_rerun_adds_a_sha256_tag_that_failed_to_be_written(download_host: Downlo
     body = payload(12 * MIB)
     download_host.script.body = body
     s3.failing_tagging = True
-    with pytest.raises(ClientError, match="injected"):
+    with pytest.raises(ServiceBusyError, match="injected"):
         copy(s3, LinkIssuer(download_host.base_url))
     assert stored_tags(s3) == {}
 
