@@ -171,9 +171,7 @@ def archive_bundle(
         kind="bundle",
         key=key,
         content_type=_CONTENT_TYPE[bundle["exportFormat"]],
-        fetch_link=first_then_fresh(
-            job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]
-        ),
+        fetch_link=first_then_fresh(job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]),
         source={"jobArn": job["Arn"], "resourceArns": bundle["resourceArns"], "exportFormat": bundle["exportFormat"]},
         warnings=job.get("Warnings", []),
     )

@@ -99,7 +99,9 @@ def service_error(error: ClientError, *, service: str, resource: str) -> Archive
         )
     if code in ("AccessDeniedException", "AccessDenied") or status == 403:
         action = f"{_IAM_PREFIX.get(service, service.lower())}:{operation}"
-        return PermissionDeniedError(f"{what}. Fix the permissions: allow {action} on {resource} to the archiver's role")
+        return PermissionDeniedError(
+            f"{what}. Fix the permissions: allow {action} on {resource} to the archiver's role"
+        )
     if code == "ConflictException" or status == 409:
         return ResourceConflictError(f"{what}: the resource is in use or changed; archive it in a later run")
     if code in REJECTED_CODES or 400 <= status < 500:
@@ -116,4 +118,6 @@ def calling(service: str, *, resource: str) -> Iterator[None]:
         raise service_error(error, service=service, resource=resource) from error
     except (ConnectionError, HTTPClientError) as error:
         # Connection refused or reset, or a timeout: the service may be fine a moment later.
-        raise busy(f"{service} could not be reached about {resource} ({type(error).__name__})", retry_after=None) from error
+        raise busy(
+            f"{service} could not be reached about {resource} ({type(error).__name__})", retry_after=None
+        ) from error
