@@ -11,6 +11,10 @@ from botocore.config import Config
 # Adaptive retries absorb short bursts of throttling inside a step; longer outages surface as
 # named errors that the state machine's Retry rules handle with their own back-off.
 _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, user_agent_appid="archiver")
+# QuickSight and Q Apps calls are not retried inside the step: botocore would ignore the
+# services' Retry-After and wait in a running function. Their errors leave the step named
+# (archiver.service_errors) and the state machine retries them, waiting as long as asked.
+_SERVICE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_appid="archiver")
 
 
 @cache
@@ -20,12 +24,12 @@ def s3() -> Any:
 
 @cache
 def quicksight() -> Any:
-    return boto3.client("quicksight", config=_CONFIG)
+    return boto3.client("quicksight", config=_SERVICE_CONFIG)
 
 
 @cache
 def qapps() -> Any:
-    return boto3.client("qapps", config=_CONFIG)
+    return boto3.client("qapps", config=_SERVICE_CONFIG)
 
 
 def reset() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from archiver import layout
 from archiver.run_input import plan_items
+from archiver.service_errors import calling
 from archiver.transfer import StoredObject
 
 MANIFEST_VERSION = 1
@@ -25,7 +26,10 @@ def _now() -> str:
 
 def _put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
+    # S3 failing here is retried by the state machine like any busy service: the step runs again,
+    # finds its artifact already archived, and records the outcome then.
+    with calling("S3", resource=f"s3://{bucket}/{key}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
 
 
 def record_archived(

@@ -46,11 +46,13 @@ def lambda_step(
     *,
     result_path: str,
     retry_on: list[str] | None = None,
+    honour_retry_after: bool = True,
 ) -> tasks.LambdaInvoke:
     """A Lambda step: the payload names what the step needs, the result lands at ``result_path``.
 
     Lambda's own service errors are retried by every step (``retry_on_service_exceptions``);
-    ``retry_on`` adds the step's transient errors, with exponential back-off and full jitter.
+    ``retry_on`` adds the step's transient errors, with exponential back-off and full jitter, and
+    (unless ``honour_retry_after`` is false: steps that only talk to S3) a service's Retry-After.
     """
     task = tasks.LambdaInvoke(
         scope,
@@ -61,7 +63,7 @@ def lambda_step(
         retry_on_service_exceptions=True,
         result_path=result_path,
     )
-    if retry_on:
+    if retry_on and honour_retry_after:
         _retry_after(task)
         task.add_retry(
             errors=retry_on,

@@ -68,6 +68,9 @@ class ArchiveWorkflow(Construct):
             steps.write_manifest,
             {"plan.$": "$"},
             result_path="$.summary",
+            # S3 only: a busy S3 is retried, there is no Retry-After to honour.
+            retry_on=SERVICE_BUSY,
+            honour_retry_after=False,
         )
         # A branch that dies as a whole still gets a manifest: its items are listed as failed.
         archive_items.add_catch(write_manifest, errors=["States.ALL"], result_path="$.runError")
@@ -110,8 +113,17 @@ class ArchiveWorkflow(Construct):
         *,
         result_path: str,
         retry_on: list[str] | None = None,
+        honour_retry_after: bool = True,
     ) -> tasks.LambdaInvoke:
-        return lambda_step(self, state_id, function, payload, result_path=result_path, retry_on=retry_on)
+        return lambda_step(
+            self,
+            state_id,
+            function,
+            payload,
+            result_path=result_path,
+            retry_on=retry_on,
+            honour_retry_after=honour_retry_after,
+        )
 
     def _validate_run(self) -> tasks.LambdaInvoke:
         validate = self._invoke(
@@ -144,6 +156,8 @@ class ArchiveWorkflow(Construct):
             self._steps.record_item_failure,
             {"run.$": "$.run", "kind": kind, "item.$": f"$.{kind}", "error.$": "$.error"},
             result_path=sfn.JsonPath.DISCARD,
+            retry_on=SERVICE_BUSY,
+            honour_retry_after=False,
         )
 
     def _item_map(
