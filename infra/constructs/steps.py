@@ -65,6 +65,7 @@ def lambda_step(
     )
     if retry_on and honour_retry_after:
         _retry_after(task)
+    if retry_on:
         task.add_retry(
             errors=retry_on,
             interval=Duration.seconds(5),

@@ -571,7 +571,7 @@ def test_failed_part_upload_aborts_the_multipart_upload(download_host: DownloadH
     s3.failing_part = 2
 
     # When it is archived
-    with pytest.raises(ServiceBusyError, match="S3 UploadPart for s3://.* failed \\(InternalError: injected\\)"):
+    with pytest.raises(ServiceBusyError, match=r"S3 UploadPart for s3://.* failed \(InternalError: injected\)"):
         copy(s3, LinkIssuer(download_host.base_url))
 
     # Then the upload was aborted (no object, no incomplete upload) and the step is retried as busy

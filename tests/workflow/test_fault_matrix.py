@@ -222,7 +222,9 @@ MATRIX: dict[str, Fault] = {
     ),
     "quicksight-job-warnings-in-manifest": Fault(
         lambda archive: None,
-        document={"quicksight": {"bundles": [{"name": "finance", "resourceArns": [DASHBOARD], "strictValidation": False}]}},
+        document={
+            "quicksight": {"bundles": [{"name": "finance", "resourceArns": [DASHBOARD], "strictValidation": False}]}
+        },
         check=gets_warnings,
     ),
     # -- the deployment's problem: no retry, the message says what to fix ---------------------------
@@ -259,7 +261,10 @@ MATRIX: dict[str, Fault] = {
         calls={"download": 4},
     ),
     "link-expired-then-cut-off-mid-run": Fault(
-        both(lambda a: a.emulator.expire_next_downloads(1), lambda a: a.emulator.truncate_next_downloads(1, after_bytes=100)),
+        both(
+            lambda a: a.emulator.expire_next_downloads(1),
+            lambda a: a.emulator.truncate_next_downloads(1, after_bytes=100),
+        ),
         calls={"download": 3},
     ),
     "download-truncated": Fault(
@@ -487,4 +492,5 @@ def test_random_faults_never_lose_an_item_nor_leave_a_wrong_object(archive: Loca
     assert result.status == ("SUCCEEDED" if summary["failed"] == 0 else "FAILED")
     assert_archive_matches_manifest(archive, manifest)
     archived_keys = {a["key"] for a in manifest["artifacts"]}
-    assert {key for key in archive.keys() if not key.startswith("manifests/")} <= archived_keys
+    stored = archive.keys()
+    assert {key for key in stored if not key.startswith("manifests/")} <= archived_keys
