@@ -66,15 +66,20 @@ def lambda_step(
     if retry_on and honour_retry_after:
         _retry_after(task)
     if retry_on:
-        task.add_retry(
-            errors=retry_on,
-            interval=Duration.seconds(5),
-            backoff_rate=2,
-            max_attempts=5,
-            max_delay=Duration.minutes(2),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        _back_off(task, retry_on, first=Duration.seconds(5), cap=Duration.minutes(2), attempts=5)
     return task
+
+
+def _back_off(task: tasks.LambdaInvoke, errors: list[str], *, first: Duration, cap: Duration, attempts: int) -> None:
+    """Retry ``errors`` with waits doubling from ``first`` up to ``cap``, each drawn at random below it."""
+    task.add_retry(
+        errors=errors,
+        interval=first,
+        backoff_rate=2,
+        max_attempts=attempts,
+        max_delay=cap,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
 
 
 def _retry_after(task: tasks.LambdaInvoke) -> None:
@@ -97,11 +102,4 @@ def _retry_after(task: tasks.LambdaInvoke) -> None:
 
 def add_export_slot_retry(task: tasks.LambdaInvoke) -> None:
     """Wait for one of the account's five QuickSight export slots (see EXPORT_SLOTS_BUSY)."""
-    task.add_retry(
-        errors=EXPORT_SLOTS_BUSY,
-        interval=Duration.seconds(30),
-        backoff_rate=2,
-        max_attempts=8,
-        max_delay=Duration.minutes(5),
-        jitter_strategy=sfn.JitterType.FULL,
-    )
+    _back_off(task, EXPORT_SLOTS_BUSY, first=Duration.seconds(30), cap=Duration.minutes(5), attempts=8)

@@ -8,7 +8,6 @@ import pytest
 
 from archiver import errors
 from archiver.errors import RETRY_AFTER_WAITS, retry_after_error_name
-from tests.local.template import load_workflow
 
 ITEM_STEPS = ("StartBundleExport", "CheckBundleExport", "ArchiveBundle", "ArchiveSession", "ArchiveAppDefinition")
 # Errors that no retry can mend: the item fails at once (the run goes on).
@@ -26,20 +25,6 @@ FINAL = [
     errors.LinkExpiredError,
     errors.DisallowedLinkError,
 ]
-
-
-@pytest.fixture(scope="module")
-def states(synthesized_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-
-    def collect(machine: dict[str, Any]) -> None:
-        for name, state in machine["States"].items():
-            found[name] = state
-            for inner in [*state.get("Branches", []), *([state["ItemProcessor"]] if "ItemProcessor" in state else [])]:
-                collect(inner)
-
-    collect(load_workflow(synthesized_template, bucket_name="archive").definition)
-    return found
 
 
 def retrier(state: dict[str, Any], error: str) -> dict[str, Any] | None:

@@ -72,6 +72,27 @@ def api_error(operation: str, code: str, status: int, *, times: int = 1, retry_a
     return inject
 
 
+# What each operation archives, in a run of that item alone.
+RUN_OF: dict[str, tuple[dict[str, Any], str]] = {
+    "StartAssetBundleExportJob": (BUNDLE_ONLY, BUNDLE_ITEM),
+    "ExportQAppSessionData": (SESSION_ONLY, SESSION_ITEM),
+    "GetQApp": (APP_ONLY, APP_ITEM),
+}
+
+
+def fails_at_once(
+    operation: str, code: str, status: int, *, reason: str, says: str, retry_after: int | None = None
+) -> Fault:
+    """An answer no retry can mend: the item fails after that one call, the message saying ``says``."""
+    document, item = RUN_OF[operation]
+    return Fault(
+        api_error(operation, code, status, retry_after=retry_after),
+        document=document,
+        failed={item: (reason, says)},
+        calls={operation: 1},
+    )
+
+
 def start_job_first(*resource_arns: str) -> Callable[[LocalArchive], None]:
     """Someone (an earlier attempt, or another run) already runs export job run-1-finance."""
 
@@ -117,6 +138,11 @@ def archive_date() -> str:
 def gets_warnings(archive: LocalArchive, manifest: dict[str, Any]) -> None:
     (artifact,) = manifest["artifacts"]
     assert artifact["warnings"] and "skipped by relaxed validation" in artifact["warnings"][0]["Message"]
+
+
+def one_object(archive: LocalArchive, manifest: dict[str, Any]) -> None:
+    (key,) = archive.keys(BUNDLE_KEY_PREFIX)
+    assert len(archive.s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]) == 1
 
 
 def keeps_the_original(archive: LocalArchive, manifest: dict[str, Any]) -> None:
@@ -169,11 +195,13 @@ MATRIX: dict[str, Fault] = {
         failed={APP_ITEM: ("ServiceBusyError", f"Q Apps GetQApp for app {APP}")},
         calls={"GetQApp": 6},
     ),
-    "qapps-retry-after-longer-than-a-run-waits": Fault(
-        api_error("ExportQAppSessionData", "ThrottlingException", 429, retry_after=3600),
-        document=SESSION_ONLY,
-        failed={SESSION_ITEM: ("RetryAfterTooLongError", "asked to retry after 3600 s")},
-        calls={"ExportQAppSessionData": 1},
+    "qapps-retry-after-longer-than-a-run-waits": fails_at_once(
+        "ExportQAppSessionData",
+        "ThrottlingException",
+        429,
+        reason="RetryAfterTooLongError",
+        says="asked to retry after 3600 s",
+        retry_after=3600,
     ),
     # -- conflicts ---------------------------------------------------------------------------------
     "quicksight-conflict-same-job-still-running": Fault(
@@ -185,34 +213,37 @@ MATRIX: dict[str, Fault] = {
         failed={BUNDLE_ITEM: ("ResourceConflictError", "export job run-1-finance is QUEUED_FOR_IMMEDIATE_EXECUTION")},
         calls={"StartAssetBundleExportJob": 2},
     ),
-    "qapps-conflict": Fault(
-        api_error("ExportQAppSessionData", "ConflictException", 409),
-        document=SESSION_ONLY,
-        failed={SESSION_ITEM: ("ResourceConflictError", f"session {SESSION} of app {APP}")},
-        calls={"ExportQAppSessionData": 1},
+    "qapps-conflict": fails_at_once(
+        "ExportQAppSessionData",
+        "ConflictException",
+        409,
+        reason="ResourceConflictError",
+        says=f"session {SESSION} of app {APP}",
     ),
     # -- the item's own problem: fails at once, naming the resource ---------------------------------
-    "quicksight-not-found": Fault(
-        api_error("StartAssetBundleExportJob", "ResourceNotFoundException", 404),
-        failed={BUNDLE_ITEM: ("ResourceNotFoundError", f"bundle finance (export job run-1-finance; {DASHBOARD})")},
-        calls={"StartAssetBundleExportJob": 1},
+    "quicksight-not-found": fails_at_once(
+        "StartAssetBundleExportJob",
+        "ResourceNotFoundException",
+        404,
+        reason="ResourceNotFoundError",
+        says=f"bundle finance (export job run-1-finance; {DASHBOARD})",
     ),
-    "quicksight-invalid-parameter": Fault(
-        api_error("StartAssetBundleExportJob", "InvalidParameterValueException", 400),
-        failed={BUNDLE_ITEM: ("RequestRejectedError", DASHBOARD)},
-        calls={"StartAssetBundleExportJob": 1},
+    "quicksight-invalid-parameter": fails_at_once(
+        "StartAssetBundleExportJob",
+        "InvalidParameterValueException",
+        400,
+        reason="RequestRejectedError",
+        says=DASHBOARD,
     ),
-    "qapps-not-found": Fault(
-        api_error("ExportQAppSessionData", "ResourceNotFoundException", 404),
-        document=SESSION_ONLY,
-        failed={SESSION_ITEM: ("ResourceNotFoundError", f"session {SESSION}")},
-        calls={"ExportQAppSessionData": 1},
+    "qapps-not-found": fails_at_once(
+        "ExportQAppSessionData",
+        "ResourceNotFoundException",
+        404,
+        reason="ResourceNotFoundError",
+        says=f"session {SESSION}",
     ),
-    "qapps-validation": Fault(
-        api_error("GetQApp", "ValidationException", 400),
-        document=APP_ONLY,
-        failed={APP_ITEM: ("RequestRejectedError", f"app {APP} (instance {INSTANCE})")},
-        calls={"GetQApp": 1},
+    "qapps-validation": fails_at_once(
+        "GetQApp", "ValidationException", 400, reason="RequestRejectedError", says=f"app {APP} (instance {INSTANCE})"
     ),
     "quicksight-job-failed-errors-in-manifest": Fault(
         lambda archive: None,
@@ -228,27 +259,33 @@ MATRIX: dict[str, Fault] = {
         check=gets_warnings,
     ),
     # -- the deployment's problem: no retry, the message says what to fix ---------------------------
-    "qapps-unauthorized": Fault(
-        api_error("ExportQAppSessionData", "UnauthorizedException", 401),
-        document=SESSION_ONLY,
-        failed={SESSION_ITEM: ("CredentialsRejectedError", "Fix the credentials")},
-        calls={"ExportQAppSessionData": 1},
+    "qapps-unauthorized": fails_at_once(
+        "ExportQAppSessionData",
+        "UnauthorizedException",
+        401,
+        reason="CredentialsRejectedError",
+        says="Fix the credentials",
     ),
-    "quicksight-access-denied": Fault(
-        api_error("StartAssetBundleExportJob", "AccessDeniedException", 403),
-        failed={BUNDLE_ITEM: ("PermissionDeniedError", "allow quicksight:StartAssetBundleExportJob")},
-        calls={"StartAssetBundleExportJob": 1},
+    "quicksight-access-denied": fails_at_once(
+        "StartAssetBundleExportJob",
+        "AccessDeniedException",
+        403,
+        reason="PermissionDeniedError",
+        says="allow quicksight:StartAssetBundleExportJob",
     ),
-    "quicksight-unsupported-edition": Fault(
-        api_error("StartAssetBundleExportJob", "UnsupportedUserEditionException", 403),
-        failed={BUNDLE_ITEM: ("UnsupportedEditionError", "Enterprise edition")},
-        calls={"StartAssetBundleExportJob": 1},
+    "quicksight-unsupported-edition": fails_at_once(
+        "StartAssetBundleExportJob",
+        "UnsupportedUserEditionException",
+        403,
+        reason="UnsupportedEditionError",
+        says="Enterprise edition",
     ),
-    "qapps-quota-exceeded": Fault(
-        api_error("GetQApp", "ServiceQuotaExceededException", 402),
-        document=APP_ONLY,
-        failed={APP_ITEM: ("QuotaExceededError", "raise L-EMULATED of qapps in Service Quotas")},
-        calls={"GetQApp": 1},
+    "qapps-quota-exceeded": fails_at_once(
+        "GetQApp",
+        "ServiceQuotaExceededException",
+        402,
+        reason="QuotaExceededError",
+        says="raise L-EMULATED of qapps in Service Quotas",
     ),
     # -- faults in transit --------------------------------------------------------------------------
     "link-expired-refreshed": Fault(
@@ -290,9 +327,11 @@ MATRIX: dict[str, Fault] = {
         document=SESSION_ONLY,
         calls={"download": 2},
     ),
-    "s3-fails-a-part": Fault(s3_fails("UploadPart"), multipart=True, calls={"download": 2}),
-    "s3-fails-the-completion": Fault(s3_fails("CompleteMultipartUpload"), multipart=True, calls={"download": 2}),
-    "lambda-times-out-mid-copy": Fault(timed_out_mid_copy, multipart=True, calls={"download": 2}),
+    "s3-fails-a-part": Fault(s3_fails("UploadPart"), multipart=True, calls={"download": 2}, check=one_object),
+    "s3-fails-the-completion": Fault(
+        s3_fails("CompleteMultipartUpload"), multipart=True, calls={"download": 2}, check=one_object
+    ),
+    "lambda-times-out-mid-copy": Fault(timed_out_mid_copy, multipart=True, calls={"download": 2}, check=one_object),
     "different-object-at-the-key": Fault(
         different_object_already_archived,
         failed={BUNDLE_ITEM: ("ArchiveConflictError", "already holds a different object")},
