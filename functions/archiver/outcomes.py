@@ -108,10 +108,11 @@ def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
 
 
 def _read_outcome(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
+    with calling("S3", resource=f"s3://{bucket}/{key}"):
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
     outcome: dict[str, Any] = json.loads(body)
     return outcome
 

@@ -34,6 +34,8 @@ from typing import Any, TextIO
 from unittest import mock
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.stepfunctions.parser import models as parser_models
@@ -186,6 +188,18 @@ def parse_each_definition_once() -> Iterator[None]:
         yield
 
 
+@functools.cache
+def _service_models() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
+def _session_sharing_models() -> botocore.session.Session:
+    """A fresh botocore session that reads the services' JSON models once per process, not per run."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _service_models())
+    return session
+
+
 def local_environment(
     workflow: SynthesizedWorkflow, *, bucket: str, endpoint: str | None, **overrides: str
 ) -> dict[str, str]:
@@ -257,7 +271,7 @@ class LocalStepFunctions:
         get_settings.cache_clear()
         stack.callback(clients.reset)
         stack.callback(get_settings.cache_clear)
-        boto3.setup_default_session()
+        boto3.setup_default_session(botocore_session=_session_sharing_models())
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-send.lambda.Invoke", self.lambdas)
         previous_log_stream = self.lambdas.load_handlers()

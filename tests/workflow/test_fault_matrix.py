@@ -533,3 +533,71 @@ def test_random_faults_never_lose_an_item_nor_leave_a_wrong_object(archive: Loca
     archived_keys = {a["key"] for a in manifest["artifacts"]}
     stored = archive.keys()
     assert {key for key in stored if not key.startswith("manifests/")} <= archived_keys
+
+
+def bundle_of(*arns: str, name: str = "finance") -> dict[str, Any]:
+    return {"quicksight": {"bundles": [{"name": name, "resourceArns": list(arns)}]}}
+
+
+BAD_INPUT: dict[str, tuple[Any, str]] = {
+    "empty-document": ({}, "(document): expected a 'quicksight' and/or a 'qapps' section"),
+    "malformed-uuid": (
+        {"qapps": {"instanceId": INSTANCE, "apps": ["3f1c6a52-8d4e"]}},
+        "qapps.apps[0]: expected a lower-case version 4 UUID",
+    ),
+    "wrong-version-uuid": (
+        {
+            "qapps": {
+                "instanceId": INSTANCE,
+                "sessions": [{"appId": APP, "sessionId": SESSION.replace("-4a5b", "-1a5b")}],
+            }
+        },
+        "qapps.sessions[0].sessionId: expected a lower-case version 4 or 5 UUID",
+    ),
+    "account-not-12-digits": (
+        {"quicksight": {"awsAccountId": "12345678901", "bundles": bundle_of(DASHBOARD)["quicksight"]["bundles"]}},
+        "quicksight.awsAccountId: expected a 12-digit AWS account id",
+    ),
+    "no-resource-arns": (bundle_of(), "quicksight.bundles[0].resourceArns: expected at least 1 items, got 0"),
+    "too-many-resource-arns": (
+        bundle_of(*(f"{DASHBOARD}{i}" for i in range(101))),
+        "quicksight.bundles[0].resourceArns: expected at most 100 items, got 101",
+    ),
+    "arn-of-another-account": (
+        bundle_of(DASHBOARD.replace(ACCOUNT, "210987654321")),
+        "quicksight.bundles[0].resourceArns[0]: expected a resource of account 123456789012",
+    ),
+    "arn-not-quicksight": (
+        bundle_of("arn:aws:s3:::my-bucket"),
+        "quicksight.bundles[0].resourceArns[0]: expected a QuickSight analysis, dashboard",
+    ),
+    "duplicate-bundle-names": (
+        {"quicksight": {"bundles": [*bundle_of(DASHBOARD)["quicksight"]["bundles"]] * 2}},
+        "quicksight.bundles[1].name: expected a unique name, 'finance' is also bundles[0]",
+    ),
+    "unknown-key-typo": (
+        {"qapps": {"instanceId": INSTANCE, "sesions": [], "apps": [APP]}},
+        "qapps.sesions: unknown key (did you mean sessions?",
+    ),
+    "wrong-type": (
+        {"quicksight": {"bundles": [{"resourceArns": [DASHBOARD], "includeTags": "yes"}]}},
+        "quicksight.bundles[0].includeTags: expected boolean, got string",
+    ),
+    "over-the-input-limit": (
+        {"qapps": {"instanceId": INSTANCE, "apps": [APP] * 7000}},
+        "(document): expected at most 262,144 bytes (a state machine's input limit)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("document", "says"), list(BAD_INPUT.values()), ids=list(BAD_INPUT))
+def test_bad_input(archive: LocalArchive, document: Any, says: str) -> None:
+    # When a run is given a bad document
+    result = archive.run(document)
+
+    # Then it ends FAILED with InvalidRunInput, naming the field, before anything is exported or written
+    assert (result.status, result.error) == ("FAILED", "InvalidRunInput")
+    assert says in (result.cause or ""), result.cause
+    assert archive.keys() == []
+    for operation in ("StartAssetBundleExportJob", "ExportQAppSessionData", "GetQApp"):
+        assert archive.emulator.requests_for(operation) == []
