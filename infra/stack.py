@@ -233,12 +233,21 @@ class ArchiverStack(Stack):
             f"{MANIFESTS_PREFIX}*",
             wildcards_because=per_run_records,
         )
-        self._allow(
-            fn["write_manifest"],
-            ["s3:ListBucket"],
-            [self.archive.bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{MANIFESTS_PREFIX}*"]}},
-        )
+        # The archive steps read their item's earlier outcome first, so a run executed again
+        # archives nothing twice (archiver.artifacts.previously_kept).
+        for name in ("archive_bundle", "archive_session", "archive_app"):
+            self._allow_objects(fn[name], ["s3:GetObject"], f"{MANIFESTS_PREFIX}*", wildcards_because=per_run_records)
+        # A copy retried after a timeout aborts the multipart upload its cut-short attempt left
+        # (listing uploads in progress shows keys and upload ids, no content).
+        for name in ("archive_bundle", "archive_session"):
+            self._allow(fn[name], ["s3:ListBucketMultipartUploads"], [self.archive.bucket.bucket_arn])
+        for name in ("write_manifest", "archive_bundle", "archive_session", "archive_app"):
+            self._allow(
+                fn[name],
+                ["s3:ListBucket"],
+                [self.archive.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{MANIFESTS_PREFIX}*"]}},
+            )
 
         # S3 asks KMS for a data key on writes and to decrypt on reads and multipart uploads; it never
         # calls kms:Encrypt. The key is usable through S3 only.

@@ -7,9 +7,27 @@ from typing import Any
 
 from archiver.links import DownloadLinkPolicy
 from archiver.observability import count_artifact, logger
-from archiver.outcomes import record_archived
+from archiver.outcomes import record_archived, recorded_outcome
 from archiver.settings import Settings
-from archiver.transfer import StoredObject, archive_bytes, archive_download
+from archiver.transfer import StoredObject, archive_bytes, archive_download, holds
+
+
+def previously_kept(s3: Any, settings: Settings, *, run: dict[str, Any], item: dict[str, Any]) -> dict[str, Any] | None:
+    """The item's outcome if an earlier execution of this same run archived it and the object is intact.
+
+    Running a run again (same input, same run id) must archive nothing twice: a Q Apps export
+    or a new QuickSight job would serve new bytes, which the write-once key would then refuse
+    as a conflict. So each archive step first asks whether its item is already settled, and
+    only then calls the service.
+    """
+    outcome = recorded_outcome(s3, settings.archive_bucket, run=run, item_id=item["itemId"])
+    if outcome is None or outcome.get("status") != "archived":
+        return None
+    artifact = outcome["artifact"]
+    if not holds(s3, settings.archive_bucket, artifact["key"], size=artifact["size"], sha256=artifact["sha256"]):
+        return None
+    logger.info("Already archived by an earlier execution of this run", extra={"item_id": item["itemId"]})
+    return outcome
 
 
 def _settle(

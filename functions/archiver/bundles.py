@@ -5,20 +5,49 @@ from __future__ import annotations
 from typing import Any
 
 from archiver import layout
-from archiver.artifacts import first_then_fresh, keep_download
-from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError
+from archiver.artifacts import first_then_fresh, keep_download, previously_kept
+from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
 from archiver.observability import archiving_export_ready_since, count_failure, export_ready_at, logger
 from archiver.outcomes import record_failed
+from archiver.service_errors import calling
 from archiver.settings import Settings
 
 SUCCESSFUL = "SUCCESSFUL"
 FAILED = "FAILED"
 _CONTENT_TYPE = {"QUICKSIGHT_JSON": "application/zip", "CLOUDFORMATION_JSON": "application/json"}
+_ARNS_NAMED = 3
 
 
-def _describe(qs: Any, account_id: str, job_id: str) -> dict[str, Any]:
-    job: dict[str, Any] = qs.describe_asset_bundle_export_job(AwsAccountId=account_id, AssetBundleExportJobId=job_id)
+def _named(bundle: dict[str, Any]) -> str:
+    """The bundle as an error message names it: its name, job and (the first of) its resources."""
+    arns = bundle["resourceArns"]
+    more = f" and {len(arns) - _ARNS_NAMED} more" if len(arns) > _ARNS_NAMED else ""
+    return f"bundle {bundle['name']} (export job {bundle['jobId']}; {', '.join(arns[:_ARNS_NAMED])}{more})"
+
+
+def _describe(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
+    with calling("QuickSight", resource=_named(bundle)):
+        job: dict[str, Any] = qs.describe_asset_bundle_export_job(
+            AwsAccountId=account_id, AssetBundleExportJobId=bundle["jobId"]
+        )
     return job
+
+
+def _running_job_of(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
+    """The job a ``ConflictException`` refers to, if it is this bundle's own export.
+
+    A job id comes from the run and the bundle, so a job with that id and the same resources
+    is this very export, started by an earlier attempt of this step: poll it rather than start
+    another. A job with that id for other resources is a real conflict, and fails the item.
+    """
+    job = _describe(qs, account_id, bundle)
+    if sorted(job.get("ResourceArns", [])) == sorted(bundle["resourceArns"]):
+        return job
+    raise ResourceConflictError(
+        f"QuickSight StartAssetBundleExportJob for {_named(bundle)} failed (ConflictException): export job "
+        f"{bundle['jobId']} is {job['JobStatus']} for other resources ({', '.join(job.get('ResourceArns', []))}); "
+        "archive this bundle in a run with another id"
+    )
 
 
 def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -28,22 +57,24 @@ def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: 
     (``ConflictException``) and carries on polling that same job instead of starting another.
     """
     job_id = bundle["jobId"]
-    try:
-        started = qs.start_asset_bundle_export_job(
-            AwsAccountId=account_id,
-            AssetBundleExportJobId=job_id,
-            ResourceArns=bundle["resourceArns"],
-            IncludeAllDependencies=bundle["includeAllDependencies"],
-            ExportFormat=bundle["exportFormat"],
-            IncludePermissions=bundle["includePermissions"],
-            IncludeTags=bundle["includeTags"],
-            ValidationStrategy={"StrictModeForAllResources": bundle["strictValidation"]},
-        )
-        job_arn = started["Arn"]
-        logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle["name"]})
-    except qs.exceptions.ConflictException:
-        job_arn = _describe(qs, account_id, job_id)["Arn"]
-        logger.info("Export job already running: polling it", extra={"job_id": job_id})
+    with calling("QuickSight", resource=_named(bundle)):
+        try:
+            started = qs.start_asset_bundle_export_job(
+                AwsAccountId=account_id,
+                AssetBundleExportJobId=job_id,
+                ResourceArns=bundle["resourceArns"],
+                IncludeAllDependencies=bundle["includeAllDependencies"],
+                ExportFormat=bundle["exportFormat"],
+                IncludePermissions=bundle["includePermissions"],
+                IncludeTags=bundle["includeTags"],
+                ValidationStrategy={"StrictModeForAllResources": bundle["strictValidation"]},
+            )
+        except qs.exceptions.ConflictException:
+            job_arn = _running_job_of(qs, account_id, bundle)["Arn"]
+            logger.info("Export job already running: polling it", extra={"job_id": job_id})
+        else:
+            job_arn = started["Arn"]
+            logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle["name"]})
     return {
         "jobId": job_id,
         "jobArn": job_arn,
@@ -74,7 +105,7 @@ def check_export(
     ends; a job still running past the deadline raises ``BundleExportTimedOutError``.
     """
     waited = export["waitedSeconds"] + export["waitSeconds"]
-    job = _describe(qs, account_id, export["jobId"])
+    job = _describe(qs, account_id, bundle)
     status = job["JobStatus"]
     if status == FAILED:
         errors = job.get("Errors", [])
@@ -121,7 +152,9 @@ def archive_bundle(
     The job is described again here, in the same step as the copy, so the five-minute link
     is fresh and never leaves this function.
     """
-    job = _describe(qs, account_id, export["jobId"])
+    if kept := previously_kept(s3, settings, run=run, item=bundle):
+        return kept
+    job = _describe(qs, account_id, bundle)
     if job["JobStatus"] != SUCCESSFUL:
         raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
     key = layout.bundle_key(
@@ -140,9 +173,7 @@ def archive_bundle(
         kind="bundle",
         key=key,
         content_type=_CONTENT_TYPE[bundle["exportFormat"]],
-        fetch_link=first_then_fresh(
-            job["DownloadUrl"], lambda: _describe(qs, account_id, export["jobId"])["DownloadUrl"]
-        ),
+        fetch_link=first_then_fresh(job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]),
         source={"jobArn": job["Arn"], "resourceArns": bundle["resourceArns"], "exportFormat": bundle["exportFormat"]},
         warnings=job.get("Warnings", []),
     )

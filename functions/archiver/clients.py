@@ -14,6 +14,10 @@ from archiver.settings import IDENTITY_CENTER_MODE, get_qapps_access
 # Adaptive retries absorb short bursts of throttling inside a step; longer outages surface as
 # named errors that the state machine's Retry rules handle with their own back-off.
 _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, user_agent_appid="archiver")
+# QuickSight and Q Apps calls are not retried inside the step: botocore would ignore the
+# services' Retry-After and wait in a running function. Their errors leave the step named
+# (archiver.service_errors) and the state machine retries them, waiting as long as asked.
+_SERVICE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_appid="archiver")
 
 
 @cache
@@ -26,7 +30,7 @@ def s3() -> Any:
 def quicksight() -> Any:
     # Its answers carry presigned links: botocore's debug logs must not repeat them.
     redact_botocore_wire_logs()
-    return boto3.client("quicksight", config=_CONFIG)
+    return boto3.client("quicksight", config=_SERVICE_CONFIG)
 
 
 @cache
@@ -39,7 +43,7 @@ def qapps() -> Any:
     redact_botocore_wire_logs()
     access = get_qapps_access()
     if access.mode != IDENTITY_CENTER_MODE or access.identity_center is None:
-        return boto3.client("qapps", config=_CONFIG)
+        return boto3.client("qapps", config=_SERVICE_CONFIG)
     # Imported here: only the Identity Center mode needs it.
     from archiver.credentials import IdentityCenterChain, identity_center_session
 
@@ -50,7 +54,7 @@ def qapps() -> Any:
         sso_oidc=boto3.client("sso-oidc", config=_CONFIG, region_name=identity.region),
         sts=boto3.client("sts", config=_CONFIG),
     )
-    return identity_center_session(chain).client("qapps", config=_CONFIG)
+    return identity_center_session(chain).client("qapps", config=_SERVICE_CONFIG)
 
 
 def reset() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from archiver import layout
 from archiver.run_input import plan_items
+from archiver.service_errors import calling
 from archiver.transfer import StoredObject
 
 MANIFEST_VERSION = 1
@@ -25,7 +26,10 @@ def _now() -> str:
 
 def _put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
+    # S3 failing here is retried by the state machine like any busy service: the step runs again,
+    # finds its artifact already archived, and records the outcome then.
+    with calling("S3", resource=f"s3://{bucket}/{key}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
 
 
 def record_archived(
@@ -104,12 +108,18 @@ def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
 
 
 def _read_outcome(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
+    with calling("S3", resource=f"s3://{bucket}/{key}"):
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
     outcome: dict[str, Any] = json.loads(body)
     return outcome
+
+
+def recorded_outcome(s3: Any, bucket: str, *, run: dict[str, Any], item_id: str) -> dict[str, Any] | None:
+    """The outcome an earlier execution of this run recorded for the item, if any."""
+    return _read_outcome(s3, bucket, layout.outcome_key(run["id"], item_id))
 
 
 def write_manifest(

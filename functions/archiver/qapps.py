@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from archiver import layout
-from archiver.artifacts import first_then_fresh, keep_document, keep_download
+from archiver.artifacts import first_then_fresh, keep_document, keep_download, previously_kept
 from archiver.observability import archiving_fresh_export
+from archiver.service_errors import calling
 from archiver.settings import Settings
 
 
@@ -25,9 +26,18 @@ def archive_session(
     How long the link lives is not documented, so the copy starts at once and the link never
     leaves this function; a refresh exports again (Q Apps has no other way to a fresh link).
     """
+    if kept := previously_kept(s3, settings, run=run, item=session):
+        return kept
     session_id = session["sessionId"]
-    archiving_fresh_export()
-    export = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)
+    resource = f"session {session_id} of app {session['appId']} (instance {instance_id})"
+
+    def export_session() -> dict[str, Any]:
+        archiving_fresh_export()
+        with calling("Q Apps", resource=resource):
+            answer: dict[str, Any] = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)
+        return answer
+
+    export = export_session()
     key = layout.session_key(
         instance_id=instance_id,
         app_id=session["appId"],
@@ -45,7 +55,7 @@ def archive_session(
         content_type="text/csv",
         fetch_link=first_then_fresh(
             export["csvFileLink"],
-            lambda: client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)["csvFileLink"],
+            lambda: export_session()["csvFileLink"],
         ),
         source={"sessionArn": export["sessionArn"], "appId": session["appId"], "sessionId": session_id},
     )
@@ -61,7 +71,10 @@ def archive_app(
     client: Any, s3: Any, *, run: dict[str, Any], instance_id: str, app: dict[str, Any], settings: Settings
 ) -> dict[str, Any]:
     """Keep an app's definition at its version's key; a version already kept counts as archived."""
-    response = client.get_q_app(instanceId=instance_id, appId=app["appId"])
+    if kept := previously_kept(s3, settings, run=run, item=app):
+        return kept
+    with calling("Q Apps", resource=f"app {app['appId']} (instance {instance_id})"):
+        response = client.get_q_app(instanceId=instance_id, appId=app["appId"])
     key = layout.app_definition_key(instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"])
     return keep_document(
         s3,

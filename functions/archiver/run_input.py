@@ -8,6 +8,7 @@ field, before anything is exported or written.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -35,6 +36,9 @@ EVENTS_PER_QAPPS_ITEM = 12
 EVENTS_PER_BUNDLE_POLL = 9
 EVENTS_PER_BUNDLE = 14 + EVENTS_PER_BUNDLE_POLL * 13
 BUNDLE_NAME_MAX = 64
+# Step Functions refuses an execution input over 256 KiB (UTF-8) at StartExecution, so a bigger
+# document never reaches ValidateRun; the local runner and plan_run check it themselves.
+MAX_INPUT_BYTES = 256 * 1024
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _VALUE_PREVIEW = 60
 
@@ -67,10 +71,19 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
+
+
 def _field(path: Iterable[Any]) -> str:
+    """A field's path as the messages name it: ``quicksight.bundles[0].name`` (odd keys quoted)."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.match(str(part)):
+            text += f"[{json.dumps(part)}]"
+        else:
+            text += f".{part}" if text else str(part)
     return text or "(document)"
 
 
@@ -102,7 +115,8 @@ def _describe(error: ValidationError) -> list[str]:
             allowed = sorted(schema.get("properties", {}))
             unknown = sorted(set(error.instance) - set(allowed))
             return [
-                f"{_field([*error.absolute_path, key])}: unknown key (expected one of {', '.join(allowed)})"
+                f"{_field([*error.absolute_path, key])}: unknown key ({_did_you_mean(key, allowed)}"
+                f"expected one of {', '.join(allowed)})"
                 for key in unknown
             ]
         case "required":
@@ -127,6 +141,41 @@ def _describe(error: ValidationError) -> list[str]:
             return [f"{field}: expected at least one of 'sessions' or 'apps', non-empty"]
         case _:
             return [f"{field}: {error.message}"]
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""
+
+
+def input_size_problem(document: Any) -> str | None:
+    """The problem with a document too big for a state machine's input, if it is."""
+    size = len(json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
+    if size <= MAX_INPUT_BYTES:
+        return None
+    return (
+        f"(document): expected at most {MAX_INPUT_BYTES:,} bytes (a state machine's input limit), got {size:,}: "
+        "split it into several runs"
+    )
+
+
+def parse_run_input(text: str) -> Any:
+    """Read a run input document from JSON text, refusing empty, non-JSON and oversized text.
+
+    Raises
+    ------
+    InvalidRunInputError
+        Naming the document and what was expected.
+    """
+    if not text.strip():
+        raise InvalidRunInputError(["(document): expected a JSON object, got an empty document"])
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise InvalidRunInputError([f"(document): expected JSON, got a syntax error ({error})"]) from None
+    if problem := input_size_problem(document):
+        raise InvalidRunInputError([problem])
+    return document
 
 
 def schema_problems(document: Any) -> list[str]:
@@ -221,7 +270,8 @@ def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[st
     InvalidRunInputError
         With every problem found, each naming its field and what was expected.
     """
-    problems = schema_problems(document)
+    size_problem = input_size_problem(document)
+    problems = [size_problem] if size_problem else schema_problems(document)
     if problems:
         raise InvalidRunInputError(problems)
     quicksight: dict[str, Any] = {"awsAccountId": default_account, "bundles": []}

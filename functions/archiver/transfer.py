@@ -6,9 +6,10 @@ object is written with ``IfNoneMatch="*"``: an archive key is written once and n
 overwritten. A re-run that finds the same bytes already archived succeeds
 (``already_archived``); one that finds different bytes fails with ``ArchiveConflictError``.
 
-What is deliberately not done here: retrying a failed download. A truncated body, a 5xx or a
-timeout raises ``DownloadFailedError`` and the state machine retries the whole step; because
-nothing partial is ever left in the archive, that retry starts clean. Resuming with a
+What is deliberately not done here: retrying a failed download or write. A truncated body, a
+5xx or a timeout raises ``DownloadFailedError``, and S3 failing a part or the completion raises
+``ServiceBusyError`` after the upload is aborted; the state machine retries the whole step, and
+because nothing partial is ever left in the archive, that retry starts clean. Resuming with a
 ``Range`` request would save bytes on huge artifacts but needs the source pinned (``If-Match``
 on its ETag), ``206``/``Content-Range`` validation and the half-filled part carried across
 links; the artifacts archived here (bundles restore only up to 1 GB) do not justify it. The
@@ -42,6 +43,7 @@ from archiver.errors import (
 )
 from archiver.links import DownloadLinkPolicy, origin, redact
 from archiver.observability import logger
+from archiver.service_errors import calling
 
 S3Client: TypeAlias = Any
 """A boto3 S3 client (typed loosely: the project does not depend on mypy-boto3 stubs)."""
@@ -170,7 +172,8 @@ def archive_download(
         link = fetch_link()
         policy.check(link)
         try:
-            stored = _copy_link(link, pool, timeout, target, part_size, max_parts_in_flight)
+            with calling("S3", resource=str(target)):
+                stored = _copy_link(link, pool, timeout, target, part_size, max_parts_in_flight)
         except _LinkRefused:
             logger.info(
                 "Download link refused with HTTP 403 (expired): asking for a fresh one", extra={"link": redact(link)}
@@ -209,7 +212,23 @@ def archive_bytes(*, s3: S3Client, bucket: str, key: str, body: bytes, content_t
     ChecksumMismatchError
         S3 rejected the body because it did not match its SHA-256.
     """
-    return _put_once(_Target(s3, bucket, key, content_type), body, hashlib.sha256(body).digest())
+    target = _Target(s3, bucket, key, content_type)
+    with calling("S3", resource=str(target)):
+        return _put_once(target, body, hashlib.sha256(body).digest())
+
+
+def holds(s3: S3Client, bucket: str, key: str, *, size: int, sha256: str) -> bool:
+    """Whether the archive holds an object of ``size`` bytes at ``key`` tagged with ``sha256``."""
+    with calling("S3", resource=f"s3://{bucket}/{key}"):
+        try:
+            head = s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    recorded = next((tag["Value"] for tag in tags if tag["Key"] == SHA256_TAG), None)
+    return bool(head.get("ContentLength") == size and recorded == sha256)
 
 
 class _DropQueryStrings(logging.Filter):
@@ -409,6 +428,7 @@ def _put_once(target: _Target, body: bytes, digest: bytes) -> StoredObject:
 
 def _upload_multipart(target: _Target, reader: _PartReader, max_parts_in_flight: int) -> StoredObject:
     """Upload the body as a multipart upload, aborted on any failure so nothing partial remains."""
+    _abort_left_behind(target)
     upload_id = target.s3.create_multipart_upload(
         Bucket=target.bucket, Key=target.key, ContentType=target.content_type, ChecksumAlgorithm="SHA256"
     )["UploadId"]
@@ -500,6 +520,20 @@ def _abort(target: _Target, upload_id: str) -> None:
         # Best effort: the original error matters more, and the bucket's lifecycle rule for
         # incomplete uploads cleans up whatever an abort leaves behind.
         logger.warning("Could not abort a multipart upload", extra={"target": str(target)}, exc_info=True)
+
+
+def _abort_left_behind(target: _Target) -> None:
+    """Abort uploads to this key that an earlier attempt left behind.
+
+    A function that times out mid-copy never reaches its abort; its retry is the next thing
+    to write this key (keys are per run and item), so it cleans up rather than leave the
+    parts to the bucket's one-day lifecycle rule.
+    """
+    listed = target.s3.list_multipart_uploads(Bucket=target.bucket, Prefix=target.key)
+    for upload in listed.get("Uploads", []):
+        if upload["Key"] == target.key:
+            logger.info("Aborting an upload an earlier attempt left behind", extra={"target": str(target)})
+            _abort(target, upload["UploadId"])
 
 
 def _already_archived(target: _Target, *, size: int, sha256: str, s3_checksum: str) -> StoredObject:

@@ -15,12 +15,28 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from archiver.errors import RETRY_AFTER_WAITS, retry_after_error_name
 from infra.nag import acknowledge_wildcard
 
 # Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
-# exception classes are named after the service's error code.
-SERVICE_BUSY = ["ThrottlingException", "InternalServerException", "LimitExceededException"]
-TRANSFER_INTERRUPTED = ["DownloadFailedError"]
+# exception classes are named after the service's error code (for handlers that do not name
+# their errors through archiver.service_errors), and Lambda's own throttling of invocations.
+SERVICE_BUSY = [
+    "ServiceBusyError",
+    "ThrottlingException",
+    "InternalServerException",
+    "LimitExceededException",
+    "Lambda.TooManyRequestsException",
+]
+# A copy cut short: by the download host, or by Lambda ending the function mid-copy (a timeout
+# is reported as Lambda.Unknown, or Sandbox.Timedout). A retried copy starts clean: nothing
+# partial is ever visible in the archive, and the write-once key keeps one object.
+TRANSFER_INTERRUPTED = ["DownloadFailedError", "Lambda.Unknown", "Sandbox.Timedout"]
+# QuickSight runs five export jobs per account, shared with other runs: wait for a slot on a
+# slower schedule than throttling (up to about half an hour in all).
+EXPORT_SLOTS_BUSY = ["ExportSlotsBusyError"]
+# How often a step honours each Retry-After wait before its item fails.
+RETRY_AFTER_ATTEMPTS = 3
 
 
 def lambda_step(
@@ -31,11 +47,13 @@ def lambda_step(
     *,
     result_path: str,
     retry_on: list[str] | None = None,
+    honour_retry_after: bool = True,
 ) -> tasks.LambdaInvoke:
     """A Lambda step: the payload names what the step needs, the result lands at ``result_path``.
 
     Lambda's own service errors are retried by every step (``retry_on_service_exceptions``);
-    ``retry_on`` adds the step's transient errors, with exponential back-off and full jitter.
+    ``retry_on`` adds the step's transient errors, with exponential back-off and full jitter, and
+    (unless ``honour_retry_after`` is false: steps that only talk to S3) a service's Retry-After.
     """
     task = tasks.LambdaInvoke(
         scope,
@@ -48,13 +66,43 @@ def lambda_step(
     )
     # The task lets the state machine invoke any version or alias of the function it names.
     acknowledge_wildcard(scope, f"{function.function_arn}:*", "Invokes this function's versions and aliases only")
+    if retry_on and honour_retry_after:
+        _retry_after(task)
     if retry_on:
-        task.add_retry(
-            errors=retry_on,
-            interval=Duration.seconds(5),
-            backoff_rate=2,
-            max_attempts=5,
-            max_delay=Duration.minutes(2),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        _back_off(task, retry_on, first=Duration.seconds(5), cap=Duration.minutes(2), attempts=5)
     return task
+
+
+def _back_off(task: tasks.LambdaInvoke, errors: list[str], *, first: Duration, cap: Duration, attempts: int) -> None:
+    """Retry ``errors`` with waits doubling from ``first`` up to ``cap``, each drawn at random below it."""
+    task.add_retry(
+        errors=errors,
+        interval=first,
+        backoff_rate=2,
+        max_attempts=attempts,
+        max_delay=cap,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+def _retry_after(task: tasks.LambdaInvoke) -> None:
+    """Honour a service's ``Retry-After``: wait at least as long as it asked, a bounded number of times.
+
+    A Retry rule cannot read its wait from the error, and a Catch to a Wait state with
+    ``SecondsPath`` would need an attempt counter carried in the state and three more states
+    per step (and history events per item, in every run). Instead the handler rounds the wait
+    up to one of a few lengths and names it in the error (``RetryAfter30sError``); each length
+    is a retrier with that fixed interval and no jitter (jitter would wait less than asked).
+    """
+    for seconds in RETRY_AFTER_WAITS:
+        task.add_retry(
+            errors=[retry_after_error_name(seconds)],
+            interval=Duration.seconds(seconds),
+            backoff_rate=1,
+            max_attempts=RETRY_AFTER_ATTEMPTS,
+        )
+
+
+def add_export_slot_retry(task: tasks.LambdaInvoke) -> None:
+    """Wait for one of the account's five QuickSight export slots (see EXPORT_SLOTS_BUSY)."""
+    _back_off(task, EXPORT_SLOTS_BUSY, first=Duration.seconds(30), cap=Duration.minutes(5), attempts=8)

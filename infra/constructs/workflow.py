@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, lambda_step
+from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, add_export_slot_retry, lambda_step
 from infra.nag import acknowledge
 
 # QuickSight runs at most five export jobs at once per account.
@@ -69,6 +69,9 @@ class ArchiveWorkflow(Construct):
             steps.write_manifest,
             {"plan.$": "$"},
             result_path="$.summary",
+            # S3 only: a busy S3 is retried, there is no Retry-After to honour.
+            retry_on=SERVICE_BUSY,
+            honour_retry_after=False,
         )
         # A branch that dies as a whole still gets a manifest: its items are listed as failed.
         archive_items.add_catch(write_manifest, errors=["States.ALL"], result_path="$.runError")
@@ -116,8 +119,17 @@ class ArchiveWorkflow(Construct):
         *,
         result_path: str,
         retry_on: list[str] | None = None,
+        honour_retry_after: bool = True,
     ) -> tasks.LambdaInvoke:
-        return lambda_step(self, state_id, function, payload, result_path=result_path, retry_on=retry_on)
+        return lambda_step(
+            self,
+            state_id,
+            function,
+            payload,
+            result_path=result_path,
+            retry_on=retry_on,
+            honour_retry_after=honour_retry_after,
+        )
 
     def _validate_run(self) -> tasks.LambdaInvoke:
         validate = self._invoke(
@@ -150,6 +162,8 @@ class ArchiveWorkflow(Construct):
             self._steps.record_item_failure,
             {"run.$": "$.run", "kind": kind, "item.$": f"$.{kind}", "error.$": "$.error"},
             result_path=sfn.JsonPath.DISCARD,
+            retry_on=SERVICE_BUSY,
+            honour_retry_after=False,
         )
 
     def _item_map(
@@ -173,6 +187,7 @@ class ArchiveWorkflow(Construct):
             result_path="$.export",
             retry_on=SERVICE_BUSY,
         )
+        add_export_slot_retry(start)
         wait = sfn.Wait(self, "WaitForBundleExport", time=sfn.WaitTime.seconds_path("$.export.waitSeconds"))
         check = self._invoke(
             "CheckBundleExport",

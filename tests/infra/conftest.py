@@ -135,3 +135,20 @@ def allowed(statements: list[dict[str, Any]], action: str) -> list[str]:
         if statement["Effect"] == "Allow" and action in as_list(statement["Action"])
         for resource in as_list(statement["Resource"])
     ]
+
+
+@pytest.fixture(scope="module")
+def states(synthesized_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state of the archive workflow's definition, nested ones included, by name."""
+    from tests.local.template import load_workflow
+
+    found: dict[str, dict[str, Any]] = {}
+
+    def collect(machine: dict[str, Any]) -> None:
+        for name, state in machine["States"].items():
+            found[name] = state
+            for inner in [*state.get("Branches", []), *([state["ItemProcessor"]] if "ItemProcessor" in state else [])]:
+                collect(inner)
+
+    collect(load_workflow(synthesized_template, bucket_name="archive").definition)
+    return found

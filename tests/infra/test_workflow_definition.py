@@ -4,25 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.local.template import load_workflow
-
-
-@pytest.fixture(scope="module")
-def states(synthesized_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every state of the definition, nested ones included, by name."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def collect(machine: dict[str, Any]) -> None:
-        for name, state in machine["States"].items():
-            found[name] = state
-            for inner in [*state.get("Branches", []), *([state["ItemProcessor"]] if "ItemProcessor" in state else [])]:
-                collect(inner)
-
-    collect(load_workflow(synthesized_template, bucket_name="archive").definition)
-    return found
-
 
 def retried_errors(state: dict[str, Any]) -> set[str]:
     return {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}

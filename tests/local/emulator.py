@@ -381,6 +381,20 @@ class _Response:
     stream_length: int = 0
     truncate_after: int | None = None
     download: dict[str, Any] | None = field(default=None, repr=False)  # the record to account bytes in
+    stall: _Stall | None = None
+
+
+@dataclass(frozen=True)
+class _Stall:
+    """A download that goes silent: before its headers, or after ``after_bytes`` of its body."""
+
+    before_headers: bool
+    after_bytes: int
+
+
+# A stalled download is held open at most this long (real seconds) if nothing releases it; the
+# client's read timeout, or the emulator stopping, normally ends it far sooner.
+_MAX_STALL_SECONDS = 30.0
 
 
 class _ApiError(Exception):
@@ -465,6 +479,8 @@ class ServiceEmulator:
         self._expire_faults = 0
         self._fail_faults: deque[int] = deque()
         self._truncate_faults: deque[int] = deque()
+        self._stall_faults: deque[_Stall] = deque()
+        self._stalls_released = threading.Event()
         self._requests: list[dict[str, Any]] = []
         self._downloads: list[dict[str, Any]] = []
 
@@ -502,6 +518,7 @@ class ServiceEmulator:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
+        self._stalls_released.set()  # stalled downloads end now, not when their wait runs out
         server.shutdown()
         server.close_connections()  # keep-alive connections would otherwise idle on until timeout
         server.server_close()
@@ -685,6 +702,24 @@ class ServiceEmulator:
         """Answer the next ``times`` downloads with an S3-style error of ``status``."""
         with self._lock:
             self._fail_faults.extend([status] * times)
+
+    def stall_next_downloads(self, times: int = 1, *, after_bytes: int | None = 0) -> None:
+        """Make the next ``times`` downloads go silent and hold the connection open.
+
+        Parameters
+        ----------
+        times
+            How many consecutive downloads stall.
+        after_bytes
+            Body bytes sent (after the full headers) before going silent; ``None`` stalls before
+            even the status line, as a host that accepts the connection and never answers.
+
+        Nothing sleeps on the test's side: the client's own read timeout ends the wait (give it
+        a short one), and stopping the emulator releases every stalled connection.
+        """
+        stall = _Stall(before_headers=after_bytes is None, after_bytes=after_bytes or 0)
+        with self._lock:
+            self._stall_faults.extend([stall] * times)
 
     # -- introspection -------------------------------------------------------------------------
 
@@ -1139,12 +1174,14 @@ class ServiceEmulator:
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{blob.size}"
         with self._lock:
             truncate = self._truncate_faults.popleft() if self._truncate_faults else None
+            stall = self._stall_faults.popleft() if self._stall_faults else None
         return _Response(
             206 if span is not None else 200,
             headers,
             stream=blob.iter_range(start, stop),
             stream_length=stop - start,
-            truncate_after=truncate,
+            truncate_after=truncate if stall is None else stall.after_bytes,
+            stall=stall,
         )
 
     def _count_sent(self, record: dict[str, Any], count: int) -> None:
@@ -1440,7 +1477,15 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline()
 
+    def _go_silent(self) -> None:
+        """Hold the connection open, sending nothing, until the client or the emulator gives up."""
+        self.server.emulator._stalls_released.wait(_MAX_STALL_SECONDS)
+        self.close_connection = True
+
     def _write(self, response: _Response) -> None:
+        if response.stall is not None and response.stall.before_headers:
+            self._go_silent()
+            return
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -1460,6 +1505,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if budget == 0:
                     # Announced the full length but end the connection early, as a dropped
                     # transfer would: the client sees fewer bytes than Content-Length.
+                    if response.stall is not None:
+                        self._go_silent()
                     self.close_connection = True
                     return
         except OSError:

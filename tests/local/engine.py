@@ -16,6 +16,7 @@ moto internals are patched here and nowhere else (moto is pinned in requirements
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 import json
@@ -33,10 +34,15 @@ from typing import Any, TextIO
 from unittest import mock
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
+from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from tests.local.emulator import VirtualClock
@@ -172,6 +178,39 @@ def fast_forward(clock: VirtualClock) -> Iterator[None]:
         yield
 
 
+class _ParsedOnce:
+    """moto's ASL parser, remembering each definition it parsed (~0.5 s each, twice per run).
+
+    The parsed program is a tree of stateless components (an execution's state lives in its
+    environment: inline Map iterations already share one tree at once), so executions of the
+    same definition can share it.
+    """
+
+    parse = staticmethod(functools.cache(AmazonStateLanguageParser.parse))
+
+
+@contextlib.contextmanager
+def parse_each_definition_once() -> Iterator[None]:
+    """Parse a definition once per process, not at every create_state_machine and execution."""
+    with (
+        mock.patch.object(parser_models, "AmazonStateLanguageParser", _ParsedOnce),
+        mock.patch.object(execution_worker, "AmazonStateLanguageParser", _ParsedOnce),
+    ):
+        yield
+
+
+@functools.cache
+def _service_models() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
+def _session_sharing_models() -> botocore.session.Session:
+    """A fresh botocore session that reads the services' JSON models once per process, not per run."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _service_models())
+    return session
+
+
 def local_environment(
     workflow: SynthesizedWorkflow, *, bucket: str, endpoint: str | None, **overrides: str
 ) -> dict[str, str]:
@@ -233,6 +272,7 @@ class LocalStepFunctions:
         stack.enter_context(mock.patch.dict(os.environ, self.environment))
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(fast_forward(self.clock))
+        stack.enter_context(parse_each_definition_once())
         # moto's engine logs every failed state at ERROR; the run's own report says what failed.
         stack.enter_context(_quiet("moto.stepfunctions"))
         from archiver import clients
@@ -242,7 +282,7 @@ class LocalStepFunctions:
         get_settings.cache_clear()
         stack.callback(clients.reset)
         stack.callback(get_settings.cache_clear)
-        boto3.setup_default_session()
+        boto3.setup_default_session(botocore_session=_session_sharing_models())
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-send.lambda.Invoke", self.lambdas)
         previous_log_stream = self.lambdas.load_handlers()

@@ -26,7 +26,7 @@ import boto3
 
 from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
-from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions, local_environment
+from tests.local.engine import FUNCTIONS_DIR, ExecutionResult, Invocation, LocalStepFunctions, local_environment
 from tests.local.template import LOCAL_REGION, find_template, load_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,7 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
 
-    document = json.loads(args.input.read_text()) if args.input else demo_input()
+    if str(FUNCTIONS_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS_DIR))  # the runtime library, as the handlers import it
+    from archiver.errors import InvalidRunInputError
+    from archiver.run_input import parse_run_input
+
+    try:
+        # Read as StartExecution would: a document it refuses never starts a run.
+        document = parse_run_input(args.input.read_text()) if args.input else demo_input()
+    except InvalidRunInputError as refused:
+        print(f"Not started: {refused}", file=out)
+        if args.json:
+            print(json.dumps({"status": "NOT_STARTED", "error": "InvalidRunInput", "cause": str(refused)}), file=out)
+        return 1
     external_s3 = bool(os.environ.get("AWS_ENDPOINT_URL_S3"))
     bucket = os.environ.get("ARCHIVE_BUCKET", "") if external_s3 else LOCAL_BUCKET
     if not bucket:

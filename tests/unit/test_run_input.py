@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archiver.errors import InvalidRunInputError
-from archiver.run_input import RunContext, export_job_id, plan_run, schema_problems
+from archiver.run_input import (
+    MAX_INPUT_BYTES,
+    RunContext,
+    export_job_id,
+    parse_run_input,
+    plan_run,
+    schema_problems,
+)
+from tests.local import run as local_runner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples"
 RUN = RunContext(
@@ -100,7 +109,7 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
         (
             {"qapps": {"instanceId": INSTANCE, "sesions": []}},
             [
-                "qapps.sesions: unknown key (expected one of apps, instanceId, sessions)",
+                "qapps.sesions: unknown key (did you mean sessions? expected one of apps, instanceId, sessions)",
                 "qapps: expected at least one of 'sessions' or 'apps', non-empty",
             ],
         ),
@@ -165,6 +174,31 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
             {"qapps": {"instanceId": INSTANCE}},
             ["qapps: expected at least one of 'sessions' or 'apps', non-empty"],
         ),
+        (
+            {"qapps": {"instanceId": INSTANCE, "apps": ["3f1c6a52-8d4e-5b7a-9c2d-1e5f7a9b0c31"]}},
+            ['qapps.apps[0]: expected a lower-case version 4 UUID, got "3f1c6a52-8d4e-5b7a-9c2d-1e5f7a9b0c31"'],
+        ),
+        (
+            {"qapps": {"instanceId": INSTANCE, "apps": ["not-a-uuid"]}},
+            ['qapps.apps[0]: expected a lower-case version 4 UUID, got "not-a-uuid"'],
+        ),
+        (
+            {"quicksight": {"awsAccountId": 123456789012, "bundles": [{"resourceArns": [dashboard("d-1")]}]}},
+            ["quicksight.awsAccountId: expected string, got number"],
+        ),
+        (
+            {"quicksight": {"bundles": [{"resourceArn": [dashboard("d-1")]}]}},
+            [
+                "quicksight.bundles[0].resourceArn: unknown key (did you mean resourceArns? expected one of "
+                "exportFormat, includeAllDependencies, includePermissions, includeTags, name, resourceArns, "
+                "strictValidation)",
+                "quicksight.bundles[0].resourceArns: required",
+            ],
+        ),
+        (
+            {"quicksight": {"bundles": "all"}},
+            ["quicksight.bundles: expected array, got string"],
+        ),
     ],
     ids=[
         "empty",
@@ -180,6 +214,11 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
         "upper-case-uuid",
         "uuid-v1",
         "nothing-to-archive",
+        "app-uuid-v5",
+        "malformed-uuid",
+        "account-as-number",
+        "typo-in-bundle",
+        "bundles-not-a-list",
     ],
 )
 def test_bad_input_is_rejected_naming_the_field(document: Any, expected: list[str]) -> None:
@@ -198,6 +237,9 @@ def test_every_problem_is_reported_at_once() -> None:
         "quicksight.bundles[0].exportFormat",
         "quicksight.bundles[0].resourceArns",
     ]
+
+
+FIELD = re.compile(r'^(\(document\)|(\[".*"\]|[A-Za-z_][\w-]*)(\.[A-Za-z_][\w-]*|\[\d+\]|\[".*"\])*): ')
 
 
 json_values = st.recursive(
@@ -224,9 +266,64 @@ def test_any_document_is_planned_or_rejected_with_field_naming_errors(document: 
         plan = plan_run(document, RUN, default_account=ACCOUNT)
     except InvalidRunInputError as error:
         assert error.problems
-        assert all(": " in problem for problem in error.problems)
+        assert all(FIELD.match(problem) for problem in error.problems), error.problems
     else:
         assert set(plan) == {"run", "quicksight", "qapps"}
+
+
+KEY_NAMES = [
+    "quicksight",
+    "qapps",
+    "bundles",
+    "resourceArns",
+    "sessions",
+    "sesions",
+    "apps",
+    "appId",
+    "sessionId",
+    "instanceId",
+    "awsAccountId",
+    "name",
+    "exportFormat",
+    "includeTags",
+    "strictValidation",
+]
+
+
+@st.composite
+def near_valid_documents(draw: st.DrawFn) -> Any:
+    """A published example with a few random edits: deep enough to reach every check."""
+    document = json.loads(draw(st.sampled_from(sorted(EXAMPLES.glob("*.json")))).read_text())
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        node: Any = document
+        while isinstance(node, dict | list) and node and draw(st.booleans()):
+            child = node[draw(st.sampled_from(list(node)))] if isinstance(node, dict) else draw(st.sampled_from(node))
+            if not isinstance(child, dict | list):
+                break
+            node = child
+        if isinstance(node, dict):
+            key = draw(st.sampled_from(KEY_NAMES + list(node)))
+            if key in node and draw(st.booleans()):
+                del node[key]
+            else:
+                node[key] = draw(json_values | st.sampled_from(list(node.values()) or [None]))
+        elif isinstance(node, list):
+            node.append(draw(json_values | st.sampled_from(node or [None])))
+    return document
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(document=near_valid_documents())
+def test_any_edited_document_is_planned_or_rejected_naming_each_field(document: Any) -> None:
+    try:
+        plan = plan_run(document, RUN, default_account=ACCOUNT)
+    except InvalidRunInputError as error:
+        assert error.problems
+        for problem in error.problems:
+            assert FIELD.match(problem), problem
+    else:
+        assert {item["itemId"] for item in plan["quicksight"]["bundles"]} >= set()
+        assert plan["run"]["id"] == RUN.run_id
 
 
 def _sessions(count: int) -> list[dict[str, str]]:
@@ -245,3 +342,49 @@ def test_a_plan_too_big_for_one_execution_history_is_refused_before_it_starts() 
     # While each half fits
     assert plan_run({"quicksight": {"bundles": bundles}}, RUN, default_account=ACCOUNT)
     assert plan_run({"qapps": document["qapps"]}, RUN, default_account=ACCOUNT)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "(document): expected a JSON object, got an empty document"),
+        ("  \n", "(document): expected a JSON object, got an empty document"),
+        ('{"qapps": ', "(document): expected JSON, got a syntax error"),
+        (json.dumps({"qapps": {"apps": ["x" * MAX_INPUT_BYTES]}}), "(document): expected at most 262,144 bytes"),
+    ],
+    ids=["empty", "blank", "not-json", "over-256-kib"],
+)
+def test_document_text_start_execution_would_refuse_is_refused_first(text: str, expected: str) -> None:
+    with pytest.raises(InvalidRunInputError) as refused:
+        parse_run_input(text)
+    (problem,) = refused.value.problems
+    assert problem.startswith(expected)
+
+
+def test_a_document_over_the_input_limit_is_refused_by_validation_too() -> None:
+    # Given a document (of itself valid-looking) too big for a state machine's input
+    document = {"qapps": {"instanceId": INSTANCE, "apps": ["x" * MAX_INPUT_BYTES]}}
+
+    # Then it is refused for its size alone, not for every field of it
+    assert problems_of(document) == [
+        f"(document): expected at most {MAX_INPUT_BYTES:,} bytes (a state machine's input limit), "
+        f"got {len(json.dumps(document, separators=(',', ':'))):,}: split it into several runs"
+    ]
+
+
+def test_the_local_runner_refuses_such_a_document_without_starting_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a plan file over the state machine's input limit
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"qapps": {"instanceId": INSTANCE, "apps": [APP] * 10_000}}))
+
+    # When the local runner is given it (no synthesized template is needed to refuse it)
+    status = local_runner.main(["--input", str(plan), "--json", "--cdk-out", str(tmp_path / "missing")])
+
+    # Then it exits non-zero, naming the limit, and never started an execution
+    assert status == 1
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["status"] == "NOT_STARTED"
+    assert summary["error"] == "InvalidRunInput"
+    assert "expected at most 262,144 bytes" in summary["cause"]

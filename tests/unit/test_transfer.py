@@ -30,6 +30,7 @@ from archiver.errors import (
     DisallowedLinkError,
     DownloadFailedError,
     LinkExpiredError,
+    ServiceBusyError,
 )
 from archiver.links import DownloadLinkPolicy
 from archiver.transfer import StoredObject, archive_bytes, archive_download
@@ -570,10 +571,10 @@ def test_failed_part_upload_aborts_the_multipart_upload(download_host: DownloadH
     s3.failing_part = 2
 
     # When it is archived
-    with pytest.raises(ClientError, match="injected"):
+    with pytest.raises(ServiceBusyError, match=r"S3 UploadPart for s3://.* failed \(InternalError: injected\)"):
         copy(s3, LinkIssuer(download_host.base_url))
 
-    # Then the upload was aborted: no object, no incomplete upload
+    # Then the upload was aborted (no object, no incomplete upload) and the step is retried as busy
     assert "abort_multipart_upload" in s3.calls
     assert "complete_multipart_upload" not in s3.calls
     assert_archive_empty(s3)
@@ -584,7 +585,7 @@ def test_rerun_adds_a_sha256_tag_that_failed_to_be_written(download_host: Downlo
     body = payload(12 * MIB)
     download_host.script.body = body
     s3.failing_tagging = True
-    with pytest.raises(ClientError, match="injected"):
+    with pytest.raises(ServiceBusyError, match="injected"):
         copy(s3, LinkIssuer(download_host.base_url))
     assert stored_tags(s3) == {}
 
@@ -677,3 +678,21 @@ def test_archive_bytes_writes_once(s3: SpyS3) -> None:
     assert first.s3_checksum == again.s3_checksum == sha256_b64(definition)
     assert stored_bytes(s3, "apps/a-1.json") == definition
     assert stored_tags(s3, "apps/a-1.json") == {"sha256": hashlib.sha256(definition).hexdigest()}
+
+
+def test_a_retried_copy_aborts_the_upload_an_attempt_cut_short_left_behind(
+    download_host: DownloadHost, s3: SpyS3
+) -> None:
+    # Given an upload to the key that a timed-out attempt started and never aborted, and one to another key
+    body = payload(12 * MIB)
+    download_host.script.body = body
+    left = s3.client.create_multipart_upload(Bucket=BUCKET, Key=KEY)["UploadId"]
+    other = s3.client.create_multipart_upload(Bucket=BUCKET, Key=f"{KEY}.other")["UploadId"]
+
+    # When the copy runs again
+    stored = copy(s3, LinkIssuer(download_host.base_url))
+
+    # Then the object is whole, and only the upload left at its own key is gone
+    assert stored.sha256 == hashlib.sha256(body).hexdigest()
+    remaining = {u["UploadId"] for u in s3.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])}
+    assert left not in remaining and other in remaining
