@@ -13,10 +13,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 # The functions' own archive layout: grants follow where the code writes, by construction.
-from archiver.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX
+from archiver.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX, RESTORES_PREFIX
 from infra.constructs.archive_bucket import ArchiveBucket
 from infra.constructs.functions import ArchiverFunctions
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.restore_workflow import RestoreWorkflow
 from infra.constructs.schedule import RunSchedule
 from infra.constructs.workflow import ArchiveWorkflow
 from infra.settings import ArchiverSettings
@@ -54,6 +55,63 @@ QUICKSIGHT_EXPORT_READS: dict[str, Sequence[str]] = {
     ],
 }
 
+# What StartAssetBundleImportJob needs to create or update each kind of resource a bundle holds
+# (QuickSight developer guide, "Asset bundle operations: permissions", and the
+# AWSQuickSightAssetBundleImportPolicy managed policy). Not verified against a live account.
+QUICKSIGHT_IMPORT_WRITES: dict[str, Sequence[str]] = {
+    "dashboard": [
+        "quicksight:CreateDashboard",
+        "quicksight:UpdateDashboard",
+        "quicksight:DescribeDashboard",
+        "quicksight:UpdateDashboardPublishedVersion",
+        "quicksight:UpdateDashboardPermissions",
+    ],
+    "analysis": [
+        "quicksight:CreateAnalysis",
+        "quicksight:UpdateAnalysis",
+        "quicksight:DescribeAnalysis",
+        "quicksight:UpdateAnalysisPermissions",
+    ],
+    "dataset": [
+        "quicksight:CreateDataSet",
+        "quicksight:UpdateDataSet",
+        "quicksight:DescribeDataSet",
+        "quicksight:PassDataSet",
+        "quicksight:UpdateDataSetPermissions",
+        "quicksight:PutDataSetRefreshProperties",
+        "quicksight:CreateRefreshSchedule",
+        "quicksight:UpdateRefreshSchedule",
+        "quicksight:DescribeRefreshSchedule",
+    ],
+    "datasource": [
+        "quicksight:CreateDataSource",
+        "quicksight:UpdateDataSource",
+        "quicksight:DescribeDataSource",
+        "quicksight:PassDataSource",
+        "quicksight:UpdateDataSourcePermissions",
+    ],
+    "theme": [
+        "quicksight:CreateTheme",
+        "quicksight:UpdateTheme",
+        "quicksight:DescribeTheme",
+        "quicksight:UpdateThemePermissions",
+    ],
+    "vpcConnection": ["quicksight:CreateVPCConnection", "quicksight:UpdateVPCConnection"],
+}
+# QuickSight reads an S3Uri import source as its service role (the default one the console
+# creates); a deployment that gave QuickSight another role changes this name.
+QUICKSIGHT_SERVICE_ROLE = "service-role/aws-quicksight-service-role-v0"
+
+# The restore steps that read archived objects or write reports through S3, so use the archive's key.
+RESTORE_KEY_USERS = (
+    "validate_restore",
+    "start_bundle_import",
+    "check_bundle_import",
+    "restore_qapp_file",
+    "record_restore_failure",
+    "write_restore_report",
+)
+
 
 class ArchiverStack(Stack):
     """The archive bucket, one function per step, the state machine, its schedule and its alarms.
@@ -68,6 +126,8 @@ class ArchiverStack(Stack):
         The state machine construct.
     state_machine:
         The run's Standard state machine (``workflow.state_machine``).
+    restore_workflow:
+        The restore's state machine construct (restore, drill or validate archived objects).
     schedule:
         The scheduled run, or ``None`` when the settings carry no plan.
     monitoring:
@@ -96,6 +156,12 @@ class ArchiverStack(Stack):
             timeout=Duration.hours(settings.run_timeout_hours),
         )
         self.state_machine: sfn.StateMachine = self.workflow.state_machine
+        self.restore_workflow = RestoreWorkflow(
+            self,
+            "Restore",
+            steps=self.functions.restore_steps,
+            timeout=Duration.hours(settings.run_timeout_hours),
+        )
 
         self.schedule: RunSchedule | None = None
         if settings.schedule_plan is not None:
@@ -115,6 +181,7 @@ class ArchiverStack(Stack):
         )
 
         self._grant_steps()
+        self._grant_restore_steps()
 
     # -- grants ------------------------------------------------------------------------------------------
 
@@ -180,6 +247,95 @@ class ArchiverStack(Stack):
                 [self.archive.key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )
+
+    def _grant_restore_steps(self) -> None:
+        """What each restore step uses: reads of the archive, the restore's reports, the two services."""
+        fn = self.functions.functions
+        bucket, key = self.archive.bucket, self.archive.key
+        objects = {prefix: bucket.arn_for_objects(f"{prefix}*") for prefix in (QUICKSIGHT_PREFIX, QAPPS_PREFIX)}
+        # Archived objects are read pinned to the version the plan found (GetObjectVersion*); the
+        # key's sha256 tag is the digest recorded when it was archived.
+        object_reads = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"]
+        readers = {
+            "validate_restore": list(objects.values()),
+            "start_bundle_import": [objects[QUICKSIGHT_PREFIX]],
+            "restore_qapp_file": list(objects.values()),
+        }
+        for name, resources in readers.items():
+            self._allow(fn[name], object_reads, resources)
+        # The first step resolves "latest" and reads manifests; a missing manifest must read as
+        # NoSuchKey, not AccessDenied, hence the prefix-scoped ListBucket.
+        self._allow(fn["validate_restore"], ["s3:GetObject"], [bucket.arn_for_objects(f"{MANIFESTS_PREFIX}*")])
+        self._allow(
+            fn["validate_restore"],
+            ["s3:ListBucket"],
+            [bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{MANIFESTS_PREFIX}*"]}},
+        )
+
+        reports = bucket.arn_for_objects(f"{RESTORES_PREFIX}*")
+        for name in ("check_bundle_import", "restore_qapp_file", "record_restore_failure"):
+            self._allow(fn[name], ["s3:PutObject"], [reports])
+        self._allow(fn["write_restore_report"], ["s3:PutObject", "s3:GetObject"], [reports])
+        self._allow(
+            fn["write_restore_report"],
+            ["s3:ListBucket"],
+            [bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{RESTORES_PREFIX}*"]}},
+        )
+        for name in RESTORE_KEY_USERS:
+            self._allow(
+                fn[name],
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                [key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+
+        import_jobs = self._quicksight_arn("asset-bundle-import-job")
+        self._allow(
+            fn["start_bundle_import"],
+            ["quicksight:StartAssetBundleImportJob", "quicksight:DescribeAssetBundleImportJob"],
+            [import_jobs],
+        )
+        for resource_type, actions in QUICKSIGHT_IMPORT_WRITES.items():
+            resource = self._quicksight_arn(resource_type)
+            self._allow(fn["start_bundle_import"], [*actions, "quicksight:TagResource"], [resource])
+        self._allow(fn["check_bundle_import"], ["quicksight:DescribeAssetBundleImportJob"], [import_jobs])
+
+        qapps_app = f"arn:{Aws.PARTITION}:qapps:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*/qapp/*"
+        qbusiness_application = f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/*"
+        self._allow(fn["validate_restore"], ["qapps:GetQApp"], [qapps_app, qbusiness_application])
+        self._allow(fn["restore_qapp_file"], ["qapps:CreatePresignedUrl"], [qapps_app])
+
+        # An S3Uri import is read by QuickSight itself, as its service role: bundles only, through S3 only.
+        quicksight_role = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{QUICKSIGHT_SERVICE_ROLE}"
+        # A condition rather than a role principal: a bucket policy naming a role that does not
+        # exist (QuickSight not set up yet) would fail to deploy.
+        as_quicksight = {"ArnEquals": {"aws:PrincipalArn": quicksight_role}}
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="QuickSightReadsBundlesToImport",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[objects[QUICKSIGHT_PREFIX]],
+                conditions=as_quicksight,
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="QuickSightDecryptsBundlesToImport",
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    **as_quicksight,
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com",
+                        "kms:CallerAccount": Aws.ACCOUNT_ID,
+                    },
+                },
+            )
+        )
 
     def _quicksight_arn(self, resource_type: str) -> str:
         return self.format_arn(service="quicksight", resource=resource_type, resource_name="*")

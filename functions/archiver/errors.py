@@ -50,3 +50,23 @@ class BundleExportTimedOutError(ArchiverError):
 
 class BundleExportNotReadyError(ArchiverError):
     """A QuickSight export job was asked for its bundle before it succeeded."""
+
+
+class InvalidRestoreInputError(ArchiverError):
+    """The restore's input document is invalid, or names archived objects that cannot be restored."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid restore input: " + "; ".join(problems))
+
+
+class UploadInterruptedError(ArchiverError):
+    """A file upload to Q Apps did not complete (network error, 5xx): retrying it starts clean."""
+
+
+class UploadRejectedError(ArchiverError):
+    """The upload host refused a Q Apps file (4xx): a retry with the same request would fail again."""
+
+
+class BundleImportTimedOutError(ArchiverError):
+    """A QuickSight import job did not finish before the restore's polling deadline."""
