@@ -41,7 +41,7 @@ class RestoreContext:
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def restore_input_validator() -> Draft202012Validator:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
@@ -100,9 +100,11 @@ def _file_problems(file: dict[str, Any], field: str) -> list[str]:
 
 def input_problems(document: Any) -> list[str]:
     """Every way ``document`` is not a restore input, one field-naming line each."""
-    problems = schema_problems(document, validator=_validator())
-    if problems:
-        return problems
+    return schema_problems(document, validator=restore_input_validator()) or request_problems(document)
+
+
+def request_problems(document: dict[str, Any]) -> list[str]:
+    """What the schema cannot say about a schema-valid document (combinations of fields)."""
     mode = document.get("mode", RESTORE)
     problems = _drill_problems(document)
     for index, bundle in enumerate(document.get("quicksight", {}).get("bundles", [])):
@@ -144,7 +146,7 @@ def normalised_request(document: dict[str, Any], restore: RestoreContext, *, def
     for index, file in enumerate(qapps.get("files", [])):
         target = {key: file[key] for key in ("appId", "cardId", "fileName")}
         if drill is not None:
-            target.update(scope="SESSION", sessionId=drill["sessionId"])
+            target.update(scope="SESSION", sessionId=drill.get("sessionId"))
         else:
             target["scope"] = file.get("scope", "APPLICATION")
             if "sessionId" in file:

@@ -14,8 +14,9 @@ from typing import Any
 
 from archiver.errors import InvalidRestoreInputError
 from archiver.observability import logger
-from archiver.restore_input import RestoreContext, input_problems, normalised_request
+from archiver.restore_input import RestoreContext, normalised_request, request_problems, restore_input_validator
 from archiver.restore_sources import ArchivedObject, SourceNotFound, bundle_resources, resolve
+from archiver.run_input import schema_problems
 
 MB = 1_000_000
 # StartAssetBundleImportJob: an inline Body up to 20 MB (botocore: 20,971,520 bytes), an S3Uri
@@ -47,11 +48,19 @@ def choose_import_source(requested: str, size: int) -> tuple[str | None, str | N
     return None, f"{_size_text(size)} is more than an import from S3 takes ({_size_text(S3_URI_MAX_BYTES)})"
 
 
-def _plan_bundle(s3: Any, bucket: str, bundle: dict[str, Any], field: str, problems: list[str]) -> dict[str, Any]:
+def _resolve(s3: Any, bucket: str, item: dict[str, Any], field: str, problems: list[str]) -> ArchivedObject | None:
+    if set(item["from"]) not in ({"key"}, {"manifest", "itemId"}):
+        return None  # reported already, as the request's own problem
     try:
-        archived = resolve(s3, bucket, bundle["from"])
+        return resolve(s3, bucket, item["from"])
     except SourceNotFound as missing:
         problems.append(f"{field}.from.{missing}")
+        return None
+
+
+def _plan_bundle(s3: Any, bucket: str, bundle: dict[str, Any], field: str, problems: list[str]) -> dict[str, Any]:
+    archived = _resolve(s3, bucket, bundle, field, problems)
+    if archived is None:
         return bundle
     if archived.export_format == "CLOUDFORMATION_JSON":
         problems.append(
@@ -99,12 +108,8 @@ def _plan_file(
     s3: Any, qapps: Any, bucket: str, instance_id: str, file: dict[str, Any], field: str, problems: list[str]
 ) -> dict[str, Any]:
     problems.extend(_target_problems(qapps, instance_id, file, field))
-    try:
-        archived: ArchivedObject = resolve(s3, bucket, file["from"])
-    except SourceNotFound as missing:
-        problems.append(f"{field}.from.{missing}")
-        return file
-    return {**file, "source": archived.as_dict()}
+    archived = _resolve(s3, bucket, file, field, problems)
+    return file if archived is None else {**file, "source": archived.as_dict()}
 
 
 def plan_restore(
@@ -117,9 +122,11 @@ def plan_restore(
     InvalidRestoreInputError
         With every problem found, each naming its field and what was expected.
     """
-    problems = input_problems(document)
+    problems = schema_problems(document, validator=restore_input_validator())
     if problems:
         raise InvalidRestoreInputError(problems)
+    # A sound document: every other problem, of the request, the archive or the targets, is reported at once.
+    problems = request_problems(document)
     request = normalised_request(document, restore, default_account=default_account)
     if request["quicksight"]["bundles"] and not request["quicksight"]["awsAccountId"]:
         problems.append("quicksight.awsAccountId: required (no default account is configured)")
