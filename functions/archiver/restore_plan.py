@@ -2,8 +2,9 @@
 
 Everything that can be known before a single byte is uploaded is checked here, and every
 problem is reported at once, each naming its field: the document itself, the archived objects
-it names (they exist, a bundle is a QuickSight bundle that opens as a zip and fits the chosen
-import source), and the Q Apps targets (the app exists, the card is a file-upload card).
+it names (they exist, their bytes still have the SHA-256 recorded when they were archived, a
+bundle is a QuickSight bundle that opens as a zip and fits the chosen import source), and the
+Q Apps targets (the app exists, the card is a file-upload card).
 Validate mode ends after this step with a report; restore and drill modes carry the plan on.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from archiver.errors import InvalidRestoreInputError
 from archiver.observability import logger
 from archiver.restore_input import RestoreContext, normalised_request, request_problems, restore_input_validator
-from archiver.restore_sources import ArchivedObject, SourceNotFound, bundle_resources, resolve
+from archiver.restore_sources import ArchivedObject, SourceNotFound, bundle_resources, resolve, sha256_of
 from archiver.run_input import schema_problems
 
 MB = 1_000_000
@@ -52,10 +53,20 @@ def _resolve(s3: Any, bucket: str, item: dict[str, Any], field: str, problems: l
     if set(item["from"]) not in ({"key"}, {"manifest", "itemId"}):
         return None  # reported already, as the request's own problem
     try:
-        return resolve(s3, bucket, item["from"])
+        archived = resolve(s3, bucket, item["from"])
     except SourceNotFound as missing:
         problems.append(f"{field}.from.{missing}")
         return None
+    # Every object is read once, whole, before anything is restored: a restore never starts
+    # from bytes that are not the ones archived.
+    digest = sha256_of(s3, bucket, archived).hex()
+    if archived.sha256 and digest != archived.sha256:
+        problems.append(
+            f"{field}.from: {archived.key} does not match the SHA-256 recorded when it was archived "
+            f"({archived.sha256[:16]}..., now {digest[:16]}...)"
+        )
+        return None
+    return archived
 
 
 def _plan_bundle(s3: Any, bucket: str, bundle: dict[str, Any], field: str, problems: list[str]) -> dict[str, Any]:

@@ -109,3 +109,21 @@ def allowed(statements: list[dict[str, Any]], action: str) -> list[str]:
         if statement["Effect"] == "Allow" and action in as_list(statement["Action"])
         for resource in as_list(statement["Resource"])
     ]
+
+
+def definition_text(definition: Any) -> str:
+    """A state machine's ASL with CloudFormation tokens left as JSON text."""
+    if isinstance(definition, str):
+        return definition
+    return "".join(part if isinstance(part, str) else json.dumps(part) for part in definition["Fn::Join"][1])
+
+
+def state_machine_id(template: Template, *, starts_at: str = "ValidateRun") -> str:
+    """The logical id of the state machine whose first state is ``starts_at`` (the archive run's unless told)."""
+    found = [
+        logical_id
+        for logical_id, machine in template.find_resources("AWS::StepFunctions::StateMachine").items()
+        if f'"StartAt":"{starts_at}"' in definition_text(machine["Properties"]["DefinitionString"])
+    ]
+    assert len(found) == 1, f"expected one state machine starting at {starts_at}, found {found}"
+    return found[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized, only_id
+from tests.infra.conftest import Synthesized, only_id, state_machine_id
 
 
 def test_the_topic_is_encrypted_and_refuses_requests_without_tls(archiver: Synthesized) -> None:
@@ -36,7 +36,7 @@ def test_cloudwatch_and_eventbridge_may_use_the_topic_key(archiver: Synthesized)
 
 
 def test_any_unsuccessful_run_in_five_minutes_raises_the_alarm(archiver: Synthesized) -> None:
-    state_machine = only_id(archiver.template, "AWS::StepFunctions::StateMachine")
+    state_machine = state_machine_id(archiver.template)
     topic = only_id(archiver.template, "AWS::SNS::Topic")
 
     def execution_metric(name: str) -> object:
@@ -76,7 +76,7 @@ def test_any_unsuccessful_run_in_five_minutes_raises_the_alarm(archiver: Synthes
 
 
 def test_each_unsuccessful_execution_is_sent_to_the_topic_with_its_arn(archiver: Synthesized) -> None:
-    state_machine = only_id(archiver.template, "AWS::StepFunctions::StateMachine")
+    state_machine = state_machine_id(archiver.template)
     topic = only_id(archiver.template, "AWS::SNS::Topic")
 
     archiver.template.has_resource_properties(

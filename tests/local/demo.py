@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from tests.local.emulator import ServiceEmulator
+from tests.local.emulator import ServiceEmulator, cards_with_file_upload
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples"
 DEMO_INPUT_PATH = EXAMPLES_DIR / "full-run.json"
@@ -64,5 +64,12 @@ def seed_emulator(emulator: ServiceEmulator, document: Any) -> None:
             session_id=session["sessionId"],
             csv=session_csv(session["sessionId"]),
         )
+    # Each app takes a reference document (a file-upload card): a file a restore can put back.
     for number, app_id in enumerate(dict.fromkeys(app_ids), start=1):
-        emulator.add_qapp(instance_id=instance_id, app_id=app_id, title=f"Demo app {number}", app_version=number)
+        emulator.add_qapp(
+            instance_id=instance_id,
+            app_id=app_id,
+            title=f"Demo app {number}",
+            app_version=number,
+            cards=cards_with_file_upload(app_id),
+        )

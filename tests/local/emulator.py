@@ -49,7 +49,14 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
-__all__ = ["DEFAULT_EPOCH", "ServiceEmulator", "VirtualClock", "file_upload_card_id", "text_input_card_id"]
+__all__ = [
+    "DEFAULT_EPOCH",
+    "ServiceEmulator",
+    "VirtualClock",
+    "cards_with_file_upload",
+    "file_upload_card_id",
+    "text_input_card_id",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -1544,21 +1551,24 @@ def text_input_card_id(app_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app_id}/text-input"))
 
 
+def cards_with_file_upload(app_id: str) -> list[dict[str, Any]]:
+    """The default cards plus a file-upload card (id :func:`file_upload_card_id`) that takes a reference document."""
+    file_upload = {
+        "id": file_upload_card_id(app_id),
+        "title": "Reference document",
+        "dependencies": [],
+        "type": "file-upload",
+        "allowOverride": True,
+    }
+    return [*_default_cards(app_id), {"fileUpload": file_upload}]
+
+
 def _default_cards(app_id: str) -> list[dict[str, Any]]:
     # Card ids must be UUIDs; derive them from the app so a definition is stable across runs.
     text_id = text_input_card_id(app_id)
     query_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app_id}/q-query"))
     return [
         {"textInput": {"id": text_id, "title": "Topic", "dependencies": [], "type": "text-input"}},
-        {
-            "fileUpload": {
-                "id": file_upload_card_id(app_id),
-                "title": "Reference document",
-                "dependencies": [],
-                "type": "file-upload",
-                "allowOverride": True,
-            }
-        },
         {
             "qQuery": {
                 "id": query_id,

@@ -222,6 +222,22 @@ def test_a_bad_request_is_refused_naming_every_field_before_anything_is_uploaded
     assert archived.emulator.import_jobs() == {} and archived.emulator.uploaded_files() == []
 
 
+def test_an_archived_object_that_changed_is_not_restored(archived: LocalArchive, restorer: Restorer) -> None:
+    # Given a session's archived CSV overwritten since it was archived
+    key = artifact_key(archived, f"session/{SESSION}")
+    archived.s3.put_object(Bucket=BUCKET, Key=key, Body=b"tampered")
+
+    # When it is restored
+    result = restorer.run(request(files=[session_file()]), name="tampered-1")
+
+    # Then the restore is refused before anything is uploaded
+    assert result.error == "InvalidRestoreInput"
+    assert f"qapps.files[0].from: {key} does not match the SHA-256 recorded when it was archived" in (
+        result.cause or ""
+    )
+    assert archived.emulator.requests_for("CreatePresignedUrl") == []
+
+
 def test_a_bundle_too_big_to_send_inline_is_refused_and_auto_reads_it_from_s3(
     archive: LocalArchive, restorer: Restorer
 ) -> None:
