@@ -71,7 +71,7 @@ class StreamedForm:
         yield self._tail
 
 
-def _allowed_size(fields: dict[str, str]) -> tuple[int, int] | None:
+def allowed_upload_size(fields: dict[str, str]) -> tuple[int, int] | None:
     """The ``content-length-range`` the signed upload policy allows, when it says."""
     try:
         policy = json.loads(base64.b64decode(fields.get("policy", ""), validate=True))
@@ -138,7 +138,7 @@ def restore_file(
     presigned = client.create_presigned_url(**request)
     url, fields = presigned["presignedUrl"], presigned["presignedUrlFields"]
     DownloadLinkPolicy.from_setting(settings.download_allowlist).check(url)
-    allowed = _allowed_size(fields)
+    allowed = allowed_upload_size(fields)
     if allowed and not allowed[0] <= archived.size <= allowed[1]:
         raise UploadRejectedError(
             f"{archived.key} is {archived.size:,} bytes; Q Apps accepts files of {allowed[0]:,} to {allowed[1]:,} "
