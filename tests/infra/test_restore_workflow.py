@@ -24,7 +24,9 @@ from tests.local.template import RESTORE_WORKFLOW, load_workflow
 @pytest.fixture(scope="module")
 def definition(archiver: Synthesized) -> dict[str, Any]:
     """The restore's ASL, its tokens resolved as the local engine resolves them."""
-    return load_workflow(archiver.template.to_json(), bucket_name="archive", construct=RESTORE_WORKFLOW).definition
+    return load_workflow(
+        dict(archiver.template.to_json()), bucket_name="archive", construct=RESTORE_WORKFLOW
+    ).definition
 
 
 def states(definition: dict[str, Any]) -> dict[str, Any]:

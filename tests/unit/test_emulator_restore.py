@@ -69,7 +69,7 @@ def qapps(emulator: ServiceEmulator) -> BaseClient:
     return _client("qapps", emulator)
 
 
-def presign(qapps: BaseClient, content: bytes = CONTENT, **overrides: Any) -> dict[str, Any]:
+def presign(qapps: BaseClient, *, content: bytes = CONTENT, **overrides: Any) -> dict[str, Any]:
     request = {
         "instanceId": INSTANCE,
         "appId": APP_ID,
