@@ -153,7 +153,7 @@ def test_session_scope_needs_a_known_session(emulator: ServiceEmulator, qapps: B
     ],
 )
 def test_create_presigned_url_refuses_what_the_service_refuses(
-    qapps: BaseClient, overrides: dict[str, str], message: str
+    qapps: BaseClient, overrides: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ClientError) as refused:
         presign(qapps, **overrides)
