@@ -40,13 +40,13 @@ def choose_import_source(requested: str, size: int) -> tuple[str | None, str | N
     if requested in ("auto", "inline") and size <= INLINE_MAX_BYTES:
         return "inline", None
     if requested == "inline":
-        return None, (
-            f"{_size_text(size)} is more than an inline import takes ({_size_text(INLINE_MAX_BYTES)}): "
-            "use importSource s3Uri or auto"
+        return (
+            None,
+            f"more than an inline import takes ({_size_text(INLINE_MAX_BYTES)}): use importSource s3Uri or auto",
         )
     if size <= S3_URI_MAX_BYTES:
         return "s3Uri", None
-    return None, f"{_size_text(size)} is more than an import from S3 takes ({_size_text(S3_URI_MAX_BYTES)})"
+    return None, f"more than an import from S3 takes ({_size_text(S3_URI_MAX_BYTES)})"
 
 
 def _resolve(s3: Any, bucket: str, item: dict[str, Any], field: str, problems: list[str]) -> ArchivedObject | None:
@@ -81,7 +81,7 @@ def _plan_bundle(s3: Any, bucket: str, bundle: dict[str, Any], field: str, probl
         return bundle
     source, too_big = choose_import_source(bundle["importSource"], archived.size)
     if too_big:
-        problems.append(f"{field}.importSource: {archived.key} is {too_big}")
+        problems.append(f"{field}.importSource: {archived.key} is {_size_text(archived.size)}, {too_big}")
     try:
         resources = bundle_resources(s3, bucket, archived)
     except zipfile.BadZipFile as error:

@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, lambda_step
+from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, item_map, lambda_step
 
 # Import jobs have no documented concurrency limit; a few at once keeps a restore gentle on the account.
 QUICKSIGHT_IMPORT_CONCURRENCY = 3
@@ -121,16 +121,6 @@ class RestoreWorkflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
         )
 
-    def _item_map(self, state_id: str, *, items_path: str, selector: dict[str, str], kind: str, limit: int) -> sfn.Map:
-        return sfn.Map(
-            self,
-            state_id,
-            items_path=items_path,
-            item_selector={**selector, "restore.$": "$.restore", f"{kind}.$": "$$.Map.Item.Value"},
-            max_concurrency=limit,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-
     def _bundle_branch(self) -> sfn.Map:
         item = {"restore.$": "$.restore", "awsAccountId.$": "$.awsAccountId", "bundle.$": "$.bundle"}
         start = lambda_step(
@@ -159,12 +149,14 @@ class RestoreWorkflow(Construct):
             .when(sfn.Condition.boolean_equals("$.import.settled", True), sfn.Succeed(self, "BundleImportRecorded"))
             .otherwise(wait)
         )
-        bundles = self._item_map(
+        bundles = item_map(
+            self,
             "RestoreBundles",
             items_path="$.quicksight.bundles",
             selector={"awsAccountId.$": "$.quicksight.awsAccountId"},
             kind="bundle",
-            limit=QUICKSIGHT_IMPORT_CONCURRENCY,
+            context="restore",
+            max_concurrency=QUICKSIGHT_IMPORT_CONCURRENCY,
         )
         bundles.item_processor(start.next(wait).next(check).next(settled))
         return bundles
@@ -179,12 +171,14 @@ class RestoreWorkflow(Construct):
             retry_on=SERVICE_BUSY + TRANSFER_INTERRUPTED + UPLOAD_INTERRUPTED,
         )
         restore.add_catch(self._record_failure("RecordFileRestoreFailure", "file"), result_path="$.error")
-        files = self._item_map(
+        files = item_map(
+            self,
             "RestoreQAppFiles",
             items_path="$.qapps.files",
             selector={"instanceId.$": "$.qapps.instanceId"},
             kind="file",
-            limit=QAPPS_UPLOAD_CONCURRENCY,
+            context="restore",
+            max_concurrency=QAPPS_UPLOAD_CONCURRENCY,
         )
         files.item_processor(restore)
         return files

@@ -54,3 +54,28 @@ def lambda_step(
             jitter_strategy=sfn.JitterType.FULL,
         )
     return task
+
+
+def item_map(
+    scope: Construct,
+    state_id: str,
+    *,
+    items_path: str,
+    selector: dict[str, str],
+    kind: str,
+    context: str,
+    max_concurrency: int,
+) -> sfn.Map:
+    """An inline Map over a plan's items of one ``kind``: each iteration gets the item, ``context`` and ``selector``.
+
+    ``context`` names what every item carries along (``run`` for an archive run, ``restore`` for a
+    restore); the Map's results are discarded, since each item records its own outcome.
+    """
+    return sfn.Map(
+        scope,
+        state_id,
+        items_path=items_path,
+        item_selector={**selector, f"{context}.$": f"$.{context}", f"{kind}.$": "$$.Map.Item.Value"},
+        max_concurrency=max_concurrency,
+        result_path=sfn.JsonPath.DISCARD,
+    )

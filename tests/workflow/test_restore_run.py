@@ -256,10 +256,10 @@ def test_a_bundle_too_big_to_send_inline_is_refused_and_auto_reads_it_from_s3(
     refused = restorer.run(request(bundles=[{**big, "importSource": "inline"}]), name="inline-1")
     assert refused.error == "InvalidRestoreInput"
     assert re.search(
-        r"quicksight\.bundles\[0\]\.importSource: .*big.* is 22,0\d\d,\d{3} bytes .* more than an inline "
-        r"import takes \(20,971,520 bytes",
+        r"quicksight\.bundles\[0\]\.importSource: quicksight/\S+/big/\S+\.qs is 22,0\d\d,\d{3} bytes \(22\.0 MB\), "
+        r"more than an inline import takes \(20,971,520 bytes \(21\.0 MB\)\): use importSource s3Uri or auto",
         refused.cause or "",
-    )
+    ), refused.cause
     assert archive.emulator.import_jobs() == {}
 
     # And with the default (auto) QuickSight reads it from the archive instead
