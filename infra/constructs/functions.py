@@ -54,10 +54,11 @@ STEP_SPECS: Mapping[str, StepSpec] = {
     "write_manifest": _SMALL,
 }
 
-# The restore's steps, sized the same way. Checking the request reads zip directories and app
-# definitions; an inline bundle import holds up to 20 MB in memory; a file upload streams.
+# The restore's steps, sized the same way. Checking the request reads every named object once
+# (streaming, for its SHA-256: up to 1 GB a bundle, hence the longest timeout); an inline bundle
+# import holds up to 20 MB in memory; a file upload streams.
 RESTORE_STEP_SPECS: Mapping[str, StepSpec] = {
-    "validate_restore": StepSpec(memory_mb=512, timeout=Duration.minutes(5)),
+    "validate_restore": StepSpec(memory_mb=512, timeout=Duration.minutes(15)),
     "start_bundle_import": StepSpec(memory_mb=512, timeout=Duration.minutes(2)),
     "check_bundle_import": _SMALL,
     "restore_qapp_file": _COPY,

@@ -486,6 +486,7 @@ class ServiceEmulator:
         self._upload_forms: dict[str, dict[str, Any]] = {}
         self._uploads: list[dict[str, Any]] = []
         self._upload_faults: deque[int] = deque()
+        self._import_faults: deque[str] = deque()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -1181,6 +1182,11 @@ class ServiceEmulator:
         with self._lock:
             self._upload_faults.extend([status] * times)
 
+    def fail_next_imports(self, times: int = 1, *, message: str = "Injected by the service emulator") -> None:
+        """Make the next ``times`` import jobs end failed (rolled back if asked), with ``message`` as their error."""
+        with self._lock:
+            self._import_faults.extend([message] * times)
+
     def uploaded_files(self) -> list[dict[str, Any]]:
         """Return one record per Q Apps file stored by an upload, oldest first.
 
@@ -1259,6 +1265,9 @@ class ServiceEmulator:
         )
         job.read_bundle(body)
         with self._lock:
+            if self._import_faults:
+                fault = self._import_faults.popleft()
+                job.errors.append({"Arn": job.arn, "Type": "InvalidParameterValueException", "Message": fault})
             self._import_jobs[(account_id, job_id)] = job
         return {"Arn": job.arn, "AssetBundleImportJobId": job_id, "RequestId": request_id, "Status": 202}
 

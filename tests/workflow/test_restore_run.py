@@ -290,6 +290,21 @@ def test_a_refused_upload_stores_nothing_and_says_why(archived: LocalArchive, re
     assert not UPLOAD_CREDENTIAL.search(json.dumps(failed))
 
 
+def test_a_failed_import_is_reported_with_quicksight_errors(archived: LocalArchive, restorer: Restorer) -> None:
+    # Given QuickSight fails the next import (and rolls it back, as asked)
+    archived.emulator.fail_next_imports(message="Data source warehouse: credentials are missing")
+
+    # When a bundle is restored
+    result = restorer.run(request(bundles=[finance_bundle()]), name="import-failed-1")
+
+    # Then the restore fails, and the report says what QuickSight said
+    assert result.status == "FAILED" and result.error == "RestoreItemsFailed"
+    (item,) = restorer.report("import-failed-1")["items"]
+    assert item["error"]["type"] == "BundleImportFailed"
+    assert item["error"]["message"].startswith("FAILED_ROLLBACK_COMPLETED: ")
+    assert "credentials are missing" in item["error"]["details"][0]["Message"]
+
+
 def test_an_interrupted_upload_is_retried_with_a_fresh_form(archived: LocalArchive, restorer: Restorer) -> None:
     # Given an upload host that fails once with a 503
     archived.emulator.reject_next_uploads(status=503)
