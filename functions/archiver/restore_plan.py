@@ -10,6 +10,7 @@ Validate mode ends after this step with a report; restore and drill modes carry 
 
 from __future__ import annotations
 
+import json
 import zipfile
 from typing import Any
 
@@ -25,6 +26,9 @@ MB = 1_000_000
 INLINE_MAX_BYTES = 20_971_520
 S3_URI_MAX_BYTES = 1_000 * MB
 FILE_UPLOAD_CARD = "fileUpload"
+# Step Functions caps a state's input and output at 256 KiB; the plan travels whole through the
+# first states, with room left for what the steps add.
+MAX_PLAN_BYTES = 200_000
 
 
 def _size_text(size: int) -> str:
@@ -150,17 +154,24 @@ def plan_restore(
         _plan_file(s3, qapps, bucket, instance_id, file, f"qapps.files[{index}]", problems)
         for index, file in enumerate(request["qapps"]["files"])
     ]
+    plan = {
+        **request,
+        "quicksight": {**request["quicksight"], "bundles": bundles},
+        "qapps": {**request["qapps"], "files": files},
+    }
+    size = len(json.dumps(plan))
+    if size > MAX_PLAN_BYTES:
+        problems.append(
+            f"(document): expected a restore one execution can carry (a plan of at most {MAX_PLAN_BYTES:,} bytes "
+            f"of state), this one is {size:,} bytes: split it into several restores"
+        )
     if problems:
         raise InvalidRestoreInputError(problems)
     logger.info(
         "Restore planned",
         extra={"mode": request["restore"]["mode"], "bundles": len(bundles), "files": len(files)},
     )
-    return {
-        **request,
-        "quicksight": {**request["quicksight"], "bundles": bundles},
-        "qapps": {**request["qapps"], "files": files},
-    }
+    return plan
 
 
 def plan_items(plan: dict[str, Any]) -> list[dict[str, Any]]:
