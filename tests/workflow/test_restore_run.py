@@ -7,13 +7,15 @@ import hashlib
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
+import boto3
 import pytest
 
 from tests.local.demo import demo_input, seed_emulator
-from tests.local.emulator import file_upload_card_id, text_input_card_id
-from tests.local.engine import ExecutionResult
-from tests.local.template import RESTORE_WORKFLOW, load_workflow
+from tests.local.emulator import ServiceEmulator, VirtualClock, file_upload_card_id, text_input_card_id
+from tests.local.engine import ExecutionResult, LocalStepFunctions, local_environment
+from tests.local.template import LOCAL_REGION, RESTORE_WORKFLOW, SynthesizedWorkflow, load_workflow
 from tests.workflow.conftest import BUCKET, LocalArchive
 
 INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
@@ -45,13 +47,39 @@ def restorer(archive: LocalArchive, synthesized_template: dict[str, Any]) -> Res
     return Restorer(archive, synthesized_template)
 
 
-@pytest.fixture
-def archived(archive: LocalArchive) -> LocalArchive:
-    """Last night's archive: the demo plan's bundles and one of its sessions, archived as run nightly-1."""
+def last_nights_plan() -> dict[str, Any]:
+    """The demo plan's bundles and one of its sessions (with its app)."""
     document = demo_input()
     document["qapps"] = {**document["qapps"], "sessions": document["qapps"]["sessions"][:1], "apps": [APP]}
-    seed_emulator(archive.emulator, document)
-    assert archive.run(document, name="nightly-1").status == "SUCCEEDED"
+    return document
+
+
+@pytest.fixture(scope="module")
+def last_nights_archive(synthesized_workflow: SynthesizedWorkflow) -> dict[str, tuple[bytes, str]]:
+    """Last night's archive, archived once per module by the real run: every key, with its bytes and tags."""
+    clock = VirtualClock()
+    document = last_nights_plan()
+    with ServiceEmulator(clock=clock) as emulator:
+        seed_emulator(emulator, document)
+        environment = local_environment(synthesized_workflow, bucket=BUCKET, endpoint=emulator.endpoint_url)
+        with LocalStepFunctions(synthesized_workflow, clock=clock, environment=environment) as engine:
+            s3 = boto3.client("s3", region_name=LOCAL_REGION)
+            s3.create_bucket(Bucket=BUCKET)
+            assert engine.run(document, name="nightly-1").status == "SUCCEEDED"
+            objects = {}
+            for entry in s3.list_objects_v2(Bucket=BUCKET)["Contents"]:
+                tags = s3.get_object_tagging(Bucket=BUCKET, Key=entry["Key"])["TagSet"]
+                body = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read()
+                objects[entry["Key"]] = (body, urlencode({tag["Key"]: tag["Value"] for tag in tags}))
+    return objects
+
+
+@pytest.fixture
+def archived(archive: LocalArchive, last_nights_archive: dict[str, tuple[bytes, str]]) -> LocalArchive:
+    """The archive as last night's run left it, and the services it archived from."""
+    seed_emulator(archive.emulator, last_nights_plan())
+    for key, (body, tagging) in last_nights_archive.items():
+        archive.s3.put_object(Bucket=BUCKET, Key=key, Body=body, Tagging=tagging)
     return archive
 
 
