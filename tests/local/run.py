@@ -160,10 +160,9 @@ def _drill(
         if item["status"] != "restored":
             print(f"  FAILED {origin}: {item['error']['type']}: {item['error']['message']}", file=out)
         elif item["kind"] == "bundle":
-            resources = ", ".join(item["result"]["resources"])
-            print(
-                f"  {origin} -> QuickSight, ids prefixed {item['result']['resourceIdPrefix']!r}: {resources}", file=out
-            )
+            prefix = item["result"]["resourceIdPrefix"] or ""
+            restored = (resource.split("/", 1) for resource in item["result"]["resources"])
+            print(f"  {origin} -> QuickSight: {', '.join(f'{kind}/{prefix}{rid}' for kind, rid in restored)}", file=out)
         else:
             target = item["target"]
             print(
