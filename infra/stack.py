@@ -130,6 +130,8 @@ class ArchiverStack(Stack):
         The restore's state machine construct (restore, drill or validate archived objects).
     schedule:
         The scheduled run, or ``None`` when the settings carry no plan.
+    drill_schedule:
+        The scheduled restore drill, or ``None`` when the settings carry no drill plan.
     monitoring:
         The notifications topic, alarm and failure rule.
     """
@@ -171,6 +173,18 @@ class ArchiverStack(Stack):
                 state_machine=self.state_machine,
                 schedule=events.Schedule.expression(settings.schedule_expression),
                 plan=settings.schedule_plan,
+            )
+
+        # "Prove last night's archive restores": a drill (or a validation) on its own schedule.
+        self.drill_schedule: RunSchedule | None = None
+        if settings.drill_plan is not None:
+            self.drill_schedule = RunSchedule(
+                self,
+                "DrillSchedule",
+                state_machine=self.restore_workflow.state_machine,
+                schedule=events.Schedule.expression(settings.drill_schedule_expression),
+                plan=settings.drill_plan,
+                description="Starts a scheduled restore drill",
             )
 
         self.monitoring = Monitoring(

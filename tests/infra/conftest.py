@@ -27,9 +27,16 @@ SCHEDULED_PLAN: dict[str, Any] = {
     },
     "qapps": {"instanceId": "11111111-2222-3333-4444-555555555555", "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"]},
 }
+# Prove each night's archive restores: the sales bundle of the latest manifest, beside the original.
+SCHEDULED_DRILL_PLAN: dict[str, Any] = {
+    "mode": "drill",
+    "quicksight": {"bundles": [{"from": {"manifest": "latest", "itemId": "bundle/sales"}}]},
+}
 SCHEDULED_OVERRIDES: dict[str, Any] = {
     "schedulePlan": SCHEDULED_PLAN,
     "scheduleExpression": "rate(1 day)",
+    "drillPlan": SCHEDULED_DRILL_PLAN,
+    "drillScheduleExpression": "cron(0 6 * * ? *)",
     "notificationEmail": "archive-operator@example.com",
     "coldStorageAfterDays": 30,
 }

@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match
 
 from infra.constructs.functions import RESTORE_STEP_SPECS
+from infra.settings import DEFAULTS, ArchiverSettings, SettingsError
 from infra.stack import RESTORE_KEY_USERS
 from tests.infra.conftest import (
+    SCHEDULED_DRILL_PLAN,
     Synthesized,
     allowed,
     archive_bucket_id,
@@ -149,3 +152,37 @@ def test_quicksight_may_read_bundles_to_import_and_nothing_else(archiver: Synthe
     (decrypt,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid", "").startswith("QuickSight")]
     assert decrypt["Action"] == "kms:Decrypt"
     assert decrypt["Condition"]["StringEquals"]["kms:ViaService"]
+
+
+def test_a_configured_drill_plan_starts_the_restore_on_its_own_schedule(scheduled: Synthesized) -> None:
+    restore = state_machine_id(scheduled.template, starts_at="ValidateRestore")
+
+    scheduled.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "cron(0 6 * * ? *)",
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {"Ref": restore},
+                        "Input": Match.serialized_json(Match.object_equals(SCHEDULED_DRILL_PLAN)),
+                    }
+                )
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("plan", "problem"),
+    [
+        ({**SCHEDULED_DRILL_PLAN, "mode": "restore"}, 'mode: expected "drill" or "validate"'),
+        ({"mode": "drill", "quicksight": {"bundles": []}}, "quicksight.bundles: expected at least 1 items"),
+    ],
+)
+def test_a_bad_or_overwriting_drill_plan_is_refused_at_synth(plan: dict[str, Any], problem: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        ArchiverSettings.from_mapping({**DEFAULTS, "drillPlan": plan})
+
+    assert "context 'archiver.drillPlan' is not a valid restore drill input document" in str(refused.value)
+    assert problem in str(refused.value)
