@@ -14,6 +14,11 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
     EventBridge ``cron(...)`` or ``rate(...)`` expression of the scheduled run (UTC).
 ``schedulePlan`` (null)
     The run input document the schedule sends. ``null`` means no schedule is created at all.
+``drillScheduleExpression`` ("cron(0 5 * * ? *)")
+    EventBridge expression of the scheduled restore drill (UTC), after the night's run.
+``drillPlan`` (null)
+    The restore input document the drill schedule sends (mode ``drill`` or ``validate`` only: a schedule
+    never restores over the originals). ``null`` means no drill schedule.
 ``notificationEmail`` (null)
     An address subscribed to the failure notifications topic (it must confirm the subscription).
 ``logRetentionDays`` (90)
@@ -49,7 +54,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +62,7 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
+from archiver.restore_input import input_problems as restore_input_problems
 from archiver.run_input import schema_problems
 from archiver.settings import (
     APPLICATION_ARN_EXPECTED,
@@ -81,6 +87,8 @@ DEFAULTS: Mapping[str, Any] = {
     "exportDeadlineMinutes": 120,
     "scheduleExpression": "cron(0 3 * * ? *)",
     "schedulePlan": None,
+    "drillScheduleExpression": "cron(0 5 * * ? *)",
+    "drillPlan": None,
     "notificationEmail": None,
     "logRetentionDays": 90,
     "qappsCredentials": {"mode": ROLE_MODE},
@@ -189,6 +197,8 @@ class ArchiverSettings:
     break_glass_role_arn: str | None = None
     object_lock: ObjectLock | None = None
     max_hours_without_successful_run: int | None = None
+    drill_schedule_expression: str = DEFAULTS["drillScheduleExpression"]
+    drill_plan: dict[str, Any] | None = field(default=None, hash=False)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -259,6 +269,8 @@ class ArchiverSettings:
             max_hours_without_successful_run=_optional_int(
                 values, "maxHoursWithoutSuccessfulRun", minimum=1, maximum=_MAX_QUIET_HOURS
             ),
+            drill_schedule_expression=_schedule(values, "drillScheduleExpression"),
+            drill_plan=_plan(values, "drillPlan", problems_of=_drill_problems, what="restore drill input"),
         )
 
 
@@ -302,7 +314,20 @@ def _schedule(values: Mapping[str, Any], name: str) -> str:
     return value.strip()
 
 
-def _plan(values: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+def _drill_problems(document: Any) -> list[str]:
+    problems = restore_input_problems(document)
+    if not problems and document.get("mode", "restore") not in ("drill", "validate"):
+        problems.append('mode: expected "drill" or "validate" (a schedule never restores over the originals)')
+    return problems
+
+
+def _plan(
+    values: Mapping[str, Any],
+    name: str,
+    *,
+    problems_of: Callable[[Any], list[str]] = schema_problems,
+    what: str = "run input",
+) -> dict[str, Any] | None:
     value = values[name]
     if value is None:
         return None
@@ -313,11 +338,11 @@ def _plan(values: Mapping[str, Any], name: str) -> dict[str, Any] | None:
             raise SettingsError(f"{_key(name)} is a string but not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise SettingsError(
-            f"{_key(name)} must be null (no schedule) or the run input JSON object, got {type(value).__name__}"
+            f"{_key(name)} must be null (no schedule) or the {what} JSON object, got {type(value).__name__}"
         )
-    problems = schema_problems(value)
+    problems = problems_of(value)
     if problems:
-        raise SettingsError(f"{_key(name)} is not a valid run input document: " + "; ".join(problems))
+        raise SettingsError(f"{_key(name)} is not a valid {what} document: " + "; ".join(problems))
     size = len(json.dumps(value, separators=(",", ":")))
     if size > _MAX_PLAN_CHARS:
         raise SettingsError(f"{_key(name)} is {size} characters of JSON; EventBridge sends at most {_MAX_PLAN_CHARS}")

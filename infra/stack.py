@@ -16,17 +16,21 @@ from constructs import Construct
 
 # The functions' own archive layout: grants follow where the code writes, by construction.
 from archiver import layout
-from archiver.layout import MANIFESTS_PREFIX, QUICKSIGHT_PREFIX
+from archiver.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX, RESTORES_PREFIX
 from infra.constructs.archive_bucket import ArchiveBucket
 from infra.constructs.functions import ArchiverFunctions
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.qapps_identity import QAppsIdentity
+from infra.constructs.restore_workflow import RestoreWorkflow
 from infra.constructs.schedule import RunSchedule
 from infra.constructs.workflow import ArchiveWorkflow
 from infra.nag import acknowledge_wildcard
 from infra.settings import ArchiverSettings, ObjectLock
 
 DESCRIPTION = "Archives Amazon QuickSight asset bundles and Amazon Q Apps data to S3"
+
+# Why the Q Apps grants end in wildcards.
+QAPPS_IDS_AT_RUN_TIME = "The input names apps and sessions (and, unless qappsInstanceIds is set, instances) at run time"
 
 # The steps that settle an item and record its outcome under manifests/.
 OUTCOME_WRITERS = (
@@ -61,6 +65,63 @@ QUICKSIGHT_EXPORT_READS: dict[str, Sequence[str]] = {
     ],
 }
 
+# What StartAssetBundleImportJob needs to create or update each kind of resource a bundle holds
+# (QuickSight developer guide, "Asset bundle operations: permissions", and the
+# AWSQuickSightAssetBundleImportPolicy managed policy). Not verified against a live account.
+QUICKSIGHT_IMPORT_WRITES: dict[str, Sequence[str]] = {
+    "dashboard": [
+        "quicksight:CreateDashboard",
+        "quicksight:UpdateDashboard",
+        "quicksight:DescribeDashboard",
+        "quicksight:UpdateDashboardPublishedVersion",
+        "quicksight:UpdateDashboardPermissions",
+    ],
+    "analysis": [
+        "quicksight:CreateAnalysis",
+        "quicksight:UpdateAnalysis",
+        "quicksight:DescribeAnalysis",
+        "quicksight:UpdateAnalysisPermissions",
+    ],
+    "dataset": [
+        "quicksight:CreateDataSet",
+        "quicksight:UpdateDataSet",
+        "quicksight:DescribeDataSet",
+        "quicksight:PassDataSet",
+        "quicksight:UpdateDataSetPermissions",
+        "quicksight:PutDataSetRefreshProperties",
+        "quicksight:CreateRefreshSchedule",
+        "quicksight:UpdateRefreshSchedule",
+        "quicksight:DescribeRefreshSchedule",
+    ],
+    "datasource": [
+        "quicksight:CreateDataSource",
+        "quicksight:UpdateDataSource",
+        "quicksight:DescribeDataSource",
+        "quicksight:PassDataSource",
+        "quicksight:UpdateDataSourcePermissions",
+    ],
+    "theme": [
+        "quicksight:CreateTheme",
+        "quicksight:UpdateTheme",
+        "quicksight:DescribeTheme",
+        "quicksight:UpdateThemePermissions",
+    ],
+    "vpcConnection": ["quicksight:CreateVPCConnection", "quicksight:UpdateVPCConnection"],
+}
+# QuickSight reads an S3Uri import source as its service role (the default one the console
+# creates); a deployment that gave QuickSight another role changes this name.
+QUICKSIGHT_SERVICE_ROLE = "service-role/aws-quicksight-service-role-v0"
+
+# The restore steps that read archived objects or write reports through S3, so use the archive's key.
+RESTORE_KEY_USERS = (
+    "validate_restore",
+    "start_bundle_import",
+    "check_bundle_import",
+    "restore_qapp_file",
+    "record_restore_failure",
+    "write_restore_report",
+)
+
 
 class ArchiverStack(Stack):
     """The archive bucket, one function per step, the state machine, its schedule and its alarms.
@@ -75,8 +136,12 @@ class ArchiverStack(Stack):
         The state machine construct.
     state_machine:
         The run's Standard state machine (``workflow.state_machine``).
+    restore_workflow:
+        The restore's state machine construct (restore, drill or validate archived objects).
     schedule:
         The scheduled run, or ``None`` when the settings carry no plan.
+    drill_schedule:
+        The scheduled restore drill, or ``None`` when the settings carry no drill plan.
     monitoring:
         The notifications topic, alarm and failure rule.
     qapps_identity:
@@ -110,6 +175,12 @@ class ArchiverStack(Stack):
             timeout=Duration.hours(settings.run_timeout_hours),
         )
         self.state_machine: sfn.StateMachine = self.workflow.state_machine
+        self.restore_workflow = RestoreWorkflow(
+            self,
+            "Restore",
+            steps=self.functions.restore_steps,
+            timeout=Duration.hours(settings.run_timeout_hours),
+        )
 
         self.schedule: RunSchedule | None = None
         if settings.schedule_plan is not None:
@@ -121,10 +192,23 @@ class ArchiverStack(Stack):
                 plan=settings.schedule_plan,
             )
 
+        # "Prove last night's archive restores": a drill (or a validation) on its own schedule.
+        self.drill_schedule: RunSchedule | None = None
+        if settings.drill_plan is not None:
+            self.drill_schedule = RunSchedule(
+                self,
+                "DrillSchedule",
+                state_machine=self.restore_workflow.state_machine,
+                schedule=events.Schedule.expression(settings.drill_schedule_expression),
+                plan=settings.drill_plan,
+                description="Starts a scheduled restore drill",
+            )
+
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             state_machine=self.state_machine,
+            restore_state_machine=self.restore_workflow.state_machine,
             notification_email=settings.notification_email,
             functions=self.functions.functions,
             successful_run_expected_within_hours=settings.successful_run_expected_within_hours,
@@ -143,6 +227,7 @@ class ArchiverStack(Stack):
             )
 
         self._grant_steps()
+        self._grant_restore_steps()
 
     # -- grants ------------------------------------------------------------------------------------------
 
@@ -174,25 +259,19 @@ class ArchiverStack(Stack):
         # Q Apps resources live under their Amazon Q Business application (Service Authorization
         # Reference, "Amazon Q Business Q Apps"): sessions are required for ExportQAppSessionData; GetQApp
         # accepts the application or the app.
-        instances = self.settings.qapps_instance_ids or ("*",)
-        qapps_apps = [
-            f"arn:{Aws.PARTITION}:qapps:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/{i}/qapp/*" for i in instances
-        ]
-        qbusiness_applications = [
-            f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/{i}" for i in instances
-        ]
-        run_time_ids = "The plan names apps and sessions (and, unless qappsInstanceIds is set, instances) at run time"
+        instances = self._qapps_instances()
+        qapps_apps, qbusiness_applications = self._qapps_arns()
         self.grant_qapps(
             fn["archive_session"],
             ["qapps:ExportQAppSessionData"],
             [f"{app}/session/*" for app in qapps_apps],
-            wildcards_because=run_time_ids,
+            wildcards_because=QAPPS_IDS_AT_RUN_TIME,
         )
         self.grant_qapps(
             fn["archive_app"],
             ["qapps:GetQApp"],
             [*qapps_apps, *qbusiness_applications],
-            wildcards_because=run_time_ids,
+            wildcards_because=QAPPS_IDS_AT_RUN_TIME,
         )
 
         # Artifacts are written once (PutObject with If-None-Match). On a 412 the existing object's
@@ -278,6 +357,139 @@ class ArchiverStack(Stack):
             self.qapps_identity.grant_qapps_access(
                 function, actions=actions, resources=resources, wildcards_because=wildcards_because
             )
+
+    def _grant_restore_steps(self) -> None:
+        """What each restore step uses: reads of the archive, the restore's reports, the two services."""
+        fn = self.functions.functions
+        bucket, key = self.archive.bucket, self.archive.key
+        objects = {prefix: bucket.arn_for_objects(f"{prefix}*") for prefix in (QUICKSIGHT_PREFIX, QAPPS_PREFIX)}
+        # Archived objects are read pinned to the version the plan found (GetObjectVersion*); the
+        # key's sha256 tag is the digest recorded when it was archived.
+        object_reads = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"]
+        readers = {
+            "validate_restore": list(objects.values()),
+            "start_bundle_import": [objects[QUICKSIGHT_PREFIX]],
+            "restore_qapp_file": list(objects.values()),
+        }
+        requested = "A restore request names the archived objects (and manifests) to read at run time"
+        for name, resources in readers.items():
+            self._allow(fn[name], object_reads, resources, wildcards_because=requested)
+        # The first step resolves "latest" and reads manifests; a missing manifest must read as
+        # NoSuchKey, not AccessDenied, hence the prefix-scoped ListBucket.
+        self._allow(
+            fn["validate_restore"],
+            ["s3:GetObject"],
+            [bucket.arn_for_objects(f"{MANIFESTS_PREFIX}*")],
+            wildcards_because=requested,
+        )
+        self._allow(
+            fn["validate_restore"],
+            ["s3:ListBucket"],
+            [bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{MANIFESTS_PREFIX}*"]}},
+        )
+
+        reports = bucket.arn_for_objects(f"{RESTORES_PREFIX}*")
+        per_restore = "Each restore's item outcomes and report are written per restore under restores/"
+        for name in ("check_bundle_import", "restore_qapp_file", "record_restore_failure"):
+            self._allow(fn[name], ["s3:PutObject"], [reports], wildcards_because=per_restore)
+        self._allow(
+            fn["write_restore_report"], ["s3:PutObject", "s3:GetObject"], [reports], wildcards_because=per_restore
+        )
+        self._allow(
+            fn["write_restore_report"],
+            ["s3:ListBucket"],
+            [bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{RESTORES_PREFIX}*"]}},
+        )
+        for name in RESTORE_KEY_USERS:
+            self._allow(
+                fn[name],
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                [key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+
+        import_jobs = self._quicksight_arn("asset-bundle-import-job")
+        per_restore_jobs = "Import job ids are made per restore, so no job ARN is known at deploy time"
+        self._allow(
+            fn["start_bundle_import"],
+            ["quicksight:StartAssetBundleImportJob", "quicksight:DescribeAssetBundleImportJob"],
+            [import_jobs],
+            wildcards_because=per_restore_jobs,
+        )
+        for resource_type, actions in QUICKSIGHT_IMPORT_WRITES.items():
+            self._allow(
+                fn["start_bundle_import"],
+                [*actions, "quicksight:TagResource"],
+                [self._quicksight_arn(resource_type)],
+                wildcards_because="An import creates or updates the assets in its archived bundle, known at run time",
+            )
+        self._allow(
+            fn["check_bundle_import"],
+            ["quicksight:DescribeAssetBundleImportJob"],
+            [import_jobs],
+            wildcards_because=per_restore_jobs,
+        )
+
+        qapps_apps, qbusiness_applications = self._qapps_arns()
+        self.grant_qapps(
+            fn["validate_restore"],
+            ["qapps:GetQApp"],
+            [*qapps_apps, *qbusiness_applications],
+            wildcards_because=QAPPS_IDS_AT_RUN_TIME,
+        )
+        # CreatePresignedUrl has no IAM action of its own: "the IAM permissions are derived from the
+        # qapps:ImportDocument action" (Q Apps API reference); cfn-lint knows no qapps:CreatePresignedUrl.
+        self.grant_qapps(
+            fn["restore_qapp_file"], ["qapps:ImportDocument"], qapps_apps, wildcards_because=QAPPS_IDS_AT_RUN_TIME
+        )
+
+        # An S3Uri import is read by QuickSight itself, as its service role: bundles only, through S3 only.
+        quicksight_role = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{QUICKSIGHT_SERVICE_ROLE}"
+        # A condition rather than a role principal: a bucket policy naming a role that does not
+        # exist (QuickSight not set up yet) would fail to deploy.
+        as_quicksight = {"ArnEquals": {"aws:PrincipalArn": quicksight_role}}
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="QuickSightReadsBundlesToImport",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[objects[QUICKSIGHT_PREFIX]],
+                conditions=as_quicksight,
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="QuickSightDecryptsBundlesToImport",
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    **as_quicksight,
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com",
+                        "kms:CallerAccount": Aws.ACCOUNT_ID,
+                    },
+                },
+            )
+        )
+
+    def _qapps_instances(self) -> tuple[str, ...]:
+        return self.settings.qapps_instance_ids or ("*",)
+
+    def _qapps_arns(self) -> tuple[list[str], list[str]]:
+        """The Q Apps apps, and the Amazon Q Business applications (Q Apps instances), the archiver may use.
+
+        Q Apps resources live under their Amazon Q Business application (Service Authorization Reference,
+        "Amazon Q Business Q Apps"); ``qappsInstanceIds`` narrows them to the listed instances.
+        """
+        instances = self._qapps_instances()
+        apps = [f"arn:{Aws.PARTITION}:qapps:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/{i}/qapp/*" for i in instances]
+        applications = [
+            f"arn:{Aws.PARTITION}:qbusiness:{Aws.REGION}:{Aws.ACCOUNT_ID}:application/{i}" for i in instances
+        ]
+        return apps, applications
 
     def _quicksight_arn(self, resource_type: str) -> str:
         return self.format_arn(service="quicksight", resource=resource_type, resource_name="*")

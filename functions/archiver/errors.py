@@ -158,3 +158,23 @@ class QuotaExceededError(ArchiverError):
 
 class QAppsIdentityError(ArchiverError):
     """The archive user's identity could not be turned into Q Apps credentials (token, secret or role)."""
+
+
+class InvalidRestoreInputError(ArchiverError):
+    """The restore's input document is invalid, or names archived objects that cannot be restored."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid restore input: " + "; ".join(problems))
+
+
+class UploadInterruptedError(ArchiverError):
+    """A file upload to Q Apps did not complete (network error, 5xx): retrying it starts clean."""
+
+
+class UploadRejectedError(ArchiverError):
+    """The upload host refused a Q Apps file (4xx): a retry with the same request would fail again."""
+
+
+class BundleImportTimedOutError(ArchiverError):
+    """A QuickSight import job did not finish before the restore's polling deadline."""

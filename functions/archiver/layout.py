@@ -37,3 +37,16 @@ def manifest_key(run_id: str) -> str:
 def outcome_key(run_id: str, item_id: str) -> str:
     """``manifests/{run id}/items/{item id}.json``: one item's outcome, gathered into the manifest."""
     return f"{MANIFESTS_PREFIX}{run_id}/items/{item_id}.json"
+
+
+RESTORES_PREFIX = "restores/"
+
+
+def restore_report_key(restore_id: str) -> str:
+    """``restores/{restore id}.json``: what a restore (or drill, or validation) did, item by item."""
+    return f"{RESTORES_PREFIX}{restore_id}.json"
+
+
+def restore_outcome_key(restore_id: str, item_id: str) -> str:
+    """``restores/{restore id}/items/{item id}.json``: one item's outcome, gathered into the report."""
+    return f"{RESTORES_PREFIX}{restore_id}/items/{item_id}.json"

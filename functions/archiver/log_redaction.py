@@ -22,9 +22,10 @@ REDACTED = "<redacted>"
 # \u0026 between parameters stay inside the match).
 _QUERY = re.compile(r"(https?://[^\s\"'<>?]+)\?[^\s\"'<>]*")
 # A credential by name, as JSON (also JSON inside a JSON string), a Python dict repr, a header or a query
-# parameter: its value goes.
+# parameter: its value goes. The X-Amz- names in any case: a presigned POST's form fields (Q Apps'
+# presignedUrlFields) spell them in lower case.
 _CREDENTIAL = re.compile(
-    r"(?P<name>X-Amz-(?:Signature|Credential|Security-Token)|Signature|Credential"
+    r"(?P<name>(?i:X-Amz-(?:Signature|Credential|Security-Token))|Signature|Credential"
     r"|assertion|ContextAssertion|SessionToken|SecretAccessKey|SecretString|accessToken|idToken|refreshToken"
     r"|clientSecret|client_secret|access_token|id_token|identityContext|jwt)"
     r"(?P<separator>\\*[\"']?\s*[:=]\s*(?:b?\\*[\"'])?)"

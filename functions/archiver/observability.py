@@ -21,8 +21,10 @@ tracer = Tracer()
 metrics = Metrics()
 
 # Item steps' events carry the run, the manifest step's carries the whole plan, and the first
-# step gets the raw execution: each finds the execution id where it is.
-_CORRELATION_ID_PATH = "run.executionId || plan.run.executionId || execution.id"
+# step gets the raw execution: each finds the execution id where it is (restore steps carry "restore").
+_CORRELATION_ID_PATH = (
+    "run.executionId || plan.run.executionId || restore.executionId || plan.restore.executionId || execution.id"
+)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -133,6 +133,9 @@ def _describe(error: ValidationError) -> list[str]:
         case "minItems" | "maxItems":
             bound = "at least" if error.validator == "minItems" else "at most"
             return [f"{field}: expected {bound} {error.validator_value} items, got {len(error.instance)}"]
+        case "minLength" | "maxLength":
+            bound = "at least" if error.validator == "minLength" else "at most"
+            return [f"{field}: expected {bound} {error.validator_value} characters, got {len(error.instance)}"]
         case "uniqueItems":
             return [f"{field}: expected no duplicates"]
         case "anyOf" if not error.absolute_path:
@@ -178,12 +181,12 @@ def parse_run_input(text: str) -> Any:
     return document
 
 
-def schema_problems(document: Any) -> list[str]:
-    """Every way ``document`` breaks the schema, one field-naming line each."""
+def schema_problems(document: Any, *, validator: Draft202012Validator | None = None) -> list[str]:
+    """Every way ``document`` breaks the schema (the run input's unless told), one field-naming line each."""
     if not isinstance(document, dict):
         return [f"(document): expected an object, got {_json_type(document)}"]
     problems: list[str] = []
-    errors = sorted(_validator().iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted((validator or _validator()).iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors:
         problems.extend(_describe(error))
     return list(dict.fromkeys(problems))

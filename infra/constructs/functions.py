@@ -15,6 +15,7 @@ from constructs import Construct
 
 from archiver import metric_names
 from infra.bundling import FUNCTIONS_DIR, dependency_layer_code
+from infra.constructs.restore_workflow import RestoreSteps
 from infra.constructs.workflow import WorkflowSteps
 from infra.nag import acknowledge
 
@@ -55,6 +56,18 @@ STEP_SPECS: Mapping[str, StepSpec] = {
     "write_manifest": _SMALL,
 }
 
+# The restore's steps, sized the same way. Checking the request reads every named object once
+# (streaming, for its SHA-256: up to 1 GB a bundle, hence the longest timeout); an inline bundle
+# import holds up to 20 MB in memory; a file upload streams.
+RESTORE_STEP_SPECS: Mapping[str, StepSpec] = {
+    "validate_restore": StepSpec(memory_mb=512, timeout=Duration.minutes(15)),
+    "start_bundle_import": StepSpec(memory_mb=512, timeout=Duration.minutes(2)),
+    "check_bundle_import": _SMALL,
+    "restore_qapp_file": _COPY,
+    "record_restore_failure": _SMALL,
+    "write_restore_report": _SMALL,
+}
+
 
 class ArchiverFunctions(Construct):
     """One Lambda function per workflow step, sharing runtime, layers, code asset and environment.
@@ -63,6 +76,8 @@ class ArchiverFunctions(Construct):
     ----------
     steps:
         The functions as the workflow consumes them.
+    restore_steps:
+        The restore's functions as the restore workflow consumes them.
     functions:
         The same functions by step name (``validate_run``, ...), for the stack's grants.
     log_groups:
@@ -118,7 +133,7 @@ class ArchiverFunctions(Construct):
 
         self.functions: dict[str, lambda_.Function] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
-        for name, spec in STEP_SPECS.items():
+        for name, spec in {**STEP_SPECS, **RESTORE_STEP_SPECS}.items():
             construct_name = "".join(part.title() for part in name.split("_"))
             log_group = logs.LogGroup(self, f"{construct_name}Logs", retention=log_retention)
             self.log_groups[name] = log_group
@@ -138,7 +153,8 @@ class ArchiverFunctions(Construct):
                 environment=environment,
             )
 
-        self.steps = WorkflowSteps(**self.functions)
+        self.steps = WorkflowSteps(**{name: self.functions[name] for name in STEP_SPECS})
+        self.restore_steps = RestoreSteps(**{name: self.functions[name] for name in RESTORE_STEP_SPECS})
 
         acknowledge(
             self,

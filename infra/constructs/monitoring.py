@@ -36,7 +36,8 @@ class Monitoring(Construct):
     key:
         The key the topic is encrypted with.
     alarm:
-        In alarm while any run failed, timed out or was aborted in the last five minutes.
+        In alarm while any run (archive, restore or drill) failed, timed out or was aborted in the last five
+        minutes.
     failure_rule:
         Forwards each unsuccessful execution's status change to the topic.
     function_error_alarms:
@@ -53,6 +54,7 @@ class Monitoring(Construct):
         construct_id: str,
         *,
         state_machine: sfn.IStateMachine,
+        restore_state_machine: sfn.IStateMachine | None = None,
         notification_email: str | None = None,
         functions: Mapping[str, lambda_.IFunction] | None = None,
         successful_run_expected_within_hours: int | None = None,
@@ -107,21 +109,29 @@ class Monitoring(Construct):
         if notification_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(notification_email))
 
+        # A restore or a scheduled drill that fails is as loud as a failed archive run: an archive
+        # that does not restore is not a backup.
+        watched = [state_machine, *([restore_state_machine] if restore_state_machine else [])]
         period = Duration.minutes(5)
+        unsuccessful = {
+            f"{outcome}{index}": metric(period=period, statistic="Sum")
+            for index, machine in enumerate(watched)
+            for outcome, metric in (
+                ("failed", machine.metric_failed),
+                ("timedOut", machine.metric_timed_out),
+                ("aborted", machine.metric_aborted),
+            )
+        }
         unsuccessful_runs = cloudwatch.MathExpression(
-            expression="failed + timedOut + aborted",
-            using_metrics={
-                "failed": state_machine.metric_failed(period=period, statistic="Sum"),
-                "timedOut": state_machine.metric_timed_out(period=period, statistic="Sum"),
-                "aborted": state_machine.metric_aborted(period=period, statistic="Sum"),
-            },
+            expression=" + ".join(unsuccessful),
+            using_metrics=unsuccessful,
             label="Unsuccessful runs",
             period=period,
         )
         self.alarm = cloudwatch.Alarm(
             self,
             "UnsuccessfulRuns",
-            alarm_description="An archive run failed, timed out or was aborted",
+            alarm_description="An archive run, restore or drill failed, timed out or was aborted",
             metric=unsuccessful_runs,
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -134,12 +144,12 @@ class Monitoring(Construct):
         self.failure_rule = events.Rule(
             self,
             "UnsuccessfulExecution",
-            description="Forwards each failed, timed-out or aborted archive run to the notifications topic",
+            description="Forwards each failed, timed-out or aborted run, restore or drill to the notifications topic",
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=["Step Functions Execution Status Change"],
                 detail={
-                    "stateMachineArn": [state_machine.state_machine_arn],
+                    "stateMachineArn": [machine.state_machine_arn for machine in watched],
                     "status": FAILED_STATUSES,
                 },
             ),

@@ -28,13 +28,14 @@ class RunSchedule(Construct):
         state_machine: sfn.IStateMachine,
         schedule: events.Schedule,
         plan: Mapping[str, Any],
+        description: str = "Starts a scheduled archive run",
     ) -> None:
         super().__init__(scope, construct_id)
 
         self.rule = events.Rule(
             self,
             "Rule",
-            description="Starts a scheduled archive run",
+            description=description,
             schedule=schedule,
             targets=[
                 targets.SfnStateMachine(

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from archiver.errors import RETRY_AFTER_WAITS, retry_after_error_name
-from infra.nag import acknowledge_wildcard
+from infra.nag import acknowledge, acknowledge_wildcard
 
 # Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
 # exception classes are named after the service's error code (for handlers that do not name
@@ -106,3 +107,56 @@ def _retry_after(task: tasks.LambdaInvoke) -> None:
 def add_export_slot_retry(task: tasks.LambdaInvoke) -> None:
     """Wait for one of the account's five QuickSight export slots (see EXPORT_SLOTS_BUSY)."""
     _back_off(task, EXPORT_SLOTS_BUSY, first=Duration.seconds(30), cap=Duration.minutes(5), attempts=8)
+
+
+def item_map(
+    scope: Construct,
+    state_id: str,
+    *,
+    items_path: str,
+    selector: dict[str, str],
+    kind: str,
+    context: str,
+    max_concurrency: int,
+) -> sfn.Map:
+    """An inline Map over a plan's items of one ``kind``: each iteration gets the item, ``context`` and ``selector``.
+
+    ``context`` names what every item carries along (``run`` for an archive run, ``restore`` for a
+    restore); the Map's results are discarded, since each item records its own outcome.
+    """
+    return sfn.Map(
+        scope,
+        state_id,
+        items_path=items_path,
+        item_selector={**selector, f"{context}.$": f"$.{context}", f"{kind}.$": "$$.Map.Item.Value"},
+        max_concurrency=max_concurrency,
+        result_path=sfn.JsonPath.DISCARD,
+    )
+
+
+def standard_state_machine(
+    scope: Construct, definition: sfn.IChainable, *, timeout: Duration
+) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    """A Standard state machine as every workflow here has it: logged at ALL, traced, with a timeout.
+
+    Returns the state machine and its execution log group (kept a year, and kept when the stack goes:
+    it is the record of what was archived or restored, and when).
+    """
+    log_group = logs.LogGroup(
+        scope, "ExecutionLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN
+    )
+    state_machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+    )
+    acknowledge(
+        state_machine,
+        "AwsSolutions-IAM5[Resource::*]",
+        "CloudWatch Logs' log-delivery actions and X-Ray's trace actions accept no resource but *",
+    )
+    return state_machine, log_group

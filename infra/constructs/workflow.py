@@ -12,15 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, add_export_slot_retry, lambda_step
-from infra.nag import acknowledge
+from infra.constructs.steps import (
+    SERVICE_BUSY,
+    TRANSFER_INTERRUPTED,
+    add_export_slot_retry,
+    lambda_step,
+    standard_state_machine,
+)
 
 # QuickSight runs at most five export jobs at once per account.
 QUICKSIGHT_EXPORT_JOB_LIMIT = 5
@@ -90,26 +95,7 @@ class ArchiveWorkflow(Construct):
         )
 
         definition = self._validate_run().next(archive_items).next(write_manifest)
-        self.log_group = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            retention=logs.RetentionDays.ONE_YEAR,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=timeout,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-        )
-        acknowledge(
-            self.state_machine,
-            "AwsSolutions-IAM5[Resource::*]",
-            "CloudWatch Logs' log-delivery actions and X-Ray's trace actions accept no resource but *",
-        )
+        self.state_machine, self.log_group = standard_state_machine(self, definition, timeout=timeout)
 
     def _invoke(
         self,

@@ -27,9 +27,16 @@ SCHEDULED_PLAN: dict[str, Any] = {
     },
     "qapps": {"instanceId": "11111111-2222-3333-4444-555555555555", "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"]},
 }
+# Prove each night's archive restores: the sales bundle of the latest manifest, beside the original.
+SCHEDULED_DRILL_PLAN: dict[str, Any] = {
+    "mode": "drill",
+    "quicksight": {"bundles": [{"from": {"manifest": "latest", "itemId": "bundle/sales"}}]},
+}
 SCHEDULED_OVERRIDES: dict[str, Any] = {
     "schedulePlan": SCHEDULED_PLAN,
     "scheduleExpression": "rate(1 day)",
+    "drillPlan": SCHEDULED_DRILL_PLAN,
+    "drillScheduleExpression": "cron(0 6 * * ? *)",
     "notificationEmail": "archive-operator@example.com",
     "coldStorageAfterDays": 30,
 }
@@ -152,3 +159,21 @@ def states(synthesized_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
     collect(load_workflow(synthesized_template, bucket_name="archive").definition)
     return found
+
+
+def definition_text(definition: Any) -> str:
+    """A state machine's ASL with CloudFormation tokens left as JSON text."""
+    if isinstance(definition, str):
+        return definition
+    return "".join(part if isinstance(part, str) else json.dumps(part) for part in definition["Fn::Join"][1])
+
+
+def state_machine_id(template: Template, *, starts_at: str = "ValidateRun") -> str:
+    """The logical id of the state machine whose first state is ``starts_at`` (the archive run's unless told)."""
+    found = [
+        logical_id
+        for logical_id, machine in template.find_resources("AWS::StepFunctions::StateMachine").items()
+        if f'"StartAt":"{starts_at}"' in definition_text(machine["Properties"]["DefinitionString"])
+    ]
+    assert len(found) == 1, f"expected one state machine starting at {starts_at}, found {found}"
+    return found[0]

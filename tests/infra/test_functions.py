@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.constructs.functions import STEP_SPECS
+from infra.constructs.functions import RESTORE_STEP_SPECS, STEP_SPECS
 from tests.infra.conftest import Synthesized, archive_bucket_id, function_id, only_id
 
 COPY_STEPS = {"archive_bundle", "archive_session"}
@@ -89,9 +89,10 @@ def test_all_steps_share_one_code_asset(archiver: Synthesized) -> None:
     )
     log_groups = {fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for fn in functions.values()}
 
-    assert len(functions) == len(STEP_SPECS) == 8
+    # The archive's eight steps and the restore's six.
+    assert len(functions) == len(STEP_SPECS) + len(RESTORE_STEP_SPECS) == 14
     assert len({json.dumps(fn["Properties"]["Code"]) for fn in functions.values()}) == 1
-    assert len(log_groups) == 8
+    assert len(log_groups) == 14
 
 
 def test_the_code_asset_holds_the_steps_but_not_requirements_or_bytecode(archiver: Synthesized) -> None:

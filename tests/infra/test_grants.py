@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from archiver import layout
-from infra.constructs.functions import STEP_SPECS
+from infra.constructs.functions import RESTORE_STEP_SPECS, STEP_SPECS
 from infra.stack import MANIFESTS_PREFIX, OUTCOME_WRITERS, QUICKSIGHT_PREFIX
 from tests.infra.conftest import (
     IDENTITY_APPLICATION_ARN,
@@ -23,7 +23,8 @@ from tests.infra.conftest import (
     role_statements,
 )
 
-Q_APPS_STEPS = ("archive_session", "archive_app")
+# Every step that calls Q Apps: archiving sessions and definitions, and restoring files to a card.
+Q_APPS_STEPS = ("archive_session", "archive_app", "validate_restore", "restore_qapp_file")
 
 
 def test_validate_run_can_touch_neither_s3_nor_kms_nor_any_service(archiver: Synthesized) -> None:
@@ -215,13 +216,14 @@ def test_q_apps_actions_move_from_the_steps_to_the_q_apps_role(hardened: Synthes
     assert {action for s in statements for action in as_list(s["Action"])} == {
         "qapps:ExportQAppSessionData",
         "qapps:GetQApp",
+        "qapps:ImportDocument",
     }
     sessions = allowed(statements, "qapps:ExportQAppSessionData")
     apps = allowed(statements, "qapps:GetQApp")
     assert sessions and all(f"application/{QAPPS_INSTANCE}/qapp/*/session/*" in r for r in sessions)
     assert apps and all(f"application/{QAPPS_INSTANCE}" in r for r in apps)
     # And no step's own role may call Q Apps
-    for step in STEP_SPECS:
+    for step in [*STEP_SPECS, *RESTORE_STEP_SPECS]:
         assert not [a for s in role_statements(hardened, step) for a in as_list(s["Action"]) if a.startswith("qapps:")]
 
 
@@ -242,7 +244,7 @@ def test_q_apps_steps_may_run_the_identity_chain_and_nothing_wider(hardened: Syn
 
 def test_q_apps_steps_are_told_the_mode_and_where_the_identity_comes_from(hardened: Synthesized) -> None:
     role_id, _ = q_apps_role(hardened)
-    for step in STEP_SPECS:
+    for step in [*STEP_SPECS, *RESTORE_STEP_SPECS]:
         variables = hardened.resources[function_id(hardened.template, step)]["Properties"]["Environment"]["Variables"]
         if step not in Q_APPS_STEPS:
             # Only the Q Apps steps learn where the archive user's secret is

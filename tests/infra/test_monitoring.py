@@ -9,7 +9,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from archiver import metric_names
-from tests.infra.conftest import Synthesized, function_id, only_id, synthesize
+from tests.infra.conftest import Synthesized, function_id, only_id, state_machine_id, synthesize
 
 
 def test_the_topic_is_encrypted_and_refuses_requests_without_tls(archiver: Synthesized) -> None:
@@ -40,11 +40,12 @@ def test_cloudwatch_and_eventbridge_may_use_the_topic_key(archiver: Synthesized)
     assert set(publishers[0]["Principal"]["Service"]) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
 
 
-def test_any_unsuccessful_run_in_five_minutes_raises_the_alarm(archiver: Synthesized) -> None:
-    state_machine = only_id(archiver.template, "AWS::StepFunctions::StateMachine")
+def test_any_unsuccessful_run_restore_or_drill_in_five_minutes_raises_the_alarm(archiver: Synthesized) -> None:
+    archive_run = state_machine_id(archiver.template)
+    restore = state_machine_id(archiver.template, starts_at="ValidateRestore")
     topic = only_id(archiver.template, "AWS::SNS::Topic")
 
-    def execution_metric(name: str) -> object:
+    def execution_metric(name: str, state_machine: str) -> object:
         return Match.object_like(
             {
                 "MetricStat": {
@@ -70,10 +71,17 @@ def test_any_unsuccessful_run_in_five_minutes_raises_the_alarm(archiver: Synthes
             "AlarmActions": [{"Ref": topic}],
             "Metrics": Match.array_with(
                 [
-                    Match.object_like({"Expression": "failed + timedOut + aborted", "ReturnData": True}),
-                    execution_metric("ExecutionsFailed"),
-                    execution_metric("ExecutionsTimedOut"),
-                    execution_metric("ExecutionsAborted"),
+                    Match.object_like(
+                        {
+                            "Expression": "failed0 + timedOut0 + aborted0 + failed1 + timedOut1 + aborted1",
+                            "ReturnData": True,
+                        }
+                    ),
+                    *[
+                        execution_metric(name, state_machine)
+                        for state_machine in (archive_run, restore)
+                        for name in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
+                    ],
                 ]
             ),
         },
@@ -81,7 +89,8 @@ def test_any_unsuccessful_run_in_five_minutes_raises_the_alarm(archiver: Synthes
 
 
 def test_each_unsuccessful_execution_is_sent_to_the_topic_with_its_arn(archiver: Synthesized) -> None:
-    state_machine = only_id(archiver.template, "AWS::StepFunctions::StateMachine")
+    archive_run = state_machine_id(archiver.template)
+    restore = state_machine_id(archiver.template, starts_at="ValidateRestore")
     topic = only_id(archiver.template, "AWS::SNS::Topic")
 
     archiver.template.has_resource_properties(
@@ -91,7 +100,7 @@ def test_each_unsuccessful_execution_is_sent_to_the_topic_with_its_arn(archiver:
                 "source": ["aws.states"],
                 "detail-type": ["Step Functions Execution Status Change"],
                 "detail": {
-                    "stateMachineArn": [{"Ref": state_machine}],
+                    "stateMachineArn": [{"Ref": archive_run}, {"Ref": restore}],
                     "status": ["FAILED", "TIMED_OUT", "ABORTED"],
                 },
             },
@@ -154,7 +163,7 @@ def test_without_a_schedule_or_setting_nobody_expects_runs_so_no_quiet_alarm(arc
 
 
 def _quiet_alarm(synth: Synthesized) -> dict[str, Any]:
-    state_machine = only_id(synth.template, "AWS::StepFunctions::StateMachine")
+    state_machine = state_machine_id(synth.template)
     found = synth.template.find_resources(
         "AWS::CloudWatch::Alarm",
         {

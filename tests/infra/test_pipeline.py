@@ -100,7 +100,8 @@ def test_each_stage_deploys_the_archiver_stack_to_its_account_and_region(pipelin
     archiver = stage.node.find_child("Archiver")
     assert isinstance(archiver, cdk.Stack)
     assert (archiver.account, archiver.region) == ("222222222222", "eu-central-1")
-    Template.from_stack(archiver).resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    # the archive run and the restore
+    Template.from_stack(archiver).resource_count_is("AWS::StepFunctions::StateMachine", 2)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import SCHEDULED_PLAN, Synthesized, only_id
+from tests.infra.conftest import SCHEDULED_PLAN, Synthesized, state_machine_id
 
 
 def test_no_schedule_is_created_without_a_plan(archiver: Synthesized) -> None:
@@ -16,7 +16,7 @@ def test_no_schedule_is_created_without_a_plan(archiver: Synthesized) -> None:
 
 
 def test_a_configured_plan_is_sent_to_the_state_machine_on_the_schedule(scheduled: Synthesized) -> None:
-    state_machine = only_id(scheduled.template, "AWS::StepFunctions::StateMachine")
+    state_machine = state_machine_id(scheduled.template)
 
     scheduled.template.has_resource_properties(
         "AWS::Events::Rule",
@@ -37,7 +37,7 @@ def test_a_configured_plan_is_sent_to_the_state_machine_on_the_schedule(schedule
 
 
 def test_the_schedule_may_start_this_state_machine_only(scheduled: Synthesized) -> None:
-    state_machine = only_id(scheduled.template, "AWS::StepFunctions::StateMachine")
+    state_machine = state_machine_id(scheduled.template)
 
     scheduled.template.has_resource_properties(
         "AWS::IAM::Policy",

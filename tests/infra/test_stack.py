@@ -7,16 +7,13 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized, only_id
+from tests.infra.conftest import Synthesized, definition_text, state_machine_id
 
 
-def _definition(synth: Synthesized) -> str:
-    """The state machine's ASL with CloudFormation tokens left as JSON text."""
-    state_machine = synth.resources[only_id(synth.template, "AWS::StepFunctions::StateMachine")]
-    definition = state_machine["Properties"]["DefinitionString"]
-    if isinstance(definition, str):
-        return definition
-    return "".join(part if isinstance(part, str) else json.dumps(part) for part in definition["Fn::Join"][1])
+def _definition(synth: Synthesized, *, starts_at: str = "ValidateRun") -> str:
+    """The state machine's ASL (the archive run's unless told) with CloudFormation tokens left as JSON text."""
+    state_machine = synth.resources[state_machine_id(synth.template, starts_at=starts_at)]
+    return definition_text(state_machine["Properties"]["DefinitionString"])
 
 
 def test_the_state_machine_is_standard_with_full_logging_and_tracing(archiver: Synthesized) -> None:
@@ -36,8 +33,8 @@ def test_a_run_times_out_after_the_configured_hours(archiver: Synthesized) -> No
     assert '"TimeoutSeconds":43200' in _definition(archiver)
 
 
-def test_the_state_machine_invokes_only_the_step_functions(archiver: Synthesized) -> None:
-    definition = _definition(archiver)
+def test_the_state_machines_invoke_only_the_step_functions(archiver: Synthesized) -> None:
+    definition = _definition(archiver) + _definition(archiver, starts_at="ValidateRestore")
     functions = archiver.template.find_resources("AWS::Lambda::Function")
 
     assert all(logical_id in definition for logical_id in functions)
@@ -48,7 +45,8 @@ def test_app_py_builds_the_stack_with_cdk_json_context(synthesized_template: dic
     resources = synthesized_template["Resources"]
 
     # Then it holds the archiver, built with cdk.json's settings and feature flags
-    assert [r["Type"] for r in resources.values()].count("AWS::StepFunctions::StateMachine") == 1
+    # (the archive run's state machine and the restore's)
+    assert [r["Type"] for r in resources.values()].count("AWS::StepFunctions::StateMachine") == 2
     assert not [r for r in resources.values() if "ScheduleExpression" in r.get("Properties", {})]
     # (@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy: access logs are delivered under a bucket policy)
     assert "logging.s3.amazonaws.com" in json.dumps(resources)

@@ -6,15 +6,18 @@ import csv
 import io
 import json
 import random
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.local.emulator import ServiceEmulator
+from tests.local.emulator import ServiceEmulator, cards_with_file_upload
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples"
 DEMO_INPUT_PATH = EXAMPLES_DIR / "full-run.json"
 # Big enough that the demo's bundles go through a multipart upload (parts are 8 MiB).
 DEMO_BUNDLE_PADDING_BYTES = 12 * 1024 * 1024
+DRILL_PREFIX = "drill-"
 
 
 def demo_input() -> dict[str, Any]:
@@ -64,5 +67,63 @@ def seed_emulator(emulator: ServiceEmulator, document: Any) -> None:
             session_id=session["sessionId"],
             csv=session_csv(session["sessionId"]),
         )
+    # Each app takes a reference document (a file-upload card): a file a restore can put back; and
+    # each has a session set aside for restore drills.
     for number, app_id in enumerate(dict.fromkeys(app_ids), start=1):
-        emulator.add_qapp(instance_id=instance_id, app_id=app_id, title=f"Demo app {number}", app_version=number)
+        emulator.add_qapp(
+            instance_id=instance_id,
+            app_id=app_id,
+            title=f"Demo app {number}",
+            app_version=number,
+            cards=cards_with_file_upload(app_id),
+        )
+        emulator.add_session(instance_id=instance_id, app_id=app_id, session_id=drill_session_id(app_id), csv=b"")
+
+
+def drill_session_id(app_id: str) -> str:
+    """The demo's drill session of an app (in a real account: a session the operator keeps for drills)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app_id}/restore-drill"))
+
+
+def drill_request(manifest: dict[str, Any], read_json: Callable[[str], Any]) -> dict[str, Any] | None:
+    """Prove a run's archive restores, beside the originals: what an operator schedules after the night's run.
+
+    Every archived QuickSight bundle is imported with the drill prefix on every resource id; the
+    first archived session's answers go, as a file, to the file-upload card of its app (found in
+    the app's archived definition), in the drill session only. ``None`` when nothing can be drilled.
+    """
+    run_id = manifest["run"]["id"]
+    artifacts = manifest["artifacts"]
+
+    def archived(item_id: str) -> dict[str, Any]:
+        return {"manifest": run_id, "itemId": item_id}
+
+    bundles = [
+        {"from": archived(a["itemId"])}
+        for a in artifacts
+        if a["kind"] == "bundle" and a["source"].get("exportFormat") == "QUICKSIGHT_JSON"
+    ]
+    document: dict[str, Any] = {"mode": "drill", "drill": {"resourcePrefix": DRILL_PREFIX}}
+    if bundles:
+        document["quicksight"] = {"bundles": bundles}
+    session = next((a for a in artifacts if a["kind"] == "session"), None)
+    if session is not None:
+        app_id = session["source"]["appId"]
+        definitions = [a for a in artifacts if a["kind"] == "app" and a["source"]["appArn"].endswith(f"/{app_id}")]
+        cards = read_json(definitions[0]["key"])["appDefinition"]["cards"] if definitions else []
+        card = next((c["fileUpload"] for c in cards if "fileUpload" in c), None)
+        if card is not None:
+            instance_id = session["key"].split("/")[1]
+            document["drill"]["sessionId"] = drill_session_id(app_id)
+            document["qapps"] = {
+                "instanceId": instance_id,
+                "files": [
+                    {
+                        "from": archived(session["itemId"]),
+                        "appId": app_id,
+                        "cardId": card["id"],
+                        "fileName": f"answers-{session['source']['sessionId']}.csv",
+                    }
+                ],
+            }
+    return document if "quicksight" in document or "qapps" in document else None

@@ -12,7 +12,9 @@ Time inside the emulator is *virtual* (:class:`VirtualClock`): export jobs progr
 expire only when a test advances the clock, so tests never sleep and never flake on timing.
 
 Implemented operations: ``StartAssetBundleExportJob``, ``DescribeAssetBundleExportJob``,
-``ExportQAppSessionData`` and ``GetQApp``. Any other request answers 404
+``ExportQAppSessionData`` and ``GetQApp``; for restores, ``StartAssetBundleImportJob``,
+``DescribeAssetBundleImportJob`` (the bundle read inline or from S3, i.e. moto in process) and
+``CreatePresignedUrl`` with the S3 POST upload it signs. Any other request answers 404
 ``UnknownOperationException`` so that a missing feature is loud rather than silently wrong.
 SigV4 signatures of API calls are not verified (any credentials work); the download links carry
 an HMAC signature that *is* verified, like a real presigned S3 URL.
@@ -20,6 +22,7 @@ an HMAC signature that *is* verified, like a real presigned S3 URL.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import hashlib
@@ -46,7 +49,14 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
-__all__ = ["DEFAULT_EPOCH", "ServiceEmulator", "VirtualClock"]
+__all__ = [
+    "DEFAULT_EPOCH",
+    "ServiceEmulator",
+    "VirtualClock",
+    "cards_with_file_upload",
+    "file_upload_card_id",
+    "text_input_card_id",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -75,6 +85,9 @@ _OPERATIONS: dict[str, str] = {
     "DescribeAssetBundleExportJob": "quicksight",
     "ExportQAppSessionData": "qapps",
     "GetQApp": "qapps",
+    "StartAssetBundleImportJob": "quicksight",
+    "DescribeAssetBundleImportJob": "quicksight",
+    "CreatePresignedUrl": "qapps",
 }
 
 # The qapps error shapes mark these members required; an injected error without them would
@@ -483,6 +496,13 @@ class ServiceEmulator:
         self._stalls_released = threading.Event()
         self._requests: list[dict[str, Any]] = []
         self._downloads: list[dict[str, Any]] = []
+        self.import_duration_seconds = 10.0
+        self.qapps_max_file_bytes = _QAPPS_MAX_FILE_BYTES
+        self._import_jobs: dict[tuple[str, str], _ImportJob] = {}
+        self._upload_forms: dict[str, dict[str, Any]] = {}
+        self._uploads: list[dict[str, Any]] = []
+        self._upload_faults: deque[int] = deque()
+        self._import_faults: deque[str] = deque()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -787,6 +807,8 @@ class ServiceEmulator:
             "X-Amz-Signature" in request.query or "X-Amz-Algorithm" in request.query
         ):
             return self._handle_download(request)
+        if request.method == "POST" and request.path == self._upload_path:
+            return self._handle_upload(request)
         operation = _route(request)
         request_id = str(uuid.uuid4())
         if operation is None:
@@ -813,6 +835,8 @@ class ServiceEmulator:
             return self._describe_export(params, request_id), 200
         if operation == "ExportQAppSessionData":
             return self._export_session(params), 200
+        if operation in _RESTORE_OPERATIONS:
+            return self._dispatch_restore(operation, params, request_id)
         return self._get_qapp(params), 200
 
     def _record_request(self, operation: str, request: _Request, request_id: str) -> dict[str, Any]:
@@ -1188,6 +1212,254 @@ class ServiceEmulator:
         with self._lock:
             record["bytes_sent"] += count
 
+    # -- restores: QuickSight imports, Q Apps uploads --------------------------------------------
+
+    def reject_next_uploads(self, times: int = 1, *, status: int = 503) -> None:
+        """Answer the next ``times`` Q Apps file uploads with an S3-style error of ``status``, storing nothing."""
+        with self._lock:
+            self._upload_faults.extend([status] * times)
+
+    def fail_next_imports(self, times: int = 1, *, message: str = "Injected by the service emulator") -> None:
+        """Make the next ``times`` import jobs end failed (rolled back if asked), with ``message`` as their error."""
+        with self._lock:
+            self._import_faults.extend([message] * times)
+
+    def uploaded_files(self) -> list[dict[str, Any]]:
+        """Return one record per Q Apps file stored by an upload, oldest first.
+
+        Returns
+        -------
+        list of dict
+            Each with ``fileId``, ``instanceId``, ``appId``, ``cardId``, ``scope``, ``sessionId``,
+            ``fileName``, ``bytes`` (the exact content), ``sha256`` (Base64, as checked) and ``time``.
+        """
+        with self._lock:
+            return [dict(record) for record in self._uploads]
+
+    def import_jobs(self) -> dict[str, dict[str, Any]]:
+        """Return import job id -> what the job imported, status as of now.
+
+        Each with ``status``, ``source`` (``"inline"`` or ``"s3Uri"``), ``s3_uri``, ``bundle_sha256``
+        (hex), ``resources`` (as in the bundle, e.g. ``dashboard/sales``), ``restored_ids`` (with the
+        prefix applied), ``prefix``, ``failure_action``, ``override_parameters`` and ``errors``.
+        """
+        now = self.clock.now()
+        with self._lock:
+            jobs = sorted(self._import_jobs.values(), key=lambda j: j.created_at)
+        return {job.job_id: {**job.summary(), "status": job.status_at(now)} for job in jobs}
+
+    @property
+    def _upload_path(self) -> str:
+        return f"/qapps-uploads-{self.region}/"
+
+    def _dispatch_restore(self, operation: str, params: dict[str, Any], request_id: str) -> tuple[dict[str, Any], int]:
+        if operation == "StartAssetBundleImportJob":
+            return self._start_import(params, request_id), 202
+        if operation == "DescribeAssetBundleImportJob":
+            return self._describe_import(params, request_id), 200
+        return self._create_presigned_url(params), 200
+
+    def _read_bundle(self, source: Mapping[str, Any]) -> tuple[bytes, str | None]:
+        if "Body" in source:
+            return base64.b64decode(source["Body"]), None
+        uri = source.get("S3Uri")
+        match = re.match(r"^s3://([^/]+)/(.+)$", uri or "")
+        if match is None:
+            raise _invalid("AssetBundleImportSource must hold a Body or an s3://bucket/key S3Uri.")
+        import boto3  # moto's S3, when the caller runs under mock_aws
+
+        s3 = boto3.client("s3", region_name=self.region)
+        try:
+            return s3.get_object(Bucket=match[1], Key=match[2])["Body"].read(), uri
+        except s3.exceptions.ClientError as error:
+            code = error.response["Error"]["Code"]
+            raise _ApiError("AccessDeniedException", 401, f"QuickSight could not read {uri}: {code}") from None
+
+    def _start_import(self, params: dict[str, Any], request_id: str) -> dict[str, Any]:
+        account_id, job_id = params.get("AwsAccountId", ""), params.get("AssetBundleImportJobId", "")
+        if not _ACCOUNT_ID_RE.match(account_id) or not _JOB_ID_RE.match(job_id):
+            raise _invalid("AwsAccountId and AssetBundleImportJobId must match the model's patterns.")
+        if params.get("FailureAction", "DO_NOTHING") not in ("DO_NOTHING", "ROLLBACK"):
+            raise _invalid("FailureAction must be DO_NOTHING or ROLLBACK.")
+        now = self.clock.now()
+        with self._lock:
+            previous = self._import_jobs.get((account_id, job_id))
+        if previous is not None and previous.status_at(now) in (QUEUED, IN_PROGRESS):
+            raise _ApiError("ConflictException", 409, f"Import job {job_id} is still running.")
+        body, uri = self._read_bundle(params.get("AssetBundleImportSource") or {})
+        overrides = params.get("OverrideParameters") or {}
+        job = _ImportJob(
+            account_id=account_id,
+            job_id=job_id,
+            arn=f"arn:aws:quicksight:{self.region}:{account_id}:asset-bundle-import-job/{job_id}",
+            created_at=now,
+            duration=self.import_duration_seconds,
+            s3_uri=uri,
+            bundle_sha256=hashlib.sha256(body).hexdigest(),
+            failure_action=params.get("FailureAction", "DO_NOTHING"),
+            override_parameters=copy.deepcopy(overrides),
+            prefix=overrides.get("ResourceIdOverrideConfiguration", {}).get("PrefixForAllResources", ""),
+        )
+        job.read_bundle(body)
+        with self._lock:
+            if self._import_faults:
+                fault = self._import_faults.popleft()
+                job.errors.append({"Arn": job.arn, "Type": "InvalidParameterValueException", "Message": fault})
+            self._import_jobs[(account_id, job_id)] = job
+        return {"Arn": job.arn, "AssetBundleImportJobId": job_id, "RequestId": request_id, "Status": 202}
+
+    def _describe_import(self, params: dict[str, Any], request_id: str) -> dict[str, Any]:
+        account_id, job_id = params["AwsAccountId"], params["AssetBundleImportJobId"]
+        with self._lock:
+            job = self._import_jobs.get((account_id, job_id))
+        if job is None:
+            raise _ApiError("ResourceNotFoundException", 404, f"Import job {job_id} was not found.")
+        status = job.status_at(self.clock.now())
+        described: dict[str, Any] = {
+            "JobStatus": status,
+            "Arn": job.arn,
+            "CreatedTime": job.created_at,
+            "AssetBundleImportJobId": job_id,
+            "AwsAccountId": account_id,
+            "AssetBundleImportSource": {"S3Uri": job.s3_uri} if job.s3_uri else {},
+            "FailureAction": job.failure_action,
+            "OverrideParameters": copy.deepcopy(job.override_parameters),
+            "RequestId": request_id,
+            "Status": 200,
+        }
+        if status.startswith(FAILED):
+            described["Errors"] = copy.deepcopy(job.errors)
+        return described
+
+    def _create_presigned_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        instance_id = params.get("instanceId")
+        if not instance_id:
+            raise _ApiError("ValidationException", 400, "The instance-id header is required.")
+        for name in ("appId", "cardId", *(("sessionId",) if "sessionId" in params else ())):
+            if not isinstance(params.get(name), str) or not _UUID_RE.match(params[name]):
+                raise _ApiError("ValidationException", 400, f"Invalid {name}: {params.get(name)!r}.")
+        checksum, file_name, scope = params.get("fileContentsSha256"), params.get("fileName"), params.get("scope")
+        if not isinstance(checksum, str) or not _SHA256_B64_RE.match(checksum):
+            raise _ApiError("ValidationException", 400, "fileContentsSha256 must be a Base64 SHA-256 digest.")
+        if not isinstance(file_name, str) or len(file_name) > 100:
+            raise _ApiError("ValidationException", 400, "fileName must be at most 100 characters.")
+        if scope not in ("APPLICATION", "SESSION") or (scope == "SESSION") != ("sessionId" in params):
+            raise _ApiError("ValidationException", 400, "scope must be APPLICATION, or SESSION with a sessionId.")
+        card = self._file_card(instance_id, params["appId"], params["cardId"])
+        if scope == "SESSION":
+            with self._lock:
+                known = (instance_id, params["sessionId"]) in self._sessions
+            if not known:
+                raise _ApiError(
+                    "ResourceNotFoundException",
+                    404,
+                    f"QAppSession {params['sessionId']} was not found.",
+                    resourceId=params["sessionId"],
+                    resourceType="QAppSession",
+                )
+        file_id = str(uuid.uuid4())
+        key = f"{instance_id}/{params['appId']}/{card['id']}/{scope.lower()}/{file_id}/{file_name}"
+        fields, expires = self._upload_form(key, checksum)
+        with self._lock:
+            self._upload_forms[key] = {
+                "fileId": file_id,
+                "instanceId": instance_id,
+                "appId": params["appId"],
+                "cardId": card["id"],
+                "scope": scope,
+                "sessionId": params.get("sessionId"),
+                "fileName": file_name,
+            }
+        return {
+            "fileId": file_id,
+            "presignedUrl": f"{self.endpoint_url}{self._upload_path}",
+            "presignedUrlFields": fields,
+            "presignedUrlExpiration": _iso8601(expires),
+        }
+
+    def _file_card(self, instance_id: str, app_id: str, card_id: str) -> dict[str, Any]:
+        with self._lock:
+            versions = self._qapps.get((instance_id, app_id), {})
+            app = versions.get(max(versions, default=-1))
+        if app is None:
+            raise _ApiError(
+                "ResourceNotFoundException",
+                404,
+                f"QApp {app_id} was not found.",
+                resourceId=app_id,
+                resourceType="QApp",
+            )
+        for card in app["appDefinition"]["cards"]:
+            kind, body = next(iter(card.items()))
+            if body.get("id") == card_id:
+                if kind != "fileUpload":
+                    raise _ApiError("ValidationException", 400, f"Card {card_id} is not a file upload card.")
+                return dict(body)
+        raise _ApiError("ValidationException", 400, f"Card {card_id} was not found in QApp {app_id}.")
+
+    def _upload_form(self, key: str, checksum: str) -> tuple[dict[str, str], int]:
+        """The fields of an S3 POST form for ``key``, signed like S3's: the policy binds key, checksum, expiry."""
+        issued = int(self.clock.now())
+        expires = issued + self.link_ttl_seconds
+        stamp = datetime.fromtimestamp(issued, UTC)
+        fields = {
+            "key": key,
+            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": f"ASIAEMULATOREXAMPLE0/{stamp:%Y%m%d}/{self.region}/s3/aws4_request",
+            "x-amz-date": f"{stamp:%Y%m%dT%H%M%SZ}",
+            "x-amz-security-token": secrets.token_urlsafe(24),
+            "x-amz-checksum-sha256": checksum,
+        }
+        policy = {
+            "expiration": _iso8601(expires),
+            "conditions": [
+                {"bucket": f"qapps-uploads-{self.region}"},
+                *({name: value} for name, value in fields.items()),
+                ["content-length-range", 0, self.qapps_max_file_bytes],
+            ],
+        }
+        fields["policy"] = base64.b64encode(json.dumps(policy).encode()).decode()
+        fields["x-amz-signature"] = hmac.new(self._link_secret, fields["policy"].encode(), hashlib.sha256).hexdigest()
+        return fields, expires
+
+    def _handle_upload(self, request: _Request) -> _Response:
+        with self._lock:
+            fault = self._upload_faults.popleft() if self._upload_faults else None
+        if fault is not None:
+            code, message = _S3_ERROR_CODES.get(fault, ("InternalError", "Injected failure"))
+            return _s3_error(fault, code, message)
+        try:
+            fields, content = _parse_form(request)
+        except ValueError as error:
+            return _s3_error(400, "MalformedPOSTRequest", str(error))
+        policy_text = fields.get("policy", "")
+        signature = hmac.new(self._link_secret, policy_text.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, fields.get("x-amz-signature", "")):
+            return _s3_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match.")
+        policy = json.loads(base64.b64decode(policy_text))
+        expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+        if self.clock.now() > expires:
+            return _s3_error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+        for condition in policy["conditions"]:
+            if isinstance(condition, list):
+                _, smallest, largest = condition
+                if not smallest <= len(content) <= largest:
+                    code = "EntityTooLarge" if len(content) > largest else "EntityTooSmall"
+                    return _s3_error(400, code, "Your proposed upload is outside the allowed size.")
+                continue
+            ((name, value),) = condition.items()
+            if name != "bucket" and fields.get(name) != value:
+                return _s3_error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {name}")
+        computed = base64.b64encode(hashlib.sha256(content).digest()).decode()
+        if computed != fields["x-amz-checksum-sha256"]:
+            return _s3_error(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")
+        with self._lock:
+            form = self._upload_forms.pop(fields["key"], None)
+            if form is None:
+                return _s3_error(403, "AccessDenied", "This upload form was used already.")
+            self._uploads.append({**form, "bytes": content, "sha256": computed, "time": self.clock.now()})
+        return _Response(204, {"x-amz-request-id": secrets.token_hex(8).upper(), "ETag": f'"{computed}"'})
+
 
 # --------------------------------------------------------------------------------------------
 # Helpers: routing, parsing, validation, bundles
@@ -1207,7 +1479,7 @@ def _route(request: _Request) -> str | None:
         return "ExportQAppSessionData"
     if request.method == "GET" and request.path == "/apps.get":
         return "GetQApp"
-    return None
+    return _route_restore(request)
 
 
 def _parse_params(operation: str, request: _Request) -> dict[str, Any]:
@@ -1224,6 +1496,8 @@ def _parse_params(operation: str, request: _Request) -> dict[str, Any]:
         if operation == "DescribeAssetBundleExportJob":
             params["AssetBundleExportJobId"] = match["job"]
         return params
+    if operation in ("StartAssetBundleImportJob", "DescribeAssetBundleImportJob"):
+        return _import_params(operation, request, params)
     if "instance-id" in request.headers:
         params["instanceId"] = request.headers["instance-id"]
     if operation == "GetQApp":
@@ -1313,9 +1587,31 @@ def _s3_error(status: int, code: str, message: str, extra: Mapping[str, str] | N
     return _Response(status, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, xml.encode())
 
 
+def file_upload_card_id(app_id: str) -> str:
+    """The id of the file-upload card in an app registered with the default cards."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app_id}/file-upload"))
+
+
+def text_input_card_id(app_id: str) -> str:
+    """The id of the text-input card in an app registered with the default cards."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app_id}/text-input"))
+
+
+def cards_with_file_upload(app_id: str) -> list[dict[str, Any]]:
+    """The default cards plus a file-upload card (id :func:`file_upload_card_id`) that takes a reference document."""
+    file_upload = {
+        "id": file_upload_card_id(app_id),
+        "title": "Reference document",
+        "dependencies": [],
+        "type": "file-upload",
+        "allowOverride": True,
+    }
+    return [*_default_cards(app_id), {"fileUpload": file_upload}]
+
+
 def _default_cards(app_id: str) -> list[dict[str, Any]]:
     # Card ids must be UUIDs; derive them from the app so a definition is stable across runs.
-    text_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app_id}/text-input"))
+    text_id = text_input_card_id(app_id)
     query_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app_id}/q-query"))
     return [
         {"textInput": {"id": text_id, "title": "Topic", "dependencies": [], "type": "text-input"}},
@@ -1370,6 +1666,114 @@ def _build_bundle(job: _ExportJob) -> _Blob:
         members.append(_ZipMember.stored_padding("emulator-padding.bin", padding))
     etag = hashlib.md5(f"{job.arn}:{job.serial}".encode(), usedforsecurity=False).hexdigest()
     return _zip_blob(members, modified=job.created_at, etag=etag)
+
+
+# --------------------------------------------------------------------------------------------
+# Restores: import jobs, upload forms
+# --------------------------------------------------------------------------------------------
+
+_RESTORE_OPERATIONS = ("StartAssetBundleImportJob", "DescribeAssetBundleImportJob", "CreatePresignedUrl")
+_IMPORT_PATH = re.compile(r"^/accounts/(?P<account>[^/]+)/asset-bundle-import-jobs/(?P<job>[^/]+)$")
+_SHA256_B64_RE = re.compile(r"^(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{42}==|[A-Za-z0-9+/]{44})$")
+#: The largest file the emulator's upload policy accepts (the real limit is not in the API reference).
+_QAPPS_MAX_FILE_BYTES = 50 * 1024 * 1024
+_BUNDLE_MEMBER = re.compile(r"^(?P<type>[A-Za-z]+)/(?P<id>[^/]+)\.json$")
+
+
+@dataclass
+class _ImportJob:
+    account_id: str
+    job_id: str
+    arn: str
+    created_at: float
+    duration: float
+    s3_uri: str | None
+    bundle_sha256: str
+    failure_action: str
+    override_parameters: dict[str, Any]
+    prefix: str
+    resources: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def read_bundle(self, body: bytes) -> None:
+        """List the bundle's resources, as QuickSight does before it imports them."""
+        import io
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(io.BytesIO(body)) as bundle:
+                names = bundle.namelist()
+        except zipfile.BadZipFile:
+            self.errors.append({"Arn": self.arn, "Type": "InvalidParameterValueException", "Message": "Not a bundle."})
+            return
+        self.resources = [f"{m['type']}/{m['id']}" for name in names if (m := _BUNDLE_MEMBER.match(name))]
+        if not self.resources:
+            self.errors.append({"Arn": self.arn, "Type": "InvalidParameterValueException", "Message": "Empty bundle."})
+
+    def status_at(self, now: float) -> str:
+        elapsed = now - self.created_at
+        if elapsed >= self.duration:
+            if not self.errors:
+                return SUCCESSFUL
+            return "FAILED_ROLLBACK_COMPLETED" if self.failure_action == "ROLLBACK" else FAILED
+        return QUEUED if elapsed < min(1.0, self.duration / 2) else IN_PROGRESS
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "arn": self.arn,
+            "source": "s3Uri" if self.s3_uri else "inline",
+            "s3_uri": self.s3_uri,
+            "bundle_sha256": self.bundle_sha256,
+            "resources": list(self.resources),
+            "restored_ids": [f"{r.split('/', 1)[0]}/{self.prefix}{r.split('/', 1)[1]}" for r in self.resources],
+            "prefix": self.prefix,
+            "failure_action": self.failure_action,
+            "override_parameters": copy.deepcopy(self.override_parameters),
+            "errors": copy.deepcopy(self.errors),
+        }
+
+
+def _route_restore(request: _Request) -> str | None:
+    match = _IMPORT_PATH.match(request.path)
+    if match is not None:
+        if request.method == "POST" and match["job"] == "import":
+            return "StartAssetBundleImportJob"
+        if request.method == "GET":
+            return "DescribeAssetBundleImportJob"
+    if request.method == "POST" and request.path == "/apps.createPresignedUrl":
+        return "CreatePresignedUrl"
+    return None
+
+
+def _import_params(operation: str, request: _Request, params: dict[str, Any]) -> dict[str, Any]:
+    match = _IMPORT_PATH.match(request.path)
+    assert match is not None  # routed here only on a match
+    params["AwsAccountId"] = match["account"]
+    if operation == "DescribeAssetBundleImportJob":
+        params["AssetBundleImportJobId"] = match["job"]
+    return params
+
+
+def _parse_form(request: _Request) -> tuple[dict[str, str], bytes]:
+    """The text fields and the file of a ``multipart/form-data`` S3 POST (the file must come last)."""
+    match = re.search(r"boundary=\"?([^\";]+)\"?", request.headers.get("content-type", ""))
+    if not request.headers.get("content-type", "").startswith("multipart/form-data") or match is None:
+        raise ValueError("The body of your POST request is not well-formed multipart/form-data.")
+    delimiter = b"--" + match[1].encode()
+    body = request.body
+    if not body.startswith(delimiter) or not body.rstrip(b"\r\n").endswith(delimiter + b"--"):
+        raise ValueError("The body of your POST request is not well-formed multipart/form-data.")
+    fields: dict[str, str] = {}
+    # Each part is "\r\n<headers>\r\n\r\n<content>", and the CRLF before a delimiter belongs to it.
+    for part in body[len(delimiter) : body.rindex(b"\r\n" + delimiter + b"--")].split(b"\r\n" + delimiter):
+        head, _, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]*)"', head)
+        if name is None:
+            raise ValueError("A form part has no name.")
+        if name[1] == b"file":
+            return fields, content
+        fields[name[1].decode()] = content.decode()
+    raise ValueError("Bucket POST must contain a field named 'file'.")
 
 
 # --------------------------------------------------------------------------------------------

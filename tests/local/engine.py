@@ -298,12 +298,23 @@ class LocalStepFunctions:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def start(self, document: Any, *, name: str | None = None) -> str:
-        """Start an execution; returns its ARN (the run id is the execution's name)."""
+    def add_state_machine(self, workflow: SynthesizedWorkflow, name: str) -> str:
+        """Deploy another state machine of the same stack (e.g. the restore) beside the first; returns its ARN.
+
+        Its functions must be among the first workflow's (one template holds them all).
+        """
+        return str(
+            self._sfn.create_state_machine(name=name, definition=json.dumps(workflow.definition), roleArn=_ROLE_ARN)[
+                "stateMachineArn"
+            ]
+        )
+
+    def start(self, document: Any, *, name: str | None = None, state_machine_arn: str | None = None) -> str:
+        """Start an execution (of the first state machine unless told); returns its ARN (the run id is its name)."""
         self._threads_before = len(TMP_THREADS)
         return str(
             self._sfn.start_execution(
-                stateMachineArn=self.state_machine_arn,
+                stateMachineArn=state_machine_arn or self.state_machine_arn,
                 name=name or f"run-{uuid.uuid4().hex[:12]}",
                 input=json.dumps(document),
             )["executionArn"]
@@ -335,8 +346,8 @@ class LocalStepFunctions:
             history=events,
         )
 
-    def run(self, document: Any, *, name: str | None = None) -> ExecutionResult:
-        return self.wait(self.start(document, name=name))
+    def run(self, document: Any, *, name: str | None = None, state_machine_arn: str | None = None) -> ExecutionResult:
+        return self.wait(self.start(document, name=name, state_machine_arn=state_machine_arn))
 
 
 @contextlib.contextmanager

@@ -3,10 +3,13 @@
     python -m tests.local.run                      # the demo: the embedded plan
     python -m tests.local.run --input plan.json    # any run input document
     python -m tests.local.run --json               # last line: one JSON object for scripts
+    python -m tests.local.run --no-drill           # archive only (by default a restore drill follows)
 
 Quicksight and Q Apps are answered by the project's emulator and S3 by moto, unless the
 standard AWS_ENDPOINT_URL_QUICKSIGHT / AWS_ENDPOINT_URL_QAPPS / AWS_ENDPOINT_URL_S3 variables
-point elsewhere (then ARCHIVE_BUCKET names the bucket). Exits non-zero unless the run succeeded.
+point elsewhere (then ARCHIVE_BUCKET names the bucket). After a successful run on the embedded
+emulator, a restore drill proves the archive restores: the restore state machine puts the bundles
+and a session's answers back beside the originals. Exits non-zero unless everything succeeded.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from typing import Any, TextIO
 
 import boto3
 
-from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, seed_emulator
+from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, drill_request, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
 from tests.local.engine import FUNCTIONS_DIR, ExecutionResult, Invocation, LocalStepFunctions, local_environment
-from tests.local.template import LOCAL_REGION, find_template, load_workflow
+from tests.local.template import LOCAL_REGION, RESTORE_WORKFLOW, SynthesizedWorkflow, find_template, load_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_BUCKET = "archiver-local-archive"
@@ -71,6 +74,29 @@ class ProgressPrinter:
                 self._say(f"{response['itemId']}: FAILED ({response['error']}), recorded")
             case "write_manifest":
                 self._say(f"manifest written: {response['manifestKey']}")
+            case "validate_restore":
+                counts = (
+                    response["restore"]["mode"],
+                    len(response["quicksight"]["bundles"]),
+                    len(response["qapps"]["files"]),
+                )
+                self._say(
+                    "restore plan ({}): {} bundle(s), {} file(s), every archived object's SHA-256 checked".format(
+                        *counts
+                    )
+                )
+            case "start_bundle_import":
+                self._say(f"import job {response['jobId']} started ({event['bundle']['importSource']})")
+            case "check_bundle_import":
+                self._say(
+                    f"import job {response['jobId']}: {response['status']} (polled after {response['waitedSeconds']} s)"
+                )
+            case "restore_qapp_file":
+                self._say(f"file uploaded to Q Apps: fileId {response['fileId']} ({response['size']:,} bytes)")
+            case "record_restore_failure":
+                self._say(f"restore of {response['itemId']}: FAILED ({response['error']}), recorded")
+            case "write_restore_report":
+                self._say(f"restore report written: {response['reportKey']}")
 
 
 @contextlib.contextmanager
@@ -85,7 +111,7 @@ def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
         yield emulator.endpoint_url
 
 
-def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None, saved_to: Path | None) -> None:
+def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None) -> None:
     print(f"\nRun {result.execution_arn.rsplit(':', 1)[-1]} ended {result.status}", file=out)
     if result.status != "SUCCEEDED":
         print(f"  error: {result.error}\n  cause: {result.cause}", file=out)
@@ -104,11 +130,48 @@ def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | Non
         )
     bucket, key = manifest["summary"]["manifestBucket"], manifest["summary"]["manifestKey"]
     print(f"\nManifest: s3://{bucket}/{key}", file=out)
-    if saved_to:
-        print(
-            f"A copy of the archive is in {saved_to / 'archive'}/ (function logs: {saved_to / 'function-logs.jsonl'})",
-            file=out,
-        )
+
+
+def _drill(
+    out: TextIO,
+    engine: LocalStepFunctions,
+    restore: SynthesizedWorkflow,
+    s3: Any,
+    bucket: str,
+    manifest: dict[str, Any],
+) -> ExecutionResult | None:
+    """Run a restore drill of the run's archive, and say what came back and where the report is."""
+    document = drill_request(manifest, lambda key: json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    if document is None:
+        return None
+    name = f"{manifest['run']['id']}-drill"
+    print(f"\nRestore drill {name}: proving the archive restores, beside the originals", file=out)
+    arn = engine.add_state_machine(restore, "archiver-restore-local")
+    result = engine.run(document, name=name, state_machine_arn=arn)
+    print(f"\nRestore drill {name} ended {result.status}", file=out)
+    if result.status != "SUCCEEDED":
+        print(f"  error: {result.error}\n  cause: {result.cause}", file=out)
+    try:
+        report = json.loads(s3.get_object(Bucket=bucket, Key=f"restores/{name}.json")["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return result
+    for item in report["items"]:
+        origin = item["source"].get("item_id") or item["source"].get("key")
+        if item["status"] != "restored":
+            print(f"  FAILED {origin}: {item['error']['type']}: {item['error']['message']}", file=out)
+        elif item["kind"] == "bundle":
+            prefix = item["result"]["resourceIdPrefix"] or ""
+            restored = (resource.split("/", 1) for resource in item["result"]["resources"])
+            print(f"  {origin} -> QuickSight: {', '.join(f'{kind}/{prefix}{rid}' for kind, rid in restored)}", file=out)
+        else:
+            target = item["target"]
+            print(
+                f"  {origin} -> Q Apps file {item['result']['fileId']} (card {target['cardId']}, "
+                f"{target['scope']} {target.get('sessionId', '')}), sha256:{item['result']['sha256'][:16]}…",
+                file=out,
+            )
+    print(f"Drill report: s3://{bucket}/{report['summary']['reportKey']}", file=out)
+    return result
 
 
 def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
@@ -135,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out", help="synthesized cloud assembly")
     parser.add_argument("--out", type=Path, default=ROOT / "demo-output", help="where to copy the archive")
     parser.add_argument("--name", help="execution name (the run id)")
+    parser.add_argument("--no-drill", action="store_true", help="archive only, without the restore drill after it")
     args = parser.parse_args(argv)
     out = sys.stdout
 
@@ -156,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     if not bucket:
         parser.error("ARCHIVE_BUCKET must name the bucket when AWS_ENDPOINT_URL_S3 is set")
     template_path = find_template(args.cdk_out)
-    workflow = load_workflow(json.loads(template_path.read_text()), bucket_name=bucket)
+    template = json.loads(template_path.read_text())
+    workflow = load_workflow(template, bucket_name=bucket)
+    drill: ExecutionResult | None = None
     clock = VirtualClock()
     run_id = args.name or time.strftime("demo-%Y%m%dT%H%M%S")
     shutil.rmtree(args.out / "archive", ignore_errors=True)
@@ -178,9 +244,19 @@ def main(argv: list[str] | None = None) -> int:
         engine.lambdas.on_invocation = ProgressPrinter(out, clock)
         result = engine.run(document, name=run_id)
         manifest = _read_manifest(s3, bucket, run_id)
+        _report(out, result, manifest)
+        # A drill restores into the services: only into the embedded emulator, never into real ones.
+        if manifest is not None and result.status == "SUCCEEDED" and endpoint and not args.no_drill:
+            restore = load_workflow(template, bucket_name=bucket, construct=RESTORE_WORKFLOW)
+            drill = _drill(out, engine, restore, s3, bucket, manifest)
         if not external_s3:
             _save_archive(s3, bucket, args.out / "archive")
-    _report(out, result, manifest, None if external_s3 else args.out)
+    if not external_s3:
+        print(
+            f"\nA copy of the archive is in {args.out / 'archive'}/ "
+            f"(function logs: {args.out / 'function-logs.jsonl'})",
+            file=out,
+        )
     if args.json:
         summary: dict[str, Any] = {
             "status": result.status,
@@ -191,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             if result.status == "SUCCEEDED"
             else {"error": result.error, "cause": result.cause}
         )
+        if drill is not None:
+            summary["drill"] = {"status": drill.status, "output": drill.output, "error": drill.error}
         print(json.dumps(summary), file=out)
-    return 0 if result.status == "SUCCEEDED" else 1
+    drilled = drill is None or drill.status == "SUCCEEDED"
+    return 0 if result.status == "SUCCEEDED" and drilled else 1
 
 
 if __name__ == "__main__":

@@ -81,8 +81,15 @@ def find_template(cdk_out: Path) -> Path:
     raise FileNotFoundError(f"no template with a state machine in {cdk_out}: run `make synth` first")
 
 
-def load_workflow(template: dict[str, Any], *, bucket_name: str) -> SynthesizedWorkflow:
-    """Resolve the archive workflow's definition and functions for a local run."""
+# The stack's constructs that hold a state machine (infra/stack.py).
+ARCHIVE_WORKFLOW = "Workflow"
+RESTORE_WORKFLOW = "Restore"
+
+
+def load_workflow(
+    template: dict[str, Any], *, bucket_name: str, construct: str = ARCHIVE_WORKFLOW
+) -> SynthesizedWorkflow:
+    """Resolve a workflow's definition (the archive's unless told) and every function, for a local run."""
     resources: dict[str, Any] = template["Resources"]
     refs = {"AWS::Partition": "aws", "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT}
     refs.update({logical_id: bucket_name for logical_id, r in resources.items() if r["Type"] == "AWS::S3::Bucket"})
@@ -99,10 +106,8 @@ def load_workflow(template: dict[str, Any], *, bucket_name: str) -> SynthesizedW
             except UnresolvableError:
                 continue  # a value the local run replaces (e.g. an ARN of a deployed resource)
         functions[logical_id] = FunctionSpec(logical_id, props["Handler"], environment)
-    machines = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    if len(machines) != 1:
-        raise ValueError(f"expected one state machine in the template, found {len(machines)}")
-    definition = json.loads(_resolve(machines[0]["Properties"]["DefinitionString"], refs))
+    machine = _state_machine(resources, construct)
+    definition = json.loads(_resolve(machine["Properties"]["DefinitionString"], refs))
     return SynthesizedWorkflow(definition=definition, functions=functions)
 
 
@@ -120,3 +125,18 @@ def state_machine_definitions(template: dict[str, Any]) -> dict[str, dict[str, A
         for logical_id, resource in resources.items()
         if resource["Type"] == "AWS::StepFunctions::StateMachine"
     }
+
+
+def _state_machine(resources: dict[str, Any], construct: str) -> dict[str, Any]:
+    """The state machine defined by the stack's construct ``construct`` (its construct path, else logical id)."""
+    machines = {
+        resource.get("Metadata", {}).get("aws:cdk:path", logical_id): resource
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::StepFunctions::StateMachine"
+    }
+    found = [r for path, r in machines.items() if f"/{construct}/" in path or path.startswith(construct)]
+    if len(found) != 1:
+        raise ValueError(
+            f"expected one state machine of construct {construct!r}, found {len(found)} in {sorted(machines)}"
+        )
+    return found[0]

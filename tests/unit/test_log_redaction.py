@@ -61,6 +61,14 @@ LINES = [
         ["https://sts.amazonaws.com/", "stream_output=False"],
     ),
     (
+        # Q Apps CreatePresignedUrl: a presigned POST, its credential in lower-case form fields
+        'Response body:\nb\'{"fileId":"f-1","presignedUrl":"https://uploads.s3.amazonaws.com/",'
+        '"presignedUrlFields":{"key":"uploads/f-1","x-amz-credential":"ASIAUPLOAD/20261122/us-east-1/s3",'
+        '"x-amz-security-token":"IQoJupload-token","x-amz-signature":"' + SIGNATURE + "\"}}'",
+        ["ASIAUPLOAD", "IQoJupload-token", SIGNATURE],
+        ["fileId", "https://uploads.s3.amazonaws.com/", "uploads/f-1"],
+    ),
+    (
         "headers={'Content-Type': 'application/x-www-form-urlencoded', 'Authorization': 'Basic YXJjaGl2ZXI6c2VjcmV0'}",
         ["YXJjaGl2ZXI6c2VjcmV0"],
         ["application/x-www-form-urlencoded"],

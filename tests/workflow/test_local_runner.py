@@ -35,6 +35,10 @@ def test_the_demo_archives_its_embedded_plan_and_reports_it(
         assert (tmp_path / "out" / "archive" / artifact["key"]).stat().st_size == artifact["size"]
         assert artifact["key"] in output
     assert "export job demo-1-finance started" in output
+    # And a restore drill then proved the archive restores, beside the originals
+    assert summary["drill"]["status"] == "SUCCEEDED"
+    assert summary["drill"]["output"]["restored"] == summary["drill"]["output"]["items"] == 3
+    assert (tmp_path / "out" / "archive" / "restores" / "demo-1-drill.json").exists()
 
 
 def test_a_bad_input_document_exits_non_zero_with_the_error(

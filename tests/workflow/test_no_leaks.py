@@ -25,8 +25,9 @@ from tests.local.engine import ExecutionResult, LocalStepFunctions
 
 # What gives a signed link away, in any of its encodings: SigV4 parameters (also as headers or JSON keys),
 # SigV2 and CloudFront signed-URL parameters, and any http(s) URL that still carries a query string. A value
-# already replaced by "<redacted>" is not a leak.
-_NOT_REDACTED = r"(?!<redacted>|%3Credacted)"
+# already replaced by "<redacted>" is not a leak (whatever quoting stands between the name and it: the
+# separator's quotes are optional, so the lookahead must not be fooled by backtracking past them).
+_NOT_REDACTED = r"""(?![\s"'b]*(?:<redacted>|%3Credacted))"""
 _LINK_CREDENTIALS = re.compile(
     rf"X-Amz-(?:Signature|Credential|Security-Token)(?:[\"']?\s*[:=]\s*(?:b?[\"'])?|%3D){_NOT_REDACTED}"
     rf"|\b(?:Signature|Expires|AWSAccessKeyId|Key-Pair-Id|Policy)(?:=|%3D){_NOT_REDACTED}"
@@ -97,6 +98,8 @@ class DemoRecorder:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.emulator: ServiceEmulator | None = None
         self.result: ExecutionResult | None = None
+        # Every execution the demo ran: the archive run, then the restore drill.
+        self.results: list[ExecutionResult] = []
         self.archive_metadata: list[dict[str, Any]] = []
         self.issued_link = ""
         self._run = LocalStepFunctions.run
@@ -104,8 +107,10 @@ class DemoRecorder:
         monkeypatch.setattr(run, "seed_emulator", self.seed_and_expire_one_link)
         recorder = self
 
-        def run_and_keep(engine: LocalStepFunctions, document: Any, *, name: str | None = None) -> ExecutionResult:
-            return recorder.run_and_keep(engine, document, name=name)
+        def run_and_keep(
+            engine: LocalStepFunctions, document: Any, *, name: str | None = None, state_machine_arn: str | None = None
+        ) -> ExecutionResult:
+            return recorder.run_and_keep(engine, document, name=name, state_machine_arn=state_machine_arn)
 
         monkeypatch.setattr(LocalStepFunctions, "run", run_and_keep)
 
@@ -115,8 +120,19 @@ class DemoRecorder:
         emulator.expire_next_downloads(1)
         self.emulator = emulator
 
-    def run_and_keep(self, engine: LocalStepFunctions, document: Any, *, name: str | None = None) -> ExecutionResult:
-        self.result = self._run(engine, document, name=name)
+    def run_and_keep(
+        self,
+        engine: LocalStepFunctions,
+        document: Any,
+        *,
+        name: str | None = None,
+        state_machine_arn: str | None = None,
+    ) -> ExecutionResult:
+        result = self._run(engine, document, name=name, state_machine_arn=state_machine_arn)
+        self.results.append(result)
+        if state_machine_arn is not None:
+            return result  # the restore drill: its history is searched with the archive run's
+        self.result = result
         import boto3
 
         from archiver import clients
@@ -156,6 +172,7 @@ def test_a_demo_run_leaves_no_signed_link_in_logs_history_output_or_archive(
     printed = capsys.readouterr().out
     assert exit_code == 0, printed
     assert recorder.result is not None and recorder.emulator is not None
+    assert len(recorder.results) == 2, "the demo archives, then drills a restore"
     # (the run really downloaded, refreshed a link, and the search would recognise the links it used)
     downloads = recorder.emulator.downloads()
     assert any(d["status"] == 403 for d in downloads) and any(d["status"] == 200 for d in downloads)
@@ -166,8 +183,14 @@ def test_a_demo_run_leaves_no_signed_link_in_logs_history_output_or_archive(
     # printed, the manifest and item outcomes, and the archived objects' tags and metadata
     places = {
         "function logs": function_logs,
-        "execution history": json.dumps(recorder.result.history, default=str),
-        "execution output": json.dumps(recorder.result.output, default=str),
+        **{
+            f"execution history {index}": json.dumps(result.history, default=str)
+            for index, result in enumerate(recorder.results)
+        },
+        **{
+            f"execution output {index}": json.dumps(result.output, default=str)
+            for index, result in enumerate(recorder.results)
+        },
         "runner output": printed,
         "archived objects' tags and metadata": json.dumps(recorder.archive_metadata),
     }
@@ -176,7 +199,10 @@ def test_a_demo_run_leaves_no_signed_link_in_logs_history_output_or_archive(
             continue
         place = f"{record.name} log"
         places[place] = places.get(place, "") + record.getMessage() + "\n"
-    for manifest in sorted((out / "archive" / "manifests").rglob("*.json")):
-        places[str(manifest.relative_to(out))] = manifest.read_text()
+    # Manifests and item outcomes, and the restore drill's report
+    for record_file in sorted(
+        [*(out / "archive" / "manifests").rglob("*.json"), *(out / "archive").glob("restores/**/*.json")]
+    ):
+        places[str(record_file.relative_to(out))] = record_file.read_text()
     assert len(places) > 5 + len(demo_input()["qapps"]["sessions"])
     assert {place: link_leaks(text) for place, text in places.items() if link_leaks(text)} == {}

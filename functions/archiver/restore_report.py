@@ -1,0 +1,135 @@
+"""Each restored item's outcome, and the restore's report gathered from them.
+
+As for archive runs, item steps write their outcome to the bucket (``restores/{id}/items/``)
+rather than through the state machine, and the report step reads exactly the outcomes the
+plan expects: an item whose step died without saying is reported failed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from archiver import layout
+from archiver.outcomes import describe_step_error
+from archiver.restore_input import VALIDATE
+from archiver.restore_plan import plan_items
+
+REPORT_VERSION = 1
+_MAX_MESSAGE = 2000
+# What the report keeps of a planned item, besides its outcome: where it came from, where it went.
+_TARGET_KEYS = ("appId", "cardId", "fileName", "scope", "sessionId", "importSource", "failureAction", "jobId")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
+    body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
+
+
+def _item(item: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {
+        "itemId": item["itemId"],
+        "kind": kind,
+        "source": item.get("source", {}),
+        "target": {key: item[key] for key in _TARGET_KEYS if key in item},
+    }
+
+
+def record_restored(
+    s3: Any, bucket: str, *, restore: dict[str, Any], item: dict[str, Any], kind: str, result: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the outcome of an item that is back in its service, and return it."""
+    outcome = {**_item(item, kind), "status": "restored", "result": result, "at": _now()}
+    _write(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]), outcome)
+    return outcome
+
+
+def record_failed(
+    s3: Any,
+    bucket: str,
+    *,
+    restore: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    error: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Write the outcome of an item that could not be restored, and return it."""
+    outcome = {
+        **_item(item, kind),
+        "status": "failed",
+        "error": {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []},
+        "at": _now(),
+    }
+    _write(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]), outcome)
+    return outcome
+
+
+def _read(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        outcome: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+    return outcome
+
+
+def _validated(item: dict[str, Any]) -> dict[str, Any]:
+    details = {"resources": item["resources"]} if item["kind"] == "bundle" else {}
+    return {**_item(item, item["kind"]), "status": "validated", "result": details}
+
+
+def _unrecorded(item: dict[str, Any], restore_error: dict[str, Any] | None) -> dict[str, Any]:
+    error_type, message = describe_step_error(restore_error or {})
+    return {
+        **_item(item, item["kind"]),
+        "status": "failed",
+        "error": {
+            "type": "NoOutcomeRecorded",
+            "message": f"the item's step ended without recording an outcome ({error_type}: {message})"[:_MAX_MESSAGE],
+            "details": [],
+        },
+    }
+
+
+def write_report(
+    s3: Any, bucket: str, plan: dict[str, Any], *, restore_error: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Gather every planned item's outcome into ``restores/{id}.json``; return the restore's summary.
+
+    In validate mode nothing was restored: the report lists what the first step checked.
+    """
+    restore = plan["restore"]
+    items: list[dict[str, Any]] = []
+    for item in plan_items(plan):
+        if restore["mode"] == VALIDATE:
+            items.append(_validated(item))
+            continue
+        outcome = _read(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]))
+        items.append(outcome if outcome is not None else _unrecorded(item, restore_error))
+    statuses = [item["status"] for item in items]
+    summary = {
+        "restoreId": restore["id"],
+        "mode": restore["mode"],
+        "items": len(items),
+        "restored": statuses.count("restored"),
+        "validated": statuses.count("validated"),
+        "failed": statuses.count("failed"),
+        "reportBucket": bucket,
+        "reportKey": layout.restore_report_key(restore["id"]),
+    }
+    report = {
+        "reportVersion": REPORT_VERSION,
+        "restore": restore,
+        "drill": plan.get("drill"),
+        "summary": summary,
+        "items": items,
+        "writtenAt": _now(),
+    }
+    _write(s3, bucket, summary["reportKey"], report)
+    return summary

@@ -1,0 +1,101 @@
+"""Planning a restore against an archive (moto's S3): what is checked before anything is restored."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from archiver.errors import InvalidRestoreInputError
+from archiver.restore_input import RestoreContext
+from archiver.restore_plan import plan_restore
+
+BUCKET = "archive"
+CONTEXT = RestoreContext(restore_id="r-1", execution_id="arn:x", started_at="2026-11-22T04:00:00Z")
+
+
+class NoQApps:
+    """Restores of bundles only: Q Apps is never asked."""
+
+    class exceptions:  # named as on a botocore client
+        ResourceNotFoundException = LookupError
+
+    def get_q_app(self, **_: Any) -> dict[str, Any]:
+        raise AssertionError("no Q Apps call expected")
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def put_bundle(s3: Any, key: str, members: list[str], *, tag_sha256: bool = True) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for member in members:
+            bundle.writestr(member, "{}")
+    body = buffer.getvalue()
+    tagging = f"sha256={hashlib.sha256(body).hexdigest()}" if tag_sha256 else ""
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body, Tagging=tagging)
+    return body
+
+
+def plan(s3: Any, document: dict[str, Any]) -> dict[str, Any]:
+    return plan_restore(document, CONTEXT, s3=s3, qapps=NoQApps(), bucket=BUCKET, default_account="123456789012")
+
+
+def test_a_bundle_by_key_is_planned_with_its_version_digest_and_resources(s3: Any) -> None:
+    body = put_bundle(s3, "quicksight/1/a/2026-11-22/a.qs", ["dashboard/d1.json", "dataset/s1.json", "padding.bin"])
+
+    (bundle,) = plan(s3, {"quicksight": {"bundles": [{"from": {"key": "quicksight/1/a/2026-11-22/a.qs"}}]}})[
+        "quicksight"
+    ]["bundles"]
+
+    assert bundle["resources"] == ["dashboard/d1", "dataset/s1"]
+    assert bundle["importSource"] == "inline"
+    assert (bundle["source"]["size"], bundle["source"]["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+
+
+def test_a_bundle_that_is_not_a_zip_is_refused(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="quicksight/1/a/x.qs", Body=b"not a zip")
+
+    with pytest.raises(InvalidRestoreInputError) as refused:
+        plan(s3, {"quicksight": {"bundles": [{"from": {"key": "quicksight/1/a/x.qs"}}]}})
+
+    assert refused.value.problems == [
+        "quicksight.bundles[0].from: quicksight/1/a/x.qs does not open as a QuickSight bundle (zip): "
+        "File is not a zip file"
+    ]
+
+
+def test_no_manifest_yet_for_latest_is_named(s3: Any) -> None:
+    document = {"quicksight": {"bundles": [{"from": {"manifest": "latest", "itemId": "bundle/a"}}]}}
+
+    with pytest.raises(InvalidRestoreInputError) as refused:
+        plan(s3, document)
+
+    assert refused.value.problems == [
+        "quicksight.bundles[0].from.manifest: no manifest in the archive yet (manifests/ is empty)"
+    ]
+
+
+def test_a_restore_too_big_for_one_execution_is_refused_whole(s3: Any) -> None:
+    # Given 50 bundles of 300 resources each: their plan would not fit in a state
+    members = [f"dataset/a-rather-long-data-set-identifier-{n:04d}.json" for n in range(300)]
+    put_bundle(s3, "quicksight/1/big/b.qs", members)
+    bundles = [{"from": {"key": "quicksight/1/big/b.qs"}} for _ in range(50)]
+
+    with pytest.raises(InvalidRestoreInputError) as refused:
+        plan(s3, {"quicksight": {"bundles": bundles}})
+
+    assert "split it into several restores" in json.dumps(refused.value.problems)
