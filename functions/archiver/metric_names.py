@@ -7,6 +7,7 @@ cannot silently empty a graph. Renaming any of these is a breaking change for op
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 NAMESPACE = "Archiver"
@@ -50,11 +51,32 @@ FAILURE_REASONS: Mapping[str, str] = {
     "ArchiveConflictError": "ArchiveConflict",
     "InvalidParameterValueException": "InvalidPlan",
     "ValidationException": "InvalidPlan",
+    # The archiver's own names for the services' errors (archiver.service_errors, archiver.errors)
+    "ServiceBusyError": "ServiceError",
+    "ExportSlotsBusyError": "Throttled",
+    "RetryAfterTooLongError": "Throttled",
+    "QuotaExceededError": "Throttled",
+    "ResourceNotFoundError": "NotFound",
+    "RequestRejectedError": "InvalidPlan",
+    "ResourceConflictError": "Conflict",
+    "CredentialsRejectedError": "AccessDenied",
+    "PermissionDeniedError": "AccessDenied",
+    "UnsupportedEditionError": "AccessDenied",
+    "QAppsIdentityError": "AccessDenied",
+    # Restores
+    "BundleImportFailed": "ImportRejected",
+    "BundleImportTimedOutError": "ImportTimedOut",
+    "UploadRejectedError": "UploadFailed",
+    "UploadInterruptedError": "UploadFailed",
 }
+# A busy service that named its wait: RetryAfter{seconds}sError (archiver.errors.retry_after_error_name).
+_RETRY_AFTER = re.compile(r"RetryAfter\d+sError")
 OTHER_REASON = "Other"
 REASONS = (*sorted(set(FAILURE_REASONS.values())), OTHER_REASON)
 
 
 def failure_reason(error: str) -> str:
     """The operator-facing reason for a step error name; ``Other`` for anything unforeseen."""
+    if _RETRY_AFTER.fullmatch(error):
+        return "Throttled"
     return FAILURE_REASONS.get(error, OTHER_REASON)
