@@ -45,9 +45,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from xml.sax.saxutils import escape
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.config import Config
 
 __all__ = [
     "DEFAULT_EPOCH",
@@ -512,6 +516,26 @@ class ServiceEmulator:
         if self._endpoint_url is None:
             raise RuntimeError("the emulator is not started")
         return self._endpoint_url
+
+    def client(self, service: str, *, config: Config | None = None) -> BaseClient:
+        """A real boto3 client for ``service`` (``quicksight`` or ``qapps``) that calls this emulator.
+
+        It makes one attempt per call, so an injected error reaches the caller instead of being retried
+        away (with real sleeps); ``config`` adds to that. Any credentials do: the emulator checks none.
+        """
+        import boto3
+        from botocore.config import Config
+
+        one_attempt = Config(retries={"total_max_attempts": 1})
+        client: BaseClient = boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=one_attempt.merge(config) if config else one_attempt,
+        )
+        return client
 
     def start(self) -> ServiceEmulator:
         """Bind a free port on 127.0.0.1 and serve from a background thread.
