@@ -1107,7 +1107,7 @@ class ServiceEmulator:
         return copy.deepcopy(self._stored_app(instance_id, app_id, version))
 
     def _stored_app(self, instance_id: str, app_id: str, version: int | None = None) -> dict[str, Any]:
-        """The app as ``GetQApp`` answers, at ``version`` or its latest; ResourceNotFoundException if none."""
+        """The stored app (not a copy) at ``version``, or its latest; ResourceNotFoundException if there is none."""
         with self._lock:
             versions = self._qapps.get((instance_id, app_id), {})
             app = versions.get(version if version is not None else max(versions, default=-1))
