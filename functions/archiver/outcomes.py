@@ -3,6 +3,7 @@
 Item steps write their outcome to the bucket instead of returning it through the state
 machine: a run's outcomes can outgrow the 256 KiB state payload, and the manifest step then
 accounts for every planned item by reading exactly the outcomes the plan says to expect.
+A restore's outcomes and report (``restore_report``) are the same kind of document, written alike.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archiver import layout
+from archiver.observability import count_failure, logger
 from archiver.run_input import plan_items
 from archiver.service_errors import calling
 from archiver.transfer import StoredObject
@@ -20,16 +22,45 @@ MANIFEST_VERSION = 1
 _MAX_MESSAGE = 2000
 
 
-def _now() -> str:
+def now() -> str:
+    """When an outcome or a report is written: UTC, to the second."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
+def put_document(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
+    """Write ``document`` as indented JSON with sorted keys; S3 checks the body's SHA-256."""
     body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
+
+
+def get_document(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The JSON document at ``key``, or ``None`` when there is none."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def _put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     # S3 failing here is retried by the state machine like any busy service: the step runs again,
     # finds its artifact already archived, and records the outcome then.
     with calling("S3", resource=f"s3://{bucket}/{key}"):
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
+        put_document(s3, bucket, key, document)
+
+
+def error_record(error: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An outcome's ``error``: its type (the state's Error), a message of bounded length, the service's details."""
+    return {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []}
+
+
+def no_outcome_recorded(step_error: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``error`` of a planned item whose step ended without recording an outcome (``step_error``: why, if known)."""
+    error_type, message = describe_step_error(step_error or {})
+    return error_record(
+        "NoOutcomeRecorded", f"the item's step ended without recording an outcome ({error_type}: {message})"
+    )
 
 
 def record_archived(
@@ -59,7 +90,7 @@ def record_archived(
         "source": source,
         "warnings": warnings or [],
         "linkRefreshes": stored.link_refreshes,
-        "at": _now(),
+        "at": now(),
     }
     _put_json(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
     return outcome
@@ -82,12 +113,31 @@ def record_failed(
         "itemId": item_id,
         "kind": kind,
         "status": "failed",
-        "error": {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []},
+        "error": error_record(error, message, details),
         "source": source or {},
-        "at": _now(),
+        "at": now(),
     }
     _put_json(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
     return outcome
+
+
+def record_caught_failure(
+    s3: Any, bucket: str, *, run: dict[str, Any], item: dict[str, Any], kind: str, step_error: dict[str, Any]
+) -> dict[str, str]:
+    """Record an item whose step failed (``step_error``: the ``Catch``'s ``{Error, Cause}``) so the run goes on.
+
+    Returns what the state machine keeps of it (see ``failure_noted``).
+    """
+    error, message = describe_step_error(step_error)
+    record_failed(s3, bucket, run=run, item_id=item["itemId"], kind=kind, error=error, message=message)
+    return failure_noted("Item failed", item_id=item["itemId"], kind=kind, error=error, message=message)
+
+
+def failure_noted(log_message: str, *, item_id: str, kind: str, error: str, message: str) -> dict[str, str]:
+    """Count and log an item's recorded failure; return ``{itemId, error}`` (the message stays in the outcome)."""
+    count_failure(kind, error)
+    logger.warning(log_message, extra={"item_id": item_id, "error": error, "reason": message})
+    return {"itemId": item_id, "error": error}
 
 
 def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
@@ -109,12 +159,7 @@ def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
 
 def _read_outcome(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     with calling("S3", resource=f"s3://{bucket}/{key}"):
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-    outcome: dict[str, Any] = json.loads(body)
-    return outcome
+        return get_document(s3, bucket, key)
 
 
 def recorded_outcome(s3: Any, bucket: str, *, run: dict[str, Any], item_id: str) -> dict[str, Any] | None:
@@ -136,20 +181,7 @@ def write_manifest(
     for item in plan_items(plan):
         outcome = _read_outcome(s3, bucket, layout.outcome_key(run["id"], item["itemId"]))
         if outcome is None:
-            error_type, message = describe_step_error(run_error or {})
-            failures.append(
-                {
-                    "itemId": item["itemId"],
-                    "kind": item["kind"],
-                    "error": {
-                        "type": "NoOutcomeRecorded",
-                        "message": f"the item's step ended without recording an outcome ({error_type}: {message})"[
-                            :_MAX_MESSAGE
-                        ],
-                        "details": [],
-                    },
-                }
-            )
+            failures.append({"itemId": item["itemId"], "kind": item["kind"], "error": no_outcome_recorded(run_error)})
         elif outcome["status"] == "archived":
             artifacts.append(
                 {
@@ -179,7 +211,7 @@ def write_manifest(
         "summary": summary,
         "artifacts": artifacts,
         "failures": failures,
-        "writtenAt": _now(),
+        "writtenAt": now(),
     }
     _put_json(s3, bucket, summary["manifestKey"], manifest)
     return summary

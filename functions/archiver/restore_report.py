@@ -7,28 +7,24 @@ plan expects: an item whose step died without saying is reported failed.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from archiver import layout
-from archiver.outcomes import describe_step_error
+from archiver.outcomes import (
+    describe_step_error,
+    error_record,
+    failure_noted,
+    get_document,
+    no_outcome_recorded,
+    now,
+    put_document,
+)
 from archiver.restore_input import VALIDATE
 from archiver.restore_plan import plan_items
 
 REPORT_VERSION = 1
-_MAX_MESSAGE = 2000
 # What the report keeps of a planned item, besides its outcome: where it came from, where it went.
 _TARGET_KEYS = ("appId", "cardId", "fileName", "scope", "sessionId", "importSource", "failureAction", "jobId")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _write(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
-    body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
 
 
 def _item(item: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -44,8 +40,8 @@ def record_restored(
     s3: Any, bucket: str, *, restore: dict[str, Any], item: dict[str, Any], kind: str, result: dict[str, Any]
 ) -> dict[str, Any]:
     """Write the outcome of an item that is back in its service, and return it."""
-    outcome = {**_item(item, kind), "status": "restored", "result": result, "at": _now()}
-    _write(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]), outcome)
+    outcome = {**_item(item, kind), "status": "restored", "result": result, "at": now()}
+    put_document(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]), outcome)
     return outcome
 
 
@@ -61,22 +57,21 @@ def record_failed(
     details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Write the outcome of an item that could not be restored, and return it."""
-    outcome = {
-        **_item(item, kind),
-        "status": "failed",
-        "error": {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []},
-        "at": _now(),
-    }
-    _write(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]), outcome)
+    outcome = {**_item(item, kind), "status": "failed", "error": error_record(error, message, details), "at": now()}
+    put_document(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]), outcome)
     return outcome
 
 
-def _read(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        outcome: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        return None
-    return outcome
+def record_caught_failure(
+    s3: Any, bucket: str, *, restore: dict[str, Any], item: dict[str, Any], kind: str, step_error: dict[str, Any]
+) -> dict[str, str]:
+    """Record an item whose step failed (``step_error``: the ``Catch``'s ``{Error, Cause}``) so the restore goes on.
+
+    Returns what the state machine keeps of it: ``{itemId, error}``.
+    """
+    error, message = describe_step_error(step_error)
+    record_failed(s3, bucket, restore=restore, item=item, kind=kind, error=error, message=message)
+    return failure_noted("Restore item failed", item_id=item["itemId"], kind=kind, error=error, message=message)
 
 
 def _validated(item: dict[str, Any]) -> dict[str, Any]:
@@ -85,16 +80,7 @@ def _validated(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unrecorded(item: dict[str, Any], restore_error: dict[str, Any] | None) -> dict[str, Any]:
-    error_type, message = describe_step_error(restore_error or {})
-    return {
-        **_item(item, item["kind"]),
-        "status": "failed",
-        "error": {
-            "type": "NoOutcomeRecorded",
-            "message": f"the item's step ended without recording an outcome ({error_type}: {message})"[:_MAX_MESSAGE],
-            "details": [],
-        },
-    }
+    return {**_item(item, item["kind"]), "status": "failed", "error": no_outcome_recorded(restore_error)}
 
 
 def write_report(
@@ -110,7 +96,7 @@ def write_report(
         if restore["mode"] == VALIDATE:
             items.append(_validated(item))
             continue
-        outcome = _read(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]))
+        outcome = get_document(s3, bucket, layout.restore_outcome_key(restore["id"], item["itemId"]))
         items.append(outcome if outcome is not None else _unrecorded(item, restore_error))
     statuses = [item["status"] for item in items]
     summary = {
@@ -129,7 +115,7 @@ def write_report(
         "drill": plan.get("drill"),
         "summary": summary,
         "items": items,
-        "writtenAt": _now(),
+        "writtenAt": now(),
     }
-    _write(s3, bucket, summary["reportKey"], report)
+    put_document(s3, bucket, summary["reportKey"], report)
     return summary

@@ -3,24 +3,18 @@
 from typing import Any
 
 from archiver import clients
-from archiver.observability import count_failure, logger, step_handler
-from archiver.outcomes import describe_step_error, record_failed
+from archiver.observability import step_handler
+from archiver.outcomes import record_caught_failure
 from archiver.settings import get_settings
 
 
 @step_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    item = event["item"]
-    error, message = describe_step_error(event["error"])
-    record_failed(
+    return record_caught_failure(
         clients.s3(),
         get_settings().archive_bucket,
         run=event["run"],
-        item_id=item["itemId"],
+        item=event["item"],
         kind=event["kind"],
-        error=error,
-        message=message,
+        step_error=event["error"],
     )
-    count_failure(event["kind"], error)
-    logger.warning("Item failed", extra={"item_id": item["itemId"], "error": error, "reason": message})
-    return {"itemId": item["itemId"], "error": error}

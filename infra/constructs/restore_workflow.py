@@ -19,7 +19,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.steps import SERVICE_BUSY, TRANSFER_INTERRUPTED, item_map, lambda_step, standard_state_machine
+from infra.constructs.steps import (
+    SERVICE_BUSY,
+    TRANSFER_INTERRUPTED,
+    item_map,
+    lambda_step,
+    standard_state_machine,
+    validate_input_step,
+)
 
 # Import jobs have no documented concurrency limit; a few at once keeps a restore gentle on the account.
 QUICKSIGHT_IMPORT_CONCURRENCY = 3
@@ -80,26 +87,15 @@ class RestoreWorkflow(Construct):
         self.state_machine, self.log_group = standard_state_machine(self, definition, timeout=timeout)
 
     def _validate_restore(self) -> tasks.LambdaInvoke:
-        validate = lambda_step(
+        return validate_input_step(
             self,
             "ValidateRestore",
             self._steps.validate_restore,
-            {
-                "input.$": "$",
-                "execution": {
-                    "id.$": "$$.Execution.Id",
-                    "name.$": "$$.Execution.Name",
-                    "startTime.$": "$$.Execution.StartTime",
-                },
-            },
-            result_path="$",
+            refused_with="InvalidRestoreInputError",
+            fail_as="InvalidRestoreInput",
+            read_problems_id="ReadRestoreProblems",
             retry_on=SERVICE_BUSY,
         )
-        # Keep only the handler's message (every bad field, named) as the restore's cause.
-        read_problems = sfn.Pass(self, "ReadRestoreProblems", parameters={"report.$": "States.StringToJson($.Cause)"})
-        invalid = sfn.Fail(self, "InvalidRestoreInput", error="InvalidRestoreInput", cause_path="$.report.errorMessage")
-        validate.add_catch(read_problems.next(invalid), errors=["InvalidRestoreInputError"], result_path="$")
-        return validate
 
     def _record_failure(self, state_id: str, kind: str) -> tasks.LambdaInvoke:
         return lambda_step(

@@ -74,6 +74,44 @@ def lambda_step(
     return task
 
 
+def validate_input_step(
+    scope: Construct,
+    state_id: str,
+    function: lambda_.IFunction,
+    *,
+    refused_with: str,
+    fail_as: str,
+    read_problems_id: str,
+    retry_on: list[str] | None = None,
+) -> tasks.LambdaInvoke:
+    """A workflow's first step: the handler checks the execution's input and returns its plan as the state.
+
+    The handler gets the input and the execution's id, name and start time. When it refuses the input
+    (error ``refused_with``), the execution ends at once in a Fail state ``fail_as`` (error ``fail_as``)
+    whose cause is only the handler's message, which names every bad field.
+    """
+    validate = lambda_step(
+        scope,
+        state_id,
+        function,
+        {
+            "input.$": "$",
+            "execution": {
+                "id.$": "$$.Execution.Id",
+                "name.$": "$$.Execution.Name",
+                "startTime.$": "$$.Execution.StartTime",
+            },
+        },
+        result_path="$",
+        retry_on=retry_on,
+    )
+    read_problems = sfn.Pass(scope, read_problems_id, parameters={"report.$": "States.StringToJson($.Cause)"})
+    invalid = sfn.Fail(scope, fail_as, error=fail_as, cause_path="$.report.errorMessage")
+    # The caught error replaces the state: the input may not even be an object.
+    validate.add_catch(read_problems.next(invalid), errors=[refused_with], result_path="$")
+    return validate
+
+
 def _back_off(task: tasks.LambdaInvoke, errors: list[str], *, first: Duration, cap: Duration, attempts: int) -> None:
     """Retry ``errors`` with waits doubling from ``first`` up to ``cap``, each drawn at random below it."""
     task.add_retry(

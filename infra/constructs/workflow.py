@@ -25,6 +25,7 @@ from infra.constructs.steps import (
     add_export_slot_retry,
     lambda_step,
     standard_state_machine,
+    validate_input_step,
 )
 
 # QuickSight runs at most five export jobs at once per account.
@@ -118,29 +119,14 @@ class ArchiveWorkflow(Construct):
         )
 
     def _validate_run(self) -> tasks.LambdaInvoke:
-        validate = self._invoke(
+        return validate_input_step(
+            self,
             "ValidateRun",
             self._steps.validate_run,
-            {
-                "input.$": "$",
-                "execution": {
-                    "id.$": "$$.Execution.Id",
-                    "name.$": "$$.Execution.Name",
-                    "startTime.$": "$$.Execution.StartTime",
-                },
-            },
-            result_path="$",
+            refused_with="InvalidRunInputError",
+            fail_as="InvalidRunInput",
+            read_problems_id="ReadInputProblems",
         )
-        # Keep only the handler's message (every bad field, named) as the run's cause.
-        read_problems = sfn.Pass(
-            self,
-            "ReadInputProblems",
-            parameters={"report.$": "States.StringToJson($.Cause)"},
-        )
-        invalid = sfn.Fail(self, "InvalidRunInput", error="InvalidRunInput", cause_path="$.report.errorMessage")
-        # The caught error replaces the state: the input may not even be an object.
-        validate.add_catch(read_problems.next(invalid), errors=["InvalidRunInputError"], result_path="$")
-        return validate
 
     def _record_failure(self, state_id: str, kind: str) -> tasks.LambdaInvoke:
         return self._invoke(

@@ -45,9 +45,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from xml.sax.saxutils import escape
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.config import Config
 
 __all__ = [
     "DEFAULT_EPOCH",
@@ -512,6 +516,26 @@ class ServiceEmulator:
         if self._endpoint_url is None:
             raise RuntimeError("the emulator is not started")
         return self._endpoint_url
+
+    def client(self, service: str, *, config: Config | None = None) -> BaseClient:
+        """A real boto3 client for ``service`` (``quicksight`` or ``qapps``) that calls this emulator.
+
+        It makes one attempt per call, so an injected error reaches the caller instead of being retried
+        away (with real sleeps); ``config`` adds to that. Any credentials do: the emulator checks none.
+        """
+        import boto3
+        from botocore.config import Config
+
+        one_attempt = Config(retries={"total_max_attempts": 1})
+        client: BaseClient = boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=one_attempt.merge(config) if config else one_attempt,
+        )
+        return client
 
     def start(self) -> ServiceEmulator:
         """Bind a free port on 127.0.0.1 and serve from a background thread.
@@ -1080,6 +1104,10 @@ class ServiceEmulator:
             raise _ApiError("ValidationException", 400, f"Invalid appId: {app_id!r}.")
         if version is not None and not isinstance(version, int):
             raise _ApiError("ValidationException", 400, f"Invalid appVersion: {version!r}.")
+        return copy.deepcopy(self._stored_app(instance_id, app_id, version))
+
+    def _stored_app(self, instance_id: str, app_id: str, version: int | None = None) -> dict[str, Any]:
+        """The stored app (not a copy) at ``version``, or its latest; ResourceNotFoundException if there is none."""
         with self._lock:
             versions = self._qapps.get((instance_id, app_id), {})
             app = versions.get(version if version is not None else max(versions, default=-1))
@@ -1091,7 +1119,7 @@ class ServiceEmulator:
                 resourceId=app_id,
                 resourceType="QApp",
             )
-        return copy.deepcopy(app)
+        return app
 
     # -- downloads -----------------------------------------------------------------------------
 
@@ -1378,17 +1406,7 @@ class ServiceEmulator:
         }
 
     def _file_card(self, instance_id: str, app_id: str, card_id: str) -> dict[str, Any]:
-        with self._lock:
-            versions = self._qapps.get((instance_id, app_id), {})
-            app = versions.get(max(versions, default=-1))
-        if app is None:
-            raise _ApiError(
-                "ResourceNotFoundException",
-                404,
-                f"QApp {app_id} was not found.",
-                resourceId=app_id,
-                resourceType="QApp",
-            )
+        app = self._stored_app(instance_id, app_id)
         for card in app["appDefinition"]["cards"]:
             kind, body = next(iter(card.items()))
             if body.get("id") == card_id:
@@ -1465,21 +1483,38 @@ class ServiceEmulator:
 # Helpers: routing, parsing, validation, bundles
 # --------------------------------------------------------------------------------------------
 
-_DESCRIBE_PATH = re.compile(r"^/accounts/(?P<account>[^/]+)/asset-bundle-export-jobs/(?P<job>[^/]+)$")
+# QuickSight's asset-bundle jobs, exports and imports alike: POST .../asset-bundle-{kind}-jobs/{kind} starts
+# one (its id in the body), GET .../asset-bundle-{kind}-jobs/{job id} describes one.
+_JOB_PATH = re.compile(r"^/accounts/(?P<account>[^/]+)/asset-bundle-(?P<kind>export|import)-jobs/(?P<job>[^/]+)$")
+
+
+class _JobOperations(NamedTuple):
+    start: str
+    describe: str
+    job_id: str  # the parameter that names the job
+
+
+_JOB_OPERATIONS = {
+    "export": _JobOperations("StartAssetBundleExportJob", "DescribeAssetBundleExportJob", "AssetBundleExportJobId"),
+    "import": _JobOperations("StartAssetBundleImportJob", "DescribeAssetBundleImportJob", "AssetBundleImportJobId"),
+}
 
 
 def _route(request: _Request) -> str | None:
-    match = _DESCRIBE_PATH.match(request.path)
-    if match is not None:
-        if request.method == "POST" and match["job"] == "export":
-            return "StartAssetBundleExportJob"
+    job = _JOB_PATH.match(request.path)
+    if job is not None:
+        operations = _JOB_OPERATIONS[job["kind"]]
+        if request.method == "POST" and job["job"] == job["kind"]:
+            return operations.start
         if request.method == "GET":
-            return "DescribeAssetBundleExportJob"
+            return operations.describe
     if request.method == "POST" and request.path == "/runtime.exportQAppSessionData":
         return "ExportQAppSessionData"
     if request.method == "GET" and request.path == "/apps.get":
         return "GetQApp"
-    return _route_restore(request)
+    if request.method == "POST" and request.path == "/apps.createPresignedUrl":
+        return "CreatePresignedUrl"
+    return None
 
 
 def _parse_params(operation: str, request: _Request) -> dict[str, Any]:
@@ -1489,15 +1524,13 @@ def _parse_params(operation: str, request: _Request) -> dict[str, Any]:
     except ValueError:
         body = {}
     params: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
-    if operation in ("StartAssetBundleExportJob", "DescribeAssetBundleExportJob"):
-        match = _DESCRIBE_PATH.match(request.path)
-        assert match is not None  # routed here only on a match
-        params["AwsAccountId"] = match["account"]
-        if operation == "DescribeAssetBundleExportJob":
-            params["AssetBundleExportJobId"] = match["job"]
+    job = _JOB_PATH.match(request.path)
+    if job is not None:
+        params["AwsAccountId"] = job["account"]
+        operations = _JOB_OPERATIONS[job["kind"]]
+        if operation == operations.describe:
+            params[operations.job_id] = job["job"]
         return params
-    if operation in ("StartAssetBundleImportJob", "DescribeAssetBundleImportJob"):
-        return _import_params(operation, request, params)
     if "instance-id" in request.headers:
         params["instanceId"] = request.headers["instance-id"]
     if operation == "GetQApp":
@@ -1673,7 +1706,6 @@ def _build_bundle(job: _ExportJob) -> _Blob:
 # --------------------------------------------------------------------------------------------
 
 _RESTORE_OPERATIONS = ("StartAssetBundleImportJob", "DescribeAssetBundleImportJob", "CreatePresignedUrl")
-_IMPORT_PATH = re.compile(r"^/accounts/(?P<account>[^/]+)/asset-bundle-import-jobs/(?P<job>[^/]+)$")
 _SHA256_B64_RE = re.compile(r"^(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{42}==|[A-Za-z0-9+/]{44})$")
 #: The largest file the emulator's upload policy accepts (the real limit is not in the API reference).
 _QAPPS_MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -1731,27 +1763,6 @@ class _ImportJob:
             "override_parameters": copy.deepcopy(self.override_parameters),
             "errors": copy.deepcopy(self.errors),
         }
-
-
-def _route_restore(request: _Request) -> str | None:
-    match = _IMPORT_PATH.match(request.path)
-    if match is not None:
-        if request.method == "POST" and match["job"] == "import":
-            return "StartAssetBundleImportJob"
-        if request.method == "GET":
-            return "DescribeAssetBundleImportJob"
-    if request.method == "POST" and request.path == "/apps.createPresignedUrl":
-        return "CreatePresignedUrl"
-    return None
-
-
-def _import_params(operation: str, request: _Request, params: dict[str, Any]) -> dict[str, Any]:
-    match = _IMPORT_PATH.match(request.path)
-    assert match is not None  # routed here only on a match
-    params["AwsAccountId"] = match["account"]
-    if operation == "DescribeAssetBundleImportJob":
-        params["AssetBundleImportJobId"] = match["job"]
-    return params
 
 
 def _parse_form(request: _Request) -> tuple[dict[str, str], bytes]:

@@ -36,9 +36,6 @@ APP_ID = "0f5e7a52-3c1d-4b6e-9a8f-2d4c6e8a0b1c"
 SESSION_ID = "7d3f2a10-5b6c-4e8d-9f01-23456789abcd"
 CSV = b"name,answer\nada,42\ngrace,43\n"
 
-# One attempt only: an injected error must reach the test, not be retried (with real sleeps) away.
-NO_RETRIES = Config(retries={"total_max_attempts": 1})
-
 
 @dataclass
 class Fetched:
@@ -54,27 +51,6 @@ def emulator() -> Iterator[ServiceEmulator]:
         emu.add_quicksight_resource(DATASET)
         emu.add_quicksight_resource(BROKEN_DASHBOARD, fails_strict_validation=True)
         yield emu
-
-
-def _client(service: str, emulator: ServiceEmulator) -> BaseClient:
-    return boto3.client(
-        service,
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=NO_RETRIES,
-    )
-
-
-@pytest.fixture
-def quicksight(emulator: ServiceEmulator) -> BaseClient:
-    return _client("quicksight", emulator)
-
-
-@pytest.fixture
-def qapps(emulator: ServiceEmulator) -> BaseClient:
-    return _client("qapps", emulator)
 
 
 @pytest.fixture
@@ -417,14 +393,7 @@ def test_more_than_five_running_jobs_exceed_the_limit(emulator: ServiceEmulator,
 )
 def test_invalid_start_arguments_are_rejected(emulator: ServiceEmulator, overrides: dict[str, Any]) -> None:
     # Given a client that skips its own checks, so the emulator sees the bad value
-    client = boto3.client(
-        "quicksight",
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=NO_RETRIES.merge(Config(parameter_validation=False)),
-    )
+    client = emulator.client("quicksight", config=Config(parameter_validation=False))
     # When the job is started, Then QuickSight answers InvalidParameterValueException (400)
     with pytest.raises(client.exceptions.InvalidParameterValueException) as excinfo:
         start_job(client, **overrides)
@@ -644,7 +613,7 @@ def test_works_while_moto_mock_aws_is_active(emulator: ServiceEmulator) -> None:
         # Given moto's S3 and the emulator side by side in one process
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="archive")
-        quicksight = _client("quicksight", emulator)
+        quicksight = emulator.client("quicksight")
         # When an export runs and its bundle is downloaded with requests, then stored in moto's S3
         start_job(quicksight)
         emulator.clock.advance(20)
@@ -675,7 +644,7 @@ def test_stop_closes_the_port_and_leaves_no_threads() -> None:
     before = set(threading.enumerate())
     emulator = ServiceEmulator().start()
     port = int(emulator.endpoint_url.rsplit(":", 1)[1])
-    client = _client("quicksight", emulator)
+    client = emulator.client("quicksight")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         describe(client)
     # When it stops (twice: stop is idempotent)
@@ -693,4 +662,4 @@ def test_emulators_keep_separate_state(emulator: ServiceEmulator, quicksight: Ba
     with ServiceEmulator() as other:
         assert other.jobs() == {}
         with pytest.raises(quicksight.exceptions.ResourceNotFoundException):
-            describe(_client("quicksight", other))
+            describe(other.client("quicksight"))

@@ -14,7 +14,6 @@ import boto3
 import pytest
 import urllib3
 from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -25,7 +24,6 @@ INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 APP_ID = "0f5e7a52-3c1d-4b6e-9a8f-2d4c6e8a0b1c"
 SESSION_ID = "7d3f2a10-5b6c-4e8d-9f01-23456789abcd"
 CONTENT = b"a reference document\r\n--not a boundary\r\n" * 100
-NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
 
 def bundle(*members: str) -> bytes:
@@ -46,27 +44,6 @@ def emulator() -> Iterator[ServiceEmulator]:
         emu.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey", cards=cards_with_file_upload(APP_ID))
         emu.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=SESSION_ID, csv=b"")
         yield emu
-
-
-def _client(service: str, emulator: ServiceEmulator) -> BaseClient:
-    return boto3.client(
-        service,
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=NO_RETRIES,
-    )
-
-
-@pytest.fixture
-def quicksight(emulator: ServiceEmulator) -> BaseClient:
-    return _client("quicksight", emulator)
-
-
-@pytest.fixture
-def qapps(emulator: ServiceEmulator) -> BaseClient:
-    return _client("qapps", emulator)
 
 
 def presign(qapps: BaseClient, *, content: bytes = CONTENT, **overrides: Any) -> dict[str, Any]:
