@@ -28,26 +28,25 @@ def now() -> str:
 
 
 def put_document(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
-    """Write ``document`` as indented JSON with sorted keys; S3 checks the body's SHA-256."""
+    """Write ``document`` as indented JSON with sorted keys; S3 checks the body's SHA-256.
+
+    S3 failing here is named like any busy service (``ServiceBusyError``) and retried by the state
+    machine: the step runs again, finds its artifact already archived (or restored), and records then.
+    """
     body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
+    with calling("S3", resource=f"s3://{bucket}/{key}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
 
 
 def get_document(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """The JSON document at ``key``, or ``None`` when there is none."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
+    with calling("S3", resource=f"s3://{bucket}/{key}"):
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
     document: dict[str, Any] = json.loads(body)
     return document
-
-
-def _put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
-    # S3 failing here is retried by the state machine like any busy service: the step runs again,
-    # finds its artifact already archived, and records the outcome then.
-    with calling("S3", resource=f"s3://{bucket}/{key}"):
-        put_document(s3, bucket, key, document)
 
 
 def error_record(error: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -92,7 +91,7 @@ def record_archived(
         "linkRefreshes": stored.link_refreshes,
         "at": now(),
     }
-    _put_json(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
+    put_document(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
     return outcome
 
 
@@ -117,7 +116,7 @@ def record_failed(
         "source": source or {},
         "at": now(),
     }
-    _put_json(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
+    put_document(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
     return outcome
 
 
@@ -157,14 +156,9 @@ def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
     return name, str(cause)
 
 
-def _read_outcome(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    with calling("S3", resource=f"s3://{bucket}/{key}"):
-        return get_document(s3, bucket, key)
-
-
 def recorded_outcome(s3: Any, bucket: str, *, run: dict[str, Any], item_id: str) -> dict[str, Any] | None:
     """The outcome an earlier execution of this run recorded for the item, if any."""
-    return _read_outcome(s3, bucket, layout.outcome_key(run["id"], item_id))
+    return get_document(s3, bucket, layout.outcome_key(run["id"], item_id))
 
 
 def write_manifest(
@@ -179,7 +173,7 @@ def write_manifest(
     artifacts: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     for item in plan_items(plan):
-        outcome = _read_outcome(s3, bucket, layout.outcome_key(run["id"], item["itemId"]))
+        outcome = get_document(s3, bucket, layout.outcome_key(run["id"], item["itemId"]))
         if outcome is None:
             failures.append({"itemId": item["itemId"], "kind": item["kind"], "error": no_outcome_recorded(run_error)})
         elif outcome["status"] == "archived":
@@ -213,5 +207,5 @@ def write_manifest(
         "failures": failures,
         "writtenAt": now(),
     }
-    _put_json(s3, bucket, summary["manifestKey"], manifest)
+    put_document(s3, bucket, summary["manifestKey"], manifest)
     return summary

@@ -57,7 +57,14 @@ class RestoreWorkflow(Construct):
         self._steps = steps
 
         write_report = lambda_step(
-            self, "WriteRestoreReport", steps.write_restore_report, {"plan.$": "$"}, result_path="$.summary"
+            self,
+            "WriteRestoreReport",
+            steps.write_restore_report,
+            {"plan.$": "$"},
+            result_path="$.summary",
+            # S3 only: a busy S3 is retried, there is no Retry-After to honour.
+            retry_on=SERVICE_BUSY,
+            honour_retry_after=False,
         )
         restore_items = sfn.Parallel(self, "RestoreItems", result_path=sfn.JsonPath.DISCARD)
         restore_items.branch(self._bundle_branch())
@@ -104,6 +111,8 @@ class RestoreWorkflow(Construct):
             self._steps.record_restore_failure,
             {"restore.$": "$.restore", "kind": kind, "item.$": f"$.{kind}", "error.$": "$.error"},
             result_path=sfn.JsonPath.DISCARD,
+            retry_on=SERVICE_BUSY,
+            honour_retry_after=False,
         )
 
     def _bundle_branch(self) -> sfn.Map:

@@ -99,6 +99,14 @@ def test_failed_items_are_recorded_and_interrupted_uploads_retried(definition: d
         assert found[step]["Catch"][0]["Next"] == "RecordBundleRestoreFailure"
 
 
+def test_a_busy_s3_while_recording_or_reporting_is_retried_not_fatal(definition: dict[str, Any]) -> None:
+    # A failure record or the report lost to a busy S3 would leave the restore without its account of the items
+    found = states(definition)
+    for step in ("RecordBundleRestoreFailure", "RecordFileRestoreFailure", "WriteRestoreReport"):
+        retried = {error for rule in found[step].get("Retry", []) for error in rule["ErrorEquals"]}
+        assert "ServiceBusyError" in retried, step
+
+
 @pytest.mark.parametrize("step", sorted(RESTORE_STEP_SPECS))
 def test_restore_steps_never_write_or_delete_archived_objects(archiver: Synthesized, step: str) -> None:
     statements = role_statements(archiver, step)
