@@ -314,13 +314,21 @@ class ArchiverStack(Stack):
         )
         # The archive steps read their item's earlier outcome first, so a run executed again
         # archives nothing twice (archiver.artifacts.previously_kept).
-        for name in ("archive_bundle", "archive_session", "archive_app"):
+        for name in ("start_bundle_export", "archive_bundle", "archive_session", "archive_app"):
             self._allow_objects(fn[name], ["s3:GetObject"], f"{MANIFESTS_PREFIX}*", wildcards_because=per_run_records)
+        # The export starter starts no job for a bundle the run already archived: it checks the object
+        # is still there, whole (HeadObject = GetObject, and its SHA-256 tag), reading nothing else.
+        self._allow_objects(
+            fn["start_bundle_export"],
+            ["s3:GetObject", "s3:GetObjectTagging"],
+            f"{QUICKSIGHT_PREFIX}*",
+            wildcards_because=per_run_keys,
+        )
         # A copy retried after a timeout aborts the multipart upload its cut-short attempt left
         # (listing uploads in progress shows keys and upload ids, no content).
         for name in ("archive_bundle", "archive_session"):
             self._allow(fn[name], ["s3:ListBucketMultipartUploads"], [self.archive.bucket.bucket_arn])
-        for name in ("write_manifest", "archive_bundle", "archive_session", "archive_app"):
+        for name in ("write_manifest", "start_bundle_export", "archive_bundle", "archive_session", "archive_app"):
             self._allow(
                 fn[name],
                 ["s3:ListBucket"],

@@ -7,6 +7,7 @@ from typing import Any
 from archiver import layout
 from archiver.artifacts import first_then_fresh, keep_download, previously_kept
 from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
+from archiver.job_polls import first_poll, next_poll
 from archiver.observability import archiving_export_ready_since, count_failure, export_ready_at, logger
 from archiver.outcomes import record_failed
 from archiver.service_errors import calling
@@ -14,6 +15,8 @@ from archiver.settings import Settings
 
 SUCCESSFUL = "SUCCESSFUL"
 FAILED = "FAILED"
+# Not a QuickSight status: the run already holds this bundle, so no job is started nor polled.
+ALREADY_ARCHIVED = "ALREADY_ARCHIVED"
 _CONTENT_TYPE = {"QUICKSIGHT_JSON": "application/zip", "CLOUDFORMATION_JSON": "application/json"}
 _ARNS_NAMED = 3
 
@@ -50,13 +53,20 @@ def _running_job_of(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[st
     )
 
 
-def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def start_export(
+    qs: Any, s3: Any, *, run: dict[str, Any], account_id: str, bundle: dict[str, Any], settings: Settings
+) -> dict[str, Any]:
     """Start the bundle's export job and return the polling state for the workflow.
 
     The job id comes from the run, so a retried start finds the job already running
     (``ConflictException``) and carries on polling that same job instead of starting another.
+    A run executed again starts nothing for a bundle it already archived intact: status
+    ``ALREADY_ARCHIVED`` ends the item without asking QuickSight (an export job would take one
+    of the account's five slots, and its new bundle could only repeat, or conflict with, the one kept).
     """
     job_id = bundle["jobId"]
+    if kept := previously_kept(s3, settings, run=run, item=bundle):
+        return {"jobId": job_id, "jobArn": kept["source"]["jobArn"], "status": ALREADY_ARCHIVED}
     with calling("QuickSight", resource=_named(bundle)):
         try:
             started = qs.start_asset_bundle_export_job(
@@ -75,18 +85,7 @@ def start_export(qs: Any, *, account_id: str, bundle: dict[str, Any], settings: 
         else:
             job_arn = started["Arn"]
             logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle["name"]})
-    return {
-        "jobId": job_id,
-        "jobArn": job_arn,
-        "status": "STARTED",
-        "waitSeconds": settings.poll_initial_seconds,
-        "waitedSeconds": 0,
-    }
-
-
-def next_wait(current: int, settings: Settings) -> int:
-    """Poll back-off: double the wait each time, up to the cap."""
-    return min(current * 2, settings.poll_max_seconds)
+    return first_poll(job_id=job_id, job_arn=job_arn, settings=settings)
 
 
 def check_export(
@@ -104,7 +103,6 @@ def check_export(
     A job that ended ``FAILED`` is recorded here, with QuickSight's ``Errors``, and the item
     ends; a job still running past the deadline raises ``BundleExportTimedOutError``.
     """
-    waited = export["waitedSeconds"] + export["waitSeconds"]
     job = _describe(qs, account_id, bundle)
     status = job["JobStatus"]
     if status == FAILED:
@@ -123,18 +121,15 @@ def check_export(
         )
         count_failure("bundle", "BundleExportFailed")
         logger.warning("Export job failed", extra={"job_id": export["jobId"], "errors": errors})
-    elif status != SUCCESSFUL and waited >= settings.export_deadline_seconds:
-        raise BundleExportTimedOutError(
-            f"export job {export['jobId']} still {status} after {waited} s "
-            f"(deadline {settings.export_deadline_seconds} s)"
-        )
-    return {
-        **export,
-        "status": status,
-        "waitedSeconds": waited,
-        "waitSeconds": next_wait(export["waitSeconds"], settings),
-        "readyAt": export_ready_at(export.get("readyAt"), ready=status == SUCCESSFUL),
-    }
+    polled = next_poll(
+        export,
+        status=status,
+        running=status not in (SUCCESSFUL, FAILED),
+        settings=settings,
+        timed_out=BundleExportTimedOutError,
+        job_kind="export",
+    )
+    return {**polled, "readyAt": export_ready_at(export.get("readyAt"), ready=status == SUCCESSFUL)}
 
 
 def archive_bundle(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from archiver.bundles import next_wait
 from archiver.errors import BundleImportTimedOutError, ChecksumMismatchError
+from archiver.job_polls import first_poll, next_poll
 from archiver.observability import count_failure, logger
 from archiver.restore_report import record_failed, record_restored
 from archiver.restore_sources import ArchivedObject, iter_object
@@ -57,14 +57,7 @@ def start_import(qs: Any, s3: Any, *, account_id: str, bundle: dict[str, Any], s
     except qs.exceptions.ConflictException:
         job_arn = _describe(qs, account_id, job_id)["Arn"]
         logger.info("Import job already running: polling it", extra={"job_id": job_id})
-    return {
-        "jobId": job_id,
-        "jobArn": job_arn,
-        "status": "STARTED",
-        "settled": False,
-        "waitSeconds": settings.poll_initial_seconds,
-        "waitedSeconds": 0,
-    }
+    return {**first_poll(job_id=job_id, job_arn=job_arn, settings=settings), "settled": False}
 
 
 def check_import(
@@ -82,7 +75,6 @@ def check_import(
     A job still running past the deadline (the same one as exports) raises
     ``BundleImportTimedOutError``, which the workflow records as the item's failure.
     """
-    waited = job["waitedSeconds"] + job["waitSeconds"]
     described = _describe(qs, account_id, job["jobId"])
     status = described["JobStatus"]
     settled = status == SUCCESSFUL or status in _FAILED_FOR_GOOD
@@ -118,14 +110,12 @@ def check_import(
         )
         count_failure("bundle", "BundleImportFailed")
         logger.warning("Import job failed", extra={"job_id": job["jobId"], "status": status, "errors": errors})
-    elif waited >= settings.export_deadline_seconds:
-        raise BundleImportTimedOutError(
-            f"import job {job['jobId']} still {status} after {waited} s (deadline {settings.export_deadline_seconds} s)"
-        )
-    return {
-        **job,
-        "status": status,
-        "settled": settled,
-        "waitedSeconds": waited,
-        "waitSeconds": next_wait(job["waitSeconds"], settings),
-    }
+    polled = next_poll(
+        job,
+        status=status,
+        running=not settled,
+        settings=settings,
+        timed_out=BundleImportTimedOutError,
+        job_kind="import",
+    )
+    return {**polled, "settled": settled}

@@ -33,6 +33,9 @@ SCHEMA_PATH = Path(__file__).with_name("schema") / "run-input.schema.json"
 HISTORY_EVENT_BUDGET = 20_000
 EVENTS_PER_RUN = 60
 EVENTS_PER_QAPPS_ITEM = 12
+# A bundle: its Map iteration (2 events), the start and the archive steps (5 each), the Choice on the
+# start's status (2); each poll a Wait (2), a check (5) and that Choice again (2). A bundle the run
+# already archived ends after the start and the Choice (11 events): within the estimate.
 EVENTS_PER_BUNDLE_POLL = 9
 EVENTS_PER_BUNDLE = 14 + EVENTS_PER_BUNDLE_POLL * 13
 BUNDLE_NAME_MAX = 64

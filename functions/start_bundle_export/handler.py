@@ -1,4 +1,4 @@
-"""Start a bundle's QuickSight export job (or find it already running)."""
+"""Start a bundle's QuickSight export job (or find it already running, or the bundle already archived by this run)."""
 
 from typing import Any
 
@@ -11,6 +11,8 @@ from archiver.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return bundles.start_export(
         clients.quicksight(),
+        clients.s3(),
+        run=event["run"],
         account_id=event["awsAccountId"],
         bundle=event["bundle"],
         settings=get_settings(),

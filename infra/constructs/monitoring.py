@@ -45,7 +45,7 @@ class Monitoring(Construct):
     no_successful_run_alarm:
         In alarm when no run succeeded for ``successful_run_expected_within_hours``; ``None`` without it.
     dashboard:
-        The runs, what they archived, what failed and why, and the steps' errors.
+        The runs, what they archived, what failed and why, and the steps' errors; the restores and drills.
     """
 
     def __init__(
@@ -210,7 +210,7 @@ class Monitoring(Construct):
                 )
             )
 
-        self.dashboard = self._dashboard(state_machine, functions)
+        self.dashboard = self._dashboard(state_machine, restore_state_machine, functions)
         CfnOutput(
             self,
             "DashboardUrl",
@@ -224,36 +224,23 @@ class Monitoring(Construct):
         return alarm
 
     def _dashboard(
-        self, state_machine: sfn.IStateMachine, functions: Mapping[str, lambda_.IFunction]
+        self,
+        state_machine: sfn.IStateMachine,
+        restore_state_machine: sfn.IStateMachine | None,
+        functions: Mapping[str, lambda_.IFunction],
     ) -> cloudwatch.Dashboard:
-        hour = Duration.hours(1)
-        runs = {
-            "Started": state_machine.metric_started,
-            "Succeeded": state_machine.metric_succeeded,
-            "Failed": state_machine.metric_failed,
-            "Timed out": state_machine.metric_timed_out,
-            "Aborted": state_machine.metric_aborted,
-        }
         alarms = [self.alarm, *self.function_error_alarms.values()]
         if self.no_successful_run_alarm is not None:
             alarms.append(self.no_successful_run_alarm)
         dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(7))
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Runs (per hour)",
-                left=[metric(period=hour, statistic="Sum", label=label) for label, metric in runs.items()],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Run duration (ms)",
-                left=[
-                    state_machine.metric_time(period=hour, statistic=statistic, label=statistic)
-                    for statistic in ("Average", "Maximum")
-                ],
-                width=8,
-            ),
+            *_execution_graphs(state_machine, runs="Runs", width=8),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=8),
         )
+        if restore_state_machine is not None:
+            # Restores and drills on the same dashboard: a drill that stopped succeeding (or running)
+            # means the archive is no longer proven to restore.
+            dashboard.add_widgets(*_execution_graphs(restore_state_machine, runs="Restores and drills", width=12))
         dashboard.add_widgets(
             _per_kind_graph("Artifacts archived", names.ARTIFACTS_ARCHIVED, "Sum"),
             _per_kind_graph("Bytes archived", names.BYTES_ARCHIVED, "Sum"),
@@ -272,7 +259,7 @@ class Monitoring(Construct):
                             f"MetricName=\"{names.ITEMS_FAILED}\"', 'Sum', 3600)"
                         ),
                         label="",
-                        period=hour,
+                        period=Duration.hours(1),
                     )
                 ],
                 width=12,
@@ -291,6 +278,33 @@ class Monitoring(Construct):
 
 def _title(step: str) -> str:
     return "".join(part.title() for part in step.split("_"))
+
+
+def _execution_graphs(state_machine: sfn.IStateMachine, *, runs: str, width: int) -> list[cloudwatch.GraphWidget]:
+    """How many executions of ``state_machine`` started and how each ended, per hour; and how long they took."""
+    hour = Duration.hours(1)
+    outcomes = {
+        "Started": state_machine.metric_started,
+        "Succeeded": state_machine.metric_succeeded,
+        "Failed": state_machine.metric_failed,
+        "Timed out": state_machine.metric_timed_out,
+        "Aborted": state_machine.metric_aborted,
+    }
+    return [
+        cloudwatch.GraphWidget(
+            title=f"{runs} (per hour)",
+            left=[metric(period=hour, statistic="Sum", label=label) for label, metric in outcomes.items()],
+            width=width,
+        ),
+        cloudwatch.GraphWidget(
+            title=f"{runs}: duration (ms)",
+            left=[
+                state_machine.metric_time(period=hour, statistic=statistic, label=statistic)
+                for statistic in ("Average", "Maximum")
+            ],
+            width=width,
+        ),
+    ]
 
 
 def _per_kind_graph(title: str, metric_name: str, statistic: str) -> cloudwatch.GraphWidget:

@@ -181,6 +181,12 @@ class ArchiveWorkflow(Construct):
 
         export_done = (
             sfn.Choice(self, "BundleExportDone")
+            # start_bundle_export found the bundle archived, intact, by an earlier execution of this
+            # run: no export job was started, there is nothing to poll nor copy.
+            .when(
+                sfn.Condition.string_equals("$.export.status", "ALREADY_ARCHIVED"),
+                sfn.Succeed(self, "BundleAlreadyArchived"),
+            )
             .when(sfn.Condition.string_equals("$.export.status", "SUCCESSFUL"), archive)
             # check_bundle_export has recorded the job's Errors: the item ends here.
             .when(
@@ -196,7 +202,9 @@ class ArchiveWorkflow(Construct):
             kind="bundle",
             max_concurrency=max_concurrent_exports,
         )
-        bundles.item_processor(start.next(wait).next(check).next(export_done))
+        # Every status, the start's included, goes through one Choice: a started job is polled.
+        wait.next(check).next(export_done)
+        bundles.item_processor(start.next(export_done))
         return bundles
 
     def _qapps_branch(

@@ -264,3 +264,16 @@ def test_no_other_step_may_read_the_secret_or_assume_the_q_apps_role(hardened: S
         statements = role_statements(hardened, step)
         for action in ("secretsmanager:GetSecretValue", "sts:AssumeRole", "sso-oauth:CreateTokenWithIAM"):
             assert not allowed(statements, action), (step, action)
+
+
+def test_the_export_starter_only_reads_the_archive_to_skip_what_its_run_kept(archiver: Synthesized) -> None:
+    statements = role_statements(archiver, "start_bundle_export")
+    bucket = archive_bucket_id(archiver.template)
+
+    # It reads the item's outcome and checks the bundle it names (HeadObject and the SHA-256 tag) ...
+    reads = allowed(statements, "s3:GetObject")
+    assert reads and all(bucket in r and ("/manifests/*" in r or "/quicksight/*" in r) for r in reads)
+    assert all("/quicksight/*" in r for r in allowed(statements, "s3:GetObjectTagging"))
+    # ... and writes, tags or deletes nothing
+    for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+        assert not allowed(statements, action), action

@@ -1,4 +1,5 @@
-"""An unsuccessful run, a step error or runs that stop succeeding reach the operator; a dashboard shows the runs."""
+"""An unsuccessful run, a step error or runs that stop succeeding reach the operator; a dashboard shows the runs,
+restores and drills."""
 
 from __future__ import annotations
 
@@ -227,3 +228,55 @@ def test_the_dashboard_shows_runs_archive_metrics_failures_and_step_errors(archi
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == metric_names.NAMESPACE
     assert variables["POWERTOOLS_SERVICE_NAME"] == metric_names.SERVICE
+
+
+def _dashboard_widgets(synth: Synthesized) -> list[dict[str, Any]]:
+    """The dashboard's widgets, a reference to a resource read as its logical id (an attribute: id.attribute)."""
+    body = synth.resources[only_id(synth.template, "AWS::CloudWatch::Dashboard")]["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(part if isinstance(part, str) else part.get("Ref") or ".".join(part["Fn::GetAtt"]) for part in parts)
+    widgets: list[dict[str, Any]] = json.loads(text)["widgets"]
+    return widgets
+
+
+def _executions_graphed(widget: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(state machine, metric name, statistic) of each Step Functions execution metric the widget plots."""
+    graphed = set()
+    for metric in widget.get("properties", {}).get("metrics", []):
+        if metric[:1] == ["AWS/States"]:
+            dimensions = dict(zip(metric[2:-1:2], metric[3:-1:2], strict=True))
+            # A graph's default statistic, Average, is left out of the body.
+            graphed.add((dimensions["StateMachineArn"], metric[1], metric[-1].get("stat", "Average")))
+    return graphed
+
+
+def test_the_dashboard_shows_how_restores_and_drills_end_and_how_long_they_take(archiver: Synthesized) -> None:
+    archive_run = state_machine_id(archiver.template)
+    restore = state_machine_id(archiver.template, starts_at="ValidateRestore")
+
+    graphs = {
+        widget["properties"].get("title", ""): _executions_graphed(widget) for widget in _dashboard_widgets(archiver)
+    }
+
+    # Both the archive runs and the restore state machine (restores and drills) have their executions
+    # counted, per hour, by how they ended, and their duration graphed
+    for machine in (archive_run, restore):
+        counted = {
+            (name, stat)
+            for graphed in graphs.values()
+            for graphed_machine, name, stat in graphed
+            if graphed_machine == machine
+        }
+        assert {
+            ("ExecutionsStarted", "Sum"),
+            ("ExecutionsSucceeded", "Sum"),
+            ("ExecutionsFailed", "Sum"),
+            ("ExecutionsTimedOut", "Sum"),
+            ("ExecutionsAborted", "Sum"),
+            ("ExecutionTime", "Average"),
+            ("ExecutionTime", "Maximum"),
+        } <= counted, machine
+    # And a graph never mixes the two: an operator reads drills apart from runs
+    restore_titles = [title for title, graphed in graphs.items() if any(m == restore for m, _, _ in graphed)]
+    assert restore_titles and all("restore" in title.lower() for title in restore_titles)
+    assert not [title for title in restore_titles if any(m == archive_run for m, _, _ in graphs[title])]
