@@ -233,7 +233,8 @@ class ArchiverStack(Stack):
 
     def _grant_steps(self) -> None:
         fn = self.functions.functions
-        self._archive_key_users: dict[str, lambda_.IFunction] = {}
+        # Function path -> (function, the KMS actions its object grants need).
+        self._archive_key_users: dict[str, tuple[lambda_.IFunction, set[str]]] = {}
         # validate_run only reads its input: no grants.
 
         export_jobs = self._quicksight_arn("asset-bundle-export-job")
@@ -337,11 +338,11 @@ class ArchiverStack(Stack):
             )
 
         # S3 asks KMS for a data key on writes and to decrypt on reads and multipart uploads; it never
-        # calls kms:Encrypt. The key is usable through S3 only.
-        for function in self._archive_key_users.values():
+        # calls kms:Encrypt. The key is usable through S3 only; a step that only reads gets Decrypt only.
+        for function, key_actions in self._archive_key_users.values():
             self._allow(
                 function,
-                ["kms:GenerateDataKey", "kms:Decrypt"],
+                sorted(key_actions),
                 [self.archive.key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )
@@ -508,7 +509,9 @@ class ArchiverStack(Stack):
         """Object actions on archive keys matching the patterns (the key grant follows in _grant_steps)."""
         resources = [self.archive.bucket.arn_for_objects(pattern) for pattern in key_patterns]
         self._allow(function, actions, resources, wildcards_because=wildcards_because)
-        self._archive_key_users[function.node.path] = function
+        writes = any(action.startswith(("s3:Put", "s3:AbortMultipartUpload")) for action in actions)
+        _, key_actions = self._archive_key_users.setdefault(function.node.path, (function, set()))
+        key_actions.update(["kms:Decrypt", "kms:GenerateDataKey"] if writes else ["kms:Decrypt"])
 
     @staticmethod
     def _allow(

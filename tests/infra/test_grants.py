@@ -277,3 +277,5 @@ def test_the_export_starter_only_reads_the_archive_to_skip_what_its_run_kept(arc
     # ... and writes, tags or deletes nothing
     for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"):
         assert not allowed(statements, action), action
+    # ... so the archive key serves it for decrypting only
+    assert allowed(statements, "kms:Decrypt") and not allowed(statements, "kms:GenerateDataKey")
