@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from unittest import mock
 
 import boto3
 import urllib3
@@ -432,24 +433,11 @@ def transfer_settings() -> Settings:
     """The copy steps' transfer settings: the deployed defaults unless ``TRANSFER_*`` says otherwise."""
     get_settings.cache_clear()
     try:
-        with _environment(ARCHIVE_BUCKET=BUCKET):
+        # The bucket is the one setting without a default; the copies here never name it to S3.
+        with mock.patch.dict(os.environ, {"ARCHIVE_BUCKET": BUCKET}):
             return get_settings()
     finally:
         get_settings.cache_clear()
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def archiver_bound(settings: Settings) -> int:
