@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # jsii warns on every start that Node 20 is past its end of life; the pinned CLI works with it.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p "process.versions.node.split('.')[0]" 2>/dev/null)
 
-.PHONY: demo test lint synth setup clean
+.PHONY: demo bench test lint synth setup clean
 
 $(VENV)/.installed: requirements.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ synth: setup
 ## demo: archive the embedded demo plan locally, on the real synthesized state machine
 demo: synth
 	$(BIN)/python -m tests.local.run $(ARGS)
+
+## bench: the archiver's streaming copy against reading the whole download into memory (memory, speed)
+bench: setup
+	$(BIN)/python -m tests.bench.transfer $(ARGS)
 
 ## lint: ruff and mypy
 lint: setup
