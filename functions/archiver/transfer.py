@@ -1,7 +1,8 @@
 """Copy a download into the archive bucket, streaming, verified and write-once.
 
 A download link is fetched with urllib3 and its body streamed into S3 in parts, so memory stays
-about ``part_size x (max_parts_in_flight + 1)`` whatever the artifact's size. Every
+about ``part_size x (max_parts_in_flight + 2)`` whatever the artifact's size (the parts uploading,
+the part being read, and its reads while they are joined; ``make bench`` measures it). Every
 object is written with ``IfNoneMatch="*"``: an archive key is written once and never
 overwritten. A re-run that finds the same bytes already archived succeeds
 (``already_archived``); one that finds different bytes fails with ``ArchiveConflictError``.
@@ -135,7 +136,7 @@ def archive_download(
     part_size
         Bytes per multipart part (at least 5 MiB); smaller downloads take a single PUT.
     max_parts_in_flight
-        Parts uploaded at once; memory stays about ``part_size x (max_parts_in_flight + 1)``.
+        Parts uploaded at once; memory stays about ``part_size x (max_parts_in_flight + 2)``.
     max_link_refreshes
         Fresh links asked for after the first before giving up.
     connect_timeout, read_timeout
