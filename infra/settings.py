@@ -63,6 +63,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
 from archiver.restore_input import input_problems as restore_input_problems
+from archiver.run_input import SCHEMA_PATH as RUN_INPUT_SCHEMA
 from archiver.run_input import schema_problems
 from archiver.settings import (
     APPLICATION_ARN_EXPECTED,
@@ -134,8 +135,11 @@ _MAX_RUN_HOURS = 365 * 24
 # IAM matches a secret's full ARN, whose name Secrets Manager ends with "-" and six random characters.
 _FULL_SECRET_ARN = re.compile(SECRET_ARN_PATTERN.pattern + r"(?<=-[A-Za-z0-9]{6})")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
-# Amazon Q Business application ids (the Q Apps instanceId): a UUID, as the run input schema has it.
-_INSTANCE_ID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
+# Amazon Q Business application ids (the Q Apps instanceId), exactly as the run input schema accepts them:
+# a scheduled plan's instance must be one the grants allow.
+_INSTANCE_ID = re.compile(
+    json.loads(RUN_INPUT_SCHEMA.read_text(encoding="utf-8"))["$defs"]["qapps"]["properties"]["instanceId"]["pattern"]
+)
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 _IDENTITY_CENTER_KEYS = {"mode", "secretArn", "applicationArn", "secretKeyArn", "identityCenterRegion"}
 # A CloudWatch alarm looks back at most seven days (Period x EvaluationPeriods <= 604,800 s).

@@ -113,14 +113,10 @@ QUICKSIGHT_IMPORT_WRITES: dict[str, Sequence[str]] = {
 QUICKSIGHT_SERVICE_ROLE = "service-role/aws-quicksight-service-role-v0"
 
 # The restore steps that read archived objects or write reports through S3, so use the archive's key.
-RESTORE_KEY_USERS = (
-    "validate_restore",
-    "start_bundle_import",
-    "check_bundle_import",
-    "restore_qapp_file",
-    "record_restore_failure",
-    "write_restore_report",
-)
+RESTORE_KEY_READERS = ("validate_restore", "start_bundle_import")
+# ... and those that also write the restore's outcomes and report (S3 asks for a data key).
+RESTORE_KEY_WRITERS = ("check_bundle_import", "restore_qapp_file", "record_restore_failure", "write_restore_report")
+RESTORE_KEY_USERS = (*RESTORE_KEY_READERS, *RESTORE_KEY_WRITERS)
 
 
 class ArchiverStack(Stack):
@@ -414,7 +410,7 @@ class ArchiverStack(Stack):
         for name in RESTORE_KEY_USERS:
             self._allow(
                 fn[name],
-                ["kms:Decrypt", "kms:GenerateDataKey"],
+                ["kms:Decrypt"] if name in RESTORE_KEY_READERS else ["kms:Decrypt", "kms:GenerateDataKey"],
                 [key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )

@@ -15,7 +15,7 @@ NAMESPACE = "Archiver"
 SERVICE = "archiver"
 
 # Dimensions
-ITEM_KIND = "ItemKind"  # bundle | session | app
+ITEM_KIND = "ItemKind"  # bundle | session | app (archive runs), bundle | file (restores)
 REASON = "Reason"  # one of FAILURE_REASONS' values
 
 # Metrics (all per item, dimensions service + ItemKind; ItemsFailed adds Reason)
@@ -26,7 +26,7 @@ ITEMS_FAILED = "ItemsFailed"  # Count: items the run gave up on
 # Seconds from an export being ready (QuickSight: first SUCCESSFUL poll; Q Apps: the export call) to archived.
 EXPORT_READY_TO_ARCHIVED = "ExportReadyToArchived"
 
-ITEM_KINDS = ("bundle", "session", "app")
+ITEM_KINDS = ("bundle", "session", "app", "file")  # a restore's items are bundles and files
 
 # What an operator does about a failure depends on its cause, not on the exception's class: the step
 # errors (Catch's Error: a handler's exception class or a service's error code) map to these reasons.

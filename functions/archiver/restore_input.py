@@ -72,6 +72,15 @@ def _drill_problems(document: dict[str, Any]) -> list[str]:
         return [f"drill: only allowed when mode is {DRILL!r} (mode is {mode!r})"]
     if mode == DRILL and "qapps" in document and not (drill or {}).get("sessionId"):
         return ["drill.sessionId: required to drill Q Apps files (they are restored into this session only)"]
+    if mode == DRILL and isinstance(document.get("qapps"), dict):
+        # A Q Apps session belongs to one app: one drill session cannot take files for several apps.
+        files = document["qapps"].get("files")
+        apps = sorted({str(f.get("appId")) for f in files if isinstance(f, dict)}) if isinstance(files, list) else []
+        if len(apps) > 1:
+            return [
+                f"drill.sessionId: a session belongs to one app, but qapps.files target {len(apps)} apps "
+                f"({', '.join(map(str, apps))}): drill each app's files in a restore of their own"
+            ]
     return []
 
 

@@ -23,6 +23,7 @@ from infra.constructs.steps import (
     SERVICE_BUSY,
     TRANSFER_INTERRUPTED,
     add_export_slot_retry,
+    item_map,
     lambda_step,
     standard_state_machine,
     validate_input_step,
@@ -138,18 +139,6 @@ class ArchiveWorkflow(Construct):
             honour_retry_after=False,
         )
 
-    def _item_map(
-        self, state_id: str, *, items_path: str, selector: dict[str, str], kind: str, max_concurrency: int
-    ) -> sfn.Map:
-        return sfn.Map(
-            self,
-            state_id,
-            items_path=items_path,
-            item_selector={**selector, "run.$": "$.run", f"{kind}.$": "$$.Map.Item.Value"},
-            max_concurrency=max_concurrency,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-
     def _bundle_branch(self, max_concurrent_exports: int) -> sfn.Map:
         item = {"run.$": "$.run", "awsAccountId.$": "$.awsAccountId", "bundle.$": "$.bundle"}
         start = self._invoke(
@@ -195,11 +184,13 @@ class ArchiveWorkflow(Construct):
             )
             .otherwise(wait)
         )
-        bundles = self._item_map(
+        bundles = item_map(
+            self,
             "ExportBundles",
             items_path="$.quicksight.bundles",
             selector={"awsAccountId.$": "$.quicksight.awsAccountId"},
             kind="bundle",
+            context="run",
             max_concurrency=max_concurrent_exports,
         )
         # Every status, the start's included, goes through one Choice: a started job is polled.
@@ -226,11 +217,13 @@ class ArchiveWorkflow(Construct):
             retry_on=retry_on,
         )
         archive.add_catch(self._record_failure(f"Record{kind.title()}Failure", kind), result_path="$.error")
-        items = self._item_map(
+        items = item_map(
+            self,
             state_id,
             items_path=items_path,
             selector={"instanceId.$": "$.qapps.instanceId"},
             kind=kind,
+            context="run",
             max_concurrency=QAPPS_CONCURRENCY,
         )
         items.item_processor(archive)

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 
 from infra.constructs.functions import RESTORE_STEP_SPECS
 from infra.settings import DEFAULTS, ArchiverSettings, SettingsError
-from infra.stack import RESTORE_KEY_USERS
+from infra.stack import RESTORE_KEY_READERS, RESTORE_KEY_USERS
 from tests.infra.conftest import (
     SCHEDULED_DRILL_PLAN,
     Synthesized,
@@ -144,6 +144,11 @@ def test_each_service_call_is_granted_to_its_step_only(archiver: Synthesized) ->
 def test_the_archive_key_is_used_through_s3_only(archiver: Synthesized, step: str) -> None:
     kms = [s for s in role_statements(archiver, step) if "kms:Decrypt" in as_list(s["Action"])]
     assert kms and all(s["Condition"]["StringEquals"]["kms:ViaService"] for s in kms)
+
+
+@pytest.mark.parametrize("step", RESTORE_KEY_READERS)
+def test_steps_that_only_read_the_archive_may_only_decrypt(archiver: Synthesized, step: str) -> None:
+    assert not allowed(role_statements(archiver, step), "kms:GenerateDataKey")
 
 
 def test_quicksight_may_read_bundles_to_import_and_nothing_else(archiver: Synthesized) -> None:

@@ -88,6 +88,17 @@ def test_a_drill_restores_beside_the_originals() -> None:
     assert request["quicksight"]["awsAccountId"] == "123456789012"
 
 
+def test_a_drill_of_files_for_several_apps_is_refused_naming_the_session() -> None:
+    # Given a drill whose files go to two apps, with the one drill session a request has
+    document = copy.deepcopy(example("drill-latest.json"))
+    other = {**document["qapps"]["files"][0], "appId": "5d2e8f14-6a3b-4c9d-8e1f-3a5b7c9d1e42"}
+    document["qapps"]["files"].append(other)
+
+    # Then it is refused before anything is restored: a session belongs to one app
+    (problem,) = input_problems(document)
+    assert problem.startswith("drill.sessionId: a session belongs to one app, but qapps.files target 2 apps")
+
+
 def test_a_drill_prefix_is_not_set_per_bundle() -> None:
     document = copy.deepcopy(example("drill-latest.json"))
     document["quicksight"]["bundles"][0]["overrideParameters"] = {
