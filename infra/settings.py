@@ -63,8 +63,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
 from archiver.restore_input import input_problems as restore_input_problems
-from archiver.run_input import SCHEMA_PATH as RUN_INPUT_SCHEMA
-from archiver.run_input import schema_problems
+from archiver.run_input import instance_id_pattern, schema_problems
 from archiver.settings import (
     APPLICATION_ARN_EXPECTED,
     APPLICATION_ARN_PATTERN,
@@ -135,11 +134,6 @@ _MAX_RUN_HOURS = 365 * 24
 # IAM matches a secret's full ARN, whose name Secrets Manager ends with "-" and six random characters.
 _FULL_SECRET_ARN = re.compile(SECRET_ARN_PATTERN.pattern + r"(?<=-[A-Za-z0-9]{6})")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
-# Amazon Q Business application ids (the Q Apps instanceId), exactly as the run input schema accepts them:
-# a scheduled plan's instance must be one the grants allow.
-_INSTANCE_ID = re.compile(
-    json.loads(RUN_INPUT_SCHEMA.read_text(encoding="utf-8"))["$defs"]["qapps"]["properties"]["instanceId"]["pattern"]
-)
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 _IDENTITY_CENTER_KEYS = {"mode", "secretArn", "applicationArn", "secretKeyArn", "identityCenterRegion"}
 # A CloudWatch alarm looks back at most seven days (Period x EvaluationPeriods <= 604,800 s).
@@ -415,7 +409,8 @@ def _instance_ids(values: Mapping[str, Any], name: str) -> tuple[str, ...] | Non
     if (
         not isinstance(value, list)
         or not value
-        or not all(isinstance(v, str) and _INSTANCE_ID.fullmatch(v) for v in value)
+        # Exactly the ids the run input schema accepts: a scheduled plan's instance must be one the grants allow.
+        or not all(isinstance(v, str) and instance_id_pattern().fullmatch(v) for v in value)
     ):
         raise SettingsError(
             f"{_key(name)} must be null (any instance) or a non-empty list of Q Business application ids "

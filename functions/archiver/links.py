@@ -126,10 +126,9 @@ def redact(url: str) -> str:
     str
         ``scheme://host[:port]/path``, or a placeholder when the link cannot be parsed.
     """
-    try:
-        link = parse_url(url)
-    except LocationParseError:
-        return "<unparseable link>"
+    link = _parsed_or_none(url)
+    if link is None:
+        return _UNPARSEABLE
     port = f":{link.port}" if link.port is not None else ""
     return f"{link.scheme or ''}://{link.host or ''}{port}{link.path or ''}"
 
@@ -147,11 +146,21 @@ def origin(url: str) -> str:
     str
         The link's scheme and host, or a placeholder when the link cannot be parsed.
     """
-    try:
-        link = parse_url(url)
-    except LocationParseError:
-        return "<unparseable link>"
+    link = _parsed_or_none(url)
+    if link is None:
+        return _UNPARSEABLE
     return f"{link.scheme or ''}://{link.host or ''}"
+
+
+_UNPARSEABLE = "<unparseable link>"
+
+
+def _parsed_or_none(url: str) -> Url | None:
+    """``url`` parsed for a log line or an error message: never raises, since it only describes a link."""
+    try:
+        return parse_url(url)
+    except LocationParseError:
+        return None
 
 
 def _parse_entry(entry: str) -> AllowedOrigin:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from archiver.errors import InvalidRestoreInputError
 from archiver.observability import logger
 from archiver.restore_input import RestoreContext, normalised_request, request_problems, restore_input_validator
-from archiver.restore_sources import ArchivedObject, SourceNotFound, bundle_resources, resolve, sha256_of
+from archiver.restore_sources import ArchivedObject, Manifests, SourceNotFound, bundle_resources, resolve, sha256_of
 from archiver.run_input import schema_problems
 
 MB = 1_000_000
@@ -53,11 +55,13 @@ def choose_import_source(requested: str, size: int) -> tuple[str | None, str | N
     return None, f"more than an import from S3 takes ({_size_text(S3_URI_MAX_BYTES)})"
 
 
-def _resolve(s3: Any, bucket: str, item: dict[str, Any], field: str, problems: list[str]) -> ArchivedObject | None:
+def _resolve(
+    s3: Any, bucket: str, manifests: Manifests, item: dict[str, Any], field: str, problems: list[str]
+) -> ArchivedObject | None:
     if set(item["from"]) not in ({"key"}, {"manifest", "itemId"}):
         return None  # reported already, as the request's own problem
     try:
-        archived = resolve(s3, bucket, item["from"])
+        archived = resolve(s3, bucket, item["from"], manifests=manifests)
     except SourceNotFound as missing:
         problems.append(f"{field}.from.{missing}")
         return None
@@ -73,8 +77,10 @@ def _resolve(s3: Any, bucket: str, item: dict[str, Any], field: str, problems: l
     return archived
 
 
-def _plan_bundle(s3: Any, bucket: str, bundle: dict[str, Any], field: str, problems: list[str]) -> dict[str, Any]:
-    archived = _resolve(s3, bucket, bundle, field, problems)
+def _plan_bundle(
+    s3: Any, bucket: str, manifests: Manifests, bundle: dict[str, Any], field: str, problems: list[str]
+) -> dict[str, Any]:
+    archived = _resolve(s3, bucket, manifests, bundle, field, problems)
     if archived is None:
         return bundle
     if archived.export_format == "CLOUDFORMATION_JSON":
@@ -102,10 +108,25 @@ def _card(definition: dict[str, Any], card_id: str) -> tuple[str, dict[str, Any]
     return None
 
 
-def _target_problems(qapps: Any, instance_id: str, file: dict[str, Any], field: str) -> list[str]:
-    try:
-        app = qapps.get_q_app(instanceId=instance_id, appId=file["appId"])
-    except qapps.exceptions.ResourceNotFoundException:
+def _app_reader(qapps: Any, instance_id: str) -> Callable[[str], dict[str, Any] | None]:
+    """``GetQApp`` once per app however many files go to it; ``None`` for an app that does not exist."""
+
+    @cache
+    def read(app_id: str) -> dict[str, Any] | None:
+        try:
+            app: dict[str, Any] = qapps.get_q_app(instanceId=instance_id, appId=app_id)
+        except qapps.exceptions.ResourceNotFoundException:
+            return None
+        return app
+
+    return read
+
+
+def _target_problems(
+    read_app: Callable[[str], dict[str, Any] | None], instance_id: str, file: dict[str, Any], field: str
+) -> list[str]:
+    app = read_app(file["appId"])
+    if app is None:
         return [f"{field}.appId: no Q App {file['appId']} in instance {instance_id}"]
     found = _card(app, file["cardId"])
     if found is None:
@@ -120,10 +141,17 @@ def _target_problems(qapps: Any, instance_id: str, file: dict[str, Any], field: 
 
 
 def _plan_file(
-    s3: Any, qapps: Any, bucket: str, instance_id: str, file: dict[str, Any], field: str, problems: list[str]
+    s3: Any,
+    bucket: str,
+    manifests: Manifests,
+    read_app: Callable[[str], dict[str, Any] | None],
+    instance_id: str,
+    file: dict[str, Any],
+    field: str,
+    problems: list[str],
 ) -> dict[str, Any]:
-    problems.extend(_target_problems(qapps, instance_id, file, field))
-    archived = _resolve(s3, bucket, file, field, problems)
+    problems.extend(_target_problems(read_app, instance_id, file, field))
+    archived = _resolve(s3, bucket, manifests, file, field, problems)
     return file if archived is None else {**file, "source": archived.as_dict()}
 
 
@@ -145,13 +173,15 @@ def plan_restore(
     request = normalised_request(document, restore, default_account=default_account)
     if request["quicksight"]["bundles"] and not request["quicksight"]["awsAccountId"]:
         problems.append("quicksight.awsAccountId: required (no default account is configured)")
+    manifests = Manifests(s3, bucket)
     bundles = [
-        _plan_bundle(s3, bucket, bundle, f"quicksight.bundles[{index}]", problems)
+        _plan_bundle(s3, bucket, manifests, bundle, f"quicksight.bundles[{index}]", problems)
         for index, bundle in enumerate(request["quicksight"]["bundles"])
     ]
     instance_id = request["qapps"]["instanceId"]
+    read_app = _app_reader(qapps, instance_id)
     files = [
-        _plan_file(s3, qapps, bucket, instance_id, file, f"qapps.files[{index}]", problems)
+        _plan_file(s3, bucket, manifests, read_app, instance_id, file, f"qapps.files[{index}]", problems)
         for index, file in enumerate(request["qapps"]["files"])
     ]
     plan = {

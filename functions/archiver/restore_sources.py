@@ -68,16 +68,40 @@ def latest_run_id(s3: Any, bucket: str) -> str | None:
     return newest[1][len(layout.MANIFESTS_PREFIX) : -len(".json")]
 
 
-def _from_manifest(s3: Any, bucket: str, run_id: str, item_id: str) -> ArchivedObject:
-    if run_id == LATEST_MANIFEST:
-        found = latest_run_id(s3, bucket)
-        if found is None:
-            raise SourceNotFound(f"manifest: no manifest in the archive yet ({layout.MANIFESTS_PREFIX} is empty)")
-        run_id = found
-    try:
-        manifest = json.loads(s3.get_object(Bucket=bucket, Key=layout.manifest_key(run_id))["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        raise SourceNotFound(f"manifest: no manifest for run {run_id!r} ({layout.manifest_key(run_id)})") from None
+class Manifests:
+    """The archive's manifests as one restore reads them: ``latest`` is settled once, each manifest read once.
+
+    Settling ``latest`` anew for every item would list the manifests each time and, should a run finish
+    meanwhile, restore items named by the same ``latest`` from two different runs.
+    """
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3, self._bucket = s3, bucket
+        self._latest: str | None = None
+        self._read: dict[str, dict[str, Any]] = {}
+
+    def run_id(self, name: str) -> str:
+        if name != LATEST_MANIFEST:
+            return name
+        if self._latest is None:
+            self._latest = latest_run_id(self._s3, self._bucket)
+            if self._latest is None:
+                raise SourceNotFound(f"manifest: no manifest in the archive yet ({layout.MANIFESTS_PREFIX} is empty)")
+        return self._latest
+
+    def manifest(self, run_id: str) -> dict[str, Any]:
+        if run_id not in self._read:
+            key = layout.manifest_key(run_id)
+            try:
+                self._read[run_id] = json.loads(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read())
+            except self._s3.exceptions.NoSuchKey:
+                raise SourceNotFound(f"manifest: no manifest for run {run_id!r} ({key})") from None
+        return self._read[run_id]
+
+
+def _from_manifest(s3: Any, bucket: str, manifests: Manifests, name: str, item_id: str) -> ArchivedObject:
+    run_id = manifests.run_id(name)
+    manifest = manifests.manifest(run_id)
     for artifact in manifest["artifacts"]:
         if artifact["itemId"] == item_id:
             head = _head(s3, bucket, artifact["key"], artifact.get("versionId"))
@@ -122,8 +146,8 @@ def _from_key(s3: Any, bucket: str, key: str) -> ArchivedObject:
     )
 
 
-def resolve(s3: Any, bucket: str, reference: dict[str, Any]) -> ArchivedObject:
-    """Find the archived object a ``from`` reference names.
+def resolve(s3: Any, bucket: str, reference: dict[str, Any], *, manifests: Manifests | None = None) -> ArchivedObject:
+    """Find the archived object a ``from`` reference names (``manifests``: shared by one restore's references).
 
     Raises
     ------
@@ -132,7 +156,7 @@ def resolve(s3: Any, bucket: str, reference: dict[str, Any]) -> ArchivedObject:
     """
     if "key" in reference:
         return _from_key(s3, bucket, reference["key"])
-    return _from_manifest(s3, bucket, reference["manifest"], reference["itemId"])
+    return _from_manifest(s3, bucket, manifests or Manifests(s3, bucket), reference["manifest"], reference["itemId"])
 
 
 def _version(version_id: str | None) -> dict[str, str]:

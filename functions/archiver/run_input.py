@@ -74,6 +74,11 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+def instance_id_pattern() -> re.Pattern[str]:
+    """The pattern a Q Apps ``instanceId`` must match, as the published schema has it (one source of truth)."""
+    return re.compile(_validator().schema["$defs"]["qapps"]["properties"]["instanceId"]["pattern"])
+
+
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
 
 

@@ -10,7 +10,6 @@ gathers every item's outcome, and a run with any failed item ends FAILED so alar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
@@ -71,7 +70,8 @@ class ArchiveWorkflow(Construct):
         archive_items.branch(self._bundle_branch(max_concurrent_exports))
         archive_items.branch(self._session_branch())
         archive_items.branch(self._app_branch())
-        write_manifest = self._invoke(
+        write_manifest = lambda_step(
+            self,
             "WriteManifest",
             steps.write_manifest,
             {"plan.$": "$"},
@@ -99,26 +99,6 @@ class ArchiveWorkflow(Construct):
         definition = self._validate_run().next(archive_items).next(write_manifest)
         self.state_machine, self.log_group = standard_state_machine(self, definition, timeout=timeout)
 
-    def _invoke(
-        self,
-        state_id: str,
-        function: lambda_.IFunction,
-        payload: dict[str, Any],
-        *,
-        result_path: str,
-        retry_on: list[str] | None = None,
-        honour_retry_after: bool = True,
-    ) -> tasks.LambdaInvoke:
-        return lambda_step(
-            self,
-            state_id,
-            function,
-            payload,
-            result_path=result_path,
-            retry_on=retry_on,
-            honour_retry_after=honour_retry_after,
-        )
-
     def _validate_run(self) -> tasks.LambdaInvoke:
         return validate_input_step(
             self,
@@ -130,7 +110,8 @@ class ArchiveWorkflow(Construct):
         )
 
     def _record_failure(self, state_id: str, kind: str) -> tasks.LambdaInvoke:
-        return self._invoke(
+        return lambda_step(
+            self,
             state_id,
             self._steps.record_item_failure,
             {"run.$": "$.run", "kind": kind, "item.$": f"$.{kind}", "error.$": "$.error"},
@@ -141,7 +122,8 @@ class ArchiveWorkflow(Construct):
 
     def _bundle_branch(self, max_concurrent_exports: int) -> sfn.Map:
         item = {"run.$": "$.run", "awsAccountId.$": "$.awsAccountId", "bundle.$": "$.bundle"}
-        start = self._invoke(
+        start = lambda_step(
+            self,
             "StartBundleExport",
             self._steps.start_bundle_export,
             item,
@@ -150,14 +132,16 @@ class ArchiveWorkflow(Construct):
         )
         add_export_slot_retry(start)
         wait = sfn.Wait(self, "WaitForBundleExport", time=sfn.WaitTime.seconds_path("$.export.waitSeconds"))
-        check = self._invoke(
+        check = lambda_step(
+            self,
             "CheckBundleExport",
             self._steps.check_bundle_export,
             {**item, "export.$": "$.export"},
             result_path="$.export",
             retry_on=SERVICE_BUSY,
         )
-        archive = self._invoke(
+        archive = lambda_step(
+            self,
             "ArchiveBundle",
             self._steps.archive_bundle,
             {**item, "export.$": "$.export"},
@@ -209,7 +193,8 @@ class ArchiveWorkflow(Construct):
         retry_on: list[str],
     ) -> sfn.Map:
         """A Q Apps item in one step: export and copy (sessions) or get and keep (definitions)."""
-        archive = self._invoke(
+        archive = lambda_step(
+            self,
             step_id,
             function,
             {"run.$": "$.run", "instanceId.$": "$.instanceId", f"{kind}.$": f"$.{kind}"},

@@ -99,3 +99,78 @@ def test_a_restore_too_big_for_one_execution_is_refused_whole(s3: Any) -> None:
         plan(s3, {"quicksight": {"bundles": bundles}})
 
     assert "split it into several restores" in json.dumps(refused.value.problems)
+
+
+def put_manifest(s3: Any, run_id: str, artifacts: dict[str, bytes]) -> None:
+    """A run's manifest listing each item id's archived object (its bytes stored under the run)."""
+    entries = []
+    for item_id, body in artifacts.items():
+        key = f"quicksight/{run_id}/{item_id.split('/')[1]}.qs"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        entries.append({"itemId": item_id, "key": key, "sha256": hashlib.sha256(body).hexdigest(), "source": {}})
+    s3.put_object(
+        Bucket=BUCKET, Key=f"manifests/{run_id}.json", Body=json.dumps({"artifacts": entries, "failures": []})
+    )
+
+
+def count_calls(s3: Any, operation: str) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    s3.meta.events.register(f"provide-client-params.s3.{operation}", lambda params, **_: calls.append(dict(params)))
+    return calls
+
+
+def test_items_named_by_the_latest_manifest_come_from_one_run_read_once(s3: Any) -> None:
+    # Given two runs' manifests, each holding bundles a and b
+    bundle = put_bundle(s3, "scratch/bundle.qs", ["dashboard/d1.json"])
+    put_manifest(s3, "nightly-1", {"bundle/a": bundle, "bundle/b": bundle})
+    put_manifest(s3, "nightly-2", {"bundle/a": bundle, "bundle/b": bundle})
+    listings, reads = count_calls(s3, "ListObjectsV2"), count_calls(s3, "GetObject")
+
+    # When a restore names both bundles by the latest manifest
+    document = {
+        "quicksight": {
+            "bundles": [{"from": {"manifest": "latest", "itemId": item}} for item in ("bundle/a", "bundle/b")]
+        }
+    }
+    bundles = plan(s3, document)["quicksight"]["bundles"]
+
+    # Then "latest" is settled once (one listing) and its manifest read once, so both come from the same run
+    (run_id,) = {b["source"]["run_id"] for b in bundles}
+    assert run_id in ("nightly-1", "nightly-2")
+    assert len(listings) == 1
+    assert [r["Key"] for r in reads if r["Key"].startswith("manifests/")] == [f"manifests/{run_id}.json"]
+
+
+class CountingQApps:
+    """One app with a file-upload card; counts GetQApp calls."""
+
+    APP, CARD = "9e4f2a63-7b5c-4d1e-a2f3-4b6c8d0e2f53", "0b6f3c1e-2d4a-4e8b-9c7d-5a3f1e2d4c6b"
+
+    class exceptions:  # named as on a botocore client
+        ResourceNotFoundException = LookupError
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def get_q_app(self, *, instanceId: str, appId: str) -> dict[str, Any]:
+        self.calls.append(appId)
+        return {"appVersion": 1, "appDefinition": {"cards": [{"fileUpload": {"id": self.CARD, "type": "file-upload"}}]}}
+
+
+def test_each_target_app_is_read_once_however_many_files_go_to_it(s3: Any) -> None:
+    # Given three files for the same app's file-upload card
+    body = b"answer,1\n"
+    s3.put_object(Bucket=BUCKET, Key="qapps/f.csv", Body=body, Tagging=f"sha256={hashlib.sha256(body).hexdigest()}")
+    qapps = CountingQApps()
+    files = [
+        {"from": {"key": "qapps/f.csv"}, "appId": qapps.APP, "cardId": qapps.CARD, "fileName": f"f{n}.csv"}
+        for n in range(3)
+    ]
+    document = {"qapps": {"instanceId": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", "files": files}}
+
+    # When the restore is planned
+    planned = plan_restore(document, CONTEXT, s3=s3, qapps=qapps, bucket=BUCKET, default_account="123456789012")
+
+    # Then every file is planned, and the app was asked for once
+    assert len(planned["qapps"]["files"]) == 3
+    assert qapps.calls == [qapps.APP]
