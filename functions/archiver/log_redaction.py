@@ -59,6 +59,23 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class DropQueryStrings(logging.Filter):
+    """Cuts query strings out of a record's arguments: urllib3 logs each request's path and query apart
+    from its host, so there is no whole link for :func:`redact_secrets` to find."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(arg.split("?", 1)[0] if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+@cache
+def redact_urllib3_request_logs() -> None:
+    """Install :class:`DropQueryStrings` on urllib3's request log (once per process): at DEBUG it logs every
+    download's path and query, a presigned link's credentials."""
+    logging.getLogger("urllib3.connectionpool").addFilter(DropQueryStrings())
+
+
 @cache
 def redact_botocore_wire_logs() -> None:
     """Install :class:`RedactSecrets` on botocore's wire loggers (once per process)."""

@@ -21,10 +21,8 @@ only the caller can issue a new link.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import http.client
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +41,7 @@ from archiver.errors import (
     LinkExpiredError,
 )
 from archiver.links import DownloadLinkPolicy, origin, redact
+from archiver.log_redaction import redact_urllib3_request_logs
 from archiver.observability import logger
 from archiver.service_errors import calling
 
@@ -165,7 +164,7 @@ def archive_download(
     """
     if part_size < MIN_PART_SIZE or max_parts_in_flight < 1 or max_link_refreshes < 0:
         raise ValueError("part_size must be >= 5 MiB, max_parts_in_flight >= 1, max_link_refreshes >= 0")
-    _keep_links_out_of_urllib3_logs()
+    redact_urllib3_request_logs()
     target = _Target(s3, bucket, key, content_type)
     pool = http if http is not None else _new_pool()
     timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -230,21 +229,6 @@ def holds(s3: S3Client, bucket: str, key: str, *, size: int, sha256: str) -> boo
         tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
     recorded = next((tag["Value"] for tag in tags if tag["Key"] == SHA256_TAG), None)
     return bool(head.get("ContentLength") == size and recorded == sha256)
-
-
-class _DropQueryStrings(logging.Filter):
-    """Cuts query strings out of a log record's arguments."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(arg.split("?", 1)[0] if isinstance(arg, str) else arg for arg in record.args)
-        return True
-
-
-@functools.cache
-def _keep_links_out_of_urllib3_logs() -> None:
-    # At DEBUG, urllib3 logs every request's path and query: a presigned link's credentials.
-    logging.getLogger("urllib3.connectionpool").addFilter(_DropQueryStrings())
 
 
 def _new_pool() -> urllib3.PoolManager:
