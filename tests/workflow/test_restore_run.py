@@ -366,9 +366,7 @@ def test_a_throttled_restore_waits_as_long_as_the_service_asked(
     assert refused["status"] == 429 and again["time"] - refused["time"] >= retry_after
 
 
-def test_a_quicksight_5xx_of_an_unlisted_code_is_retried_not_failed(
-    archived: LocalArchive, restorer: Restorer
-) -> None:
+def test_a_quicksight_5xx_of_an_unlisted_code_is_retried_not_failed(archived: LocalArchive, restorer: Restorer) -> None:
     # Given QuickSight answers the next two describes 503 ResourceUnavailableException (a code no mapping lists)
     archived.emulator.inject_api_error("DescribeAssetBundleImportJob", "ResourceUnavailableException", times=2)
 
