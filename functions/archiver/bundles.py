@@ -9,7 +9,7 @@ from archiver.artifacts import first_then_fresh, keep_download, previously_kept
 from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
 from archiver.job_polls import first_poll, next_poll
 from archiver.observability import archiving_export_ready_since, count_failure, export_ready_at, logger
-from archiver.outcomes import record_failed
+from archiver.outcomes import bundle_source, item_named, record_failed
 from archiver.service_errors import calling
 from archiver.settings import Settings
 
@@ -114,10 +114,10 @@ def check_export(
             item_id=bundle["itemId"],
             kind="bundle",
             error="BundleExportFailed",
-            message="; ".join(f"{e.get('Arn', '')}: {e.get('Message', '')}" for e in errors)
-            or "QuickSight reported the export job FAILED without errors",
+            message=f"{item_named(bundle, kind='bundle', instance_id=None)}: the export job FAILED: "
+            + ("; ".join(f"{e.get('Arn', '')}: {e.get('Message', '')}" for e in errors) or "QuickSight gave no errors"),
             details=errors,
-            source={"jobArn": export["jobArn"], "resourceArns": bundle["resourceArns"]},
+            source=bundle_source(bundle, job_arn=export["jobArn"]),
         )
         count_failure("bundle", "BundleExportFailed")
         logger.warning("Export job failed", extra={"job_id": export["jobId"], "errors": errors})

@@ -9,10 +9,11 @@ A restore's outcomes and report (``restore_report``) are the same kind of docume
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver import layout
+from archiver import clients, layout
 from archiver.observability import count_failure, logger
 from archiver.run_input import plan_items
 from archiver.service_errors import calling
@@ -20,6 +21,70 @@ from archiver.transfer import StoredObject
 
 MANIFEST_VERSION = 1
 _MAX_MESSAGE = 2000
+
+
+@dataclass(frozen=True)
+class ItemPlace:
+    """Where a run's items live, besides what each item says of itself: a failure's source needs both.
+
+    A failure's source is built from the planned item, never from what a step returned, so every
+    failure has one: also those Step Functions raises itself (``States.Timeout``, ``Lambda.Unknown``)
+    and items whose step never recorded an outcome.
+    """
+
+    account_id: str | None
+    instance_id: str | None
+    region: str
+    partition: str
+
+    @classmethod
+    def of(cls, *, account_id: str | None, instance_id: str | None) -> ItemPlace:
+        """The place of a run's items: QuickSight's account and region, Q Apps' instance."""
+        meta = clients.quicksight().meta  # the client that starts the export jobs: their region, their partition
+        return cls(account_id=account_id, instance_id=instance_id, region=meta.region_name, partition=meta.partition)
+
+    def export_job_arn(self, job_id: str) -> str:
+        """The ARN QuickSight gives export job ``job_id`` (its id comes from the plan, so it is known up front)."""
+        return f"arn:{self.partition}:quicksight:{self.region}:{self.account_id}:asset-bundle-export-job/{job_id}"
+
+
+def bundle_source(bundle: dict[str, Any], *, job_arn: str) -> dict[str, Any]:
+    """A bundle's source: its export job and the resources it exports."""
+    return {"jobId": bundle["jobId"], "jobArn": job_arn, "resourceArns": bundle["resourceArns"]}
+
+
+def item_source(item: dict[str, Any], *, kind: str, place: ItemPlace) -> dict[str, Any]:
+    """What a failed item is, in the manifest: for a bundle its export job, for a Q Apps item its ids."""
+    if kind == "bundle":
+        return bundle_source(item, job_arn=place.export_job_arn(item["jobId"]))
+    source = {"instanceId": place.instance_id, "appId": item["appId"]}
+    return {**source, "sessionId": item["sessionId"]} if kind == "session" else source
+
+
+def item_named(item: dict[str, Any], *, kind: str, instance_id: str | None) -> str:
+    """The item as a message names it: ``bundle finance (export job run-1-finance)``, ``app … (instance …)``."""
+    if kind == "bundle":
+        return f"bundle {item['name']} (export job {item['jobId']})"
+    app = f"app {item['appId']} (instance {instance_id})"
+    return f"session {item['sessionId']} of {app}" if kind == "session" else app
+
+
+def _names_item(message: str, item: dict[str, Any], kind: str) -> bool:
+    if kind == "bundle":
+        return f"bundle {item['name']}" in message and item["jobId"] in message
+    return item["appId"] in message and (kind != "session" or item["sessionId"] in message)
+
+
+def naming_the_item(message: str, item: dict[str, Any], *, kind: str, instance_id: str | None) -> str:
+    """``message``, led by the item's name unless it names the item already.
+
+    The archiver's own errors name their resource; Step Functions' (``States.Timeout``,
+    ``Lambda.Unknown``) and a few raised below the item's level (a refused download link names only
+    its host) do not, and an operator reading the manifest must not have to guess which item failed.
+    """
+    if _names_item(message, item, kind):
+        return message
+    return f"{item_named(item, kind=kind, instance_id=instance_id)}: {message}"
 
 
 def now() -> str:
@@ -54,11 +119,14 @@ def error_record(error: str, message: str, details: list[dict[str, Any]] | None 
     return {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []}
 
 
-def no_outcome_recorded(step_error: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``error`` of a planned item whose step ended without recording an outcome (``step_error``: why, if known)."""
+def no_outcome_recorded(step_error: dict[str, Any] | None, *, item: str = "the item") -> dict[str, Any]:
+    """The ``error`` of a planned ``item`` whose step ended without recording an outcome.
+
+    ``step_error`` says why, when known (the Catch of a branch that died as a whole).
+    """
     error_type, message = describe_step_error(step_error or {})
     return error_record(
-        "NoOutcomeRecorded", f"the item's step ended without recording an outcome ({error_type}: {message})"
+        "NoOutcomeRecorded", f"the step of {item} ended without recording an outcome ({error_type}: {message})"
     )
 
 
@@ -121,14 +189,31 @@ def record_failed(
 
 
 def record_caught_failure(
-    s3: Any, bucket: str, *, run: dict[str, Any], item: dict[str, Any], kind: str, step_error: dict[str, Any]
+    s3: Any,
+    bucket: str,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    step_error: dict[str, Any],
+    place: ItemPlace,
 ) -> dict[str, str]:
     """Record an item whose step failed (``step_error``: the ``Catch``'s ``{Error, Cause}``) so the run goes on.
 
     Returns what the state machine keeps of it (see ``failure_noted``).
     """
     error, message = describe_step_error(step_error)
-    record_failed(s3, bucket, run=run, item_id=item["itemId"], kind=kind, error=error, message=message)
+    message = naming_the_item(message, item, kind=kind, instance_id=place.instance_id)
+    record_failed(
+        s3,
+        bucket,
+        run=run,
+        item_id=item["itemId"],
+        kind=kind,
+        error=error,
+        message=message,
+        source=item_source(item, kind=kind, place=place),
+    )
     return failure_noted("Item failed", item_id=item["itemId"], kind=kind, error=error, message=message)
 
 
@@ -162,7 +247,7 @@ def recorded_outcome(s3: Any, bucket: str, *, run: dict[str, Any], item_id: str)
 
 
 def write_manifest(
-    s3: Any, bucket: str, plan: dict[str, Any], *, run_error: dict[str, Any] | None = None
+    s3: Any, bucket: str, plan: dict[str, Any], *, place: ItemPlace, run_error: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Gather every planned item's outcome into ``manifests/{run id}.json``; return the run summary.
 
@@ -175,7 +260,16 @@ def write_manifest(
     for item in plan_items(plan):
         outcome = get_document(s3, bucket, layout.outcome_key(run["id"], item["itemId"]))
         if outcome is None:
-            failures.append({"itemId": item["itemId"], "kind": item["kind"], "error": no_outcome_recorded(run_error)})
+            kind = item["kind"]
+            named = item_named(item, kind=kind, instance_id=place.instance_id)
+            failures.append(
+                {
+                    "itemId": item["itemId"],
+                    "kind": kind,
+                    "error": no_outcome_recorded(run_error, item=named),
+                    "source": item_source(item, kind=kind, place=place),
+                }
+            )
         elif outcome["status"] == "archived":
             artifacts.append(
                 {

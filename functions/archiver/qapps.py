@@ -8,6 +8,7 @@ from typing import Any
 from archiver import layout
 from archiver.artifacts import first_then_fresh, keep_document, keep_download, previously_kept
 from archiver.observability import archiving_fresh_export
+from archiver.outcomes import item_named
 from archiver.service_errors import calling
 from archiver.settings import Settings
 
@@ -29,7 +30,7 @@ def archive_session(
     if kept := previously_kept(s3, settings, run=run, item=session):
         return kept
     session_id = session["sessionId"]
-    resource = f"session {session_id} of app {session['appId']} (instance {instance_id})"
+    resource = item_named(session, kind="session", instance_id=instance_id)
 
     def export_session() -> dict[str, Any]:
         archiving_fresh_export()
@@ -73,7 +74,7 @@ def archive_app(
     """Keep an app's definition at its version's key; a version already kept counts as archived."""
     if kept := previously_kept(s3, settings, run=run, item=app):
         return kept
-    with calling("Q Apps", resource=f"app {app['appId']} (instance {instance_id})"):
+    with calling("Q Apps", resource=item_named(app, kind="app", instance_id=instance_id)):
         response = client.get_q_app(instanceId=instance_id, appId=app["appId"])
     key = layout.app_definition_key(instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"])
     return keep_document(

@@ -10,6 +10,7 @@ from archiver.job_polls import first_poll, next_poll
 from archiver.observability import count_failure, logger
 from archiver.restore_report import record_failed, record_restored
 from archiver.restore_sources import ArchivedObject, iter_object
+from archiver.service_errors import calling
 from archiver.settings import Settings
 
 SUCCESSFUL = "SUCCESSFUL"
@@ -31,8 +32,16 @@ def _import_source(s3: Any, bucket: str, bundle: dict[str, Any]) -> dict[str, An
     return {"Body": body}
 
 
-def _describe(qs: Any, account_id: str, job_id: str) -> dict[str, Any]:
-    job: dict[str, Any] = qs.describe_asset_bundle_import_job(AwsAccountId=account_id, AssetBundleImportJobId=job_id)
+def _named(bundle: dict[str, Any]) -> str:
+    """The bundle as an error message names it: the archived item and its import job."""
+    return f"{bundle['itemId']} (import job {bundle['jobId']})"
+
+
+def _describe(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
+    with calling("QuickSight", resource=_named(bundle)):
+        job: dict[str, Any] = qs.describe_asset_bundle_import_job(
+            AwsAccountId=account_id, AssetBundleImportJobId=bundle["jobId"]
+        )
     return job
 
 
@@ -51,12 +60,14 @@ def start_import(qs: Any, s3: Any, *, account_id: str, bundle: dict[str, Any], s
     }
     if bundle["overrideParameters"]:
         request["OverrideParameters"] = bundle["overrideParameters"]
-    try:
-        job_arn = qs.start_asset_bundle_import_job(**request)["Arn"]
-        logger.info("Import job started", extra={"job_id": job_id, "import_source": bundle["importSource"]})
-    except qs.exceptions.ConflictException:
-        job_arn = _describe(qs, account_id, job_id)["Arn"]
-        logger.info("Import job already running: polling it", extra={"job_id": job_id})
+    # Named as the archive's steps name them, so the same retriers honour Retry-After and retry 5xx.
+    with calling("QuickSight", resource=_named(bundle)):
+        try:
+            job_arn = qs.start_asset_bundle_import_job(**request)["Arn"]
+            logger.info("Import job started", extra={"job_id": job_id, "import_source": bundle["importSource"]})
+        except qs.exceptions.ConflictException:
+            job_arn = _describe(qs, account_id, bundle)["Arn"]
+            logger.info("Import job already running: polling it", extra={"job_id": job_id})
     return {**first_poll(job_id=job_id, job_arn=job_arn, settings=settings), "settled": False}
 
 
@@ -75,7 +86,7 @@ def check_import(
     A job still running past the deadline (the same one as exports) raises
     ``BundleImportTimedOutError``, which the workflow records as the item's failure.
     """
-    described = _describe(qs, account_id, job["jobId"])
+    described = _describe(qs, account_id, bundle)
     status = described["JobStatus"]
     settled = status == SUCCESSFUL or status in _FAILED_FOR_GOOD
     bucket = settings.archive_bucket

@@ -21,6 +21,7 @@ from archiver.observability import logger
 from archiver.restore_input import RestoreContext, normalised_request, request_problems, restore_input_validator
 from archiver.restore_sources import ArchivedObject, Manifests, SourceNotFound, bundle_resources, resolve, sha256_of
 from archiver.run_input import schema_problems
+from archiver.service_errors import calling
 
 MB = 1_000_000
 # StartAssetBundleImportJob: an inline Body up to 20 MB (botocore: 20,971,520 bytes), an S3Uri
@@ -113,10 +114,11 @@ def _app_reader(qapps: Any, instance_id: str) -> Callable[[str], dict[str, Any] 
 
     @cache
     def read(app_id: str) -> dict[str, Any] | None:
-        try:
-            app: dict[str, Any] = qapps.get_q_app(instanceId=instance_id, appId=app_id)
-        except qapps.exceptions.ResourceNotFoundException:
-            return None
+        with calling("Q Apps", resource=f"app {app_id} (instance {instance_id})"):
+            try:
+                app: dict[str, Any] = qapps.get_q_app(instanceId=instance_id, appId=app_id)
+            except qapps.exceptions.ResourceNotFoundException:
+                return None  # the request's problem, reported with the others
         return app
 
     return read

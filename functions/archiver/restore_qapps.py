@@ -29,6 +29,7 @@ from archiver.links import DownloadLinkPolicy, origin
 from archiver.observability import logger
 from archiver.restore_report import record_restored
 from archiver.restore_sources import ArchivedObject, iter_object, sha256_of
+from archiver.service_errors import calling
 from archiver.settings import Settings
 
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
@@ -135,7 +136,9 @@ def restore_file(
     }
     if "sessionId" in file:
         request["sessionId"] = file["sessionId"]
-    presigned = client.create_presigned_url(**request)
+    card = f"card {file['cardId']} of app {file['appId']} (instance {instance_id})"
+    with calling("Q Apps", resource=card):
+        presigned = client.create_presigned_url(**request)
     url, fields = presigned["presignedUrl"], presigned["presignedUrlFields"]
     DownloadLinkPolicy.from_setting(settings.download_allowlist).check(url)
     allowed = allowed_upload_size(fields)

@@ -18,6 +18,7 @@ from typing import Any
 
 from archiver import layout
 from archiver.restore_input import LATEST_MANIFEST
+from archiver.service_errors import calling
 from archiver.transfer import SHA256_TAG
 
 _CHUNK = 1024 * 1024
@@ -165,7 +166,8 @@ def _version(version_id: str | None) -> dict[str, str]:
 
 def iter_object(s3: Any, bucket: str, archived: ArchivedObject, chunk_size: int = _CHUNK) -> Iterator[bytes]:
     """Stream the archived object's bytes (that version), ``chunk_size`` at a time."""
-    body = s3.get_object(Bucket=bucket, Key=archived.key, **_version(archived.version_id))["Body"]
+    with calling("S3", resource=f"s3://{bucket}/{archived.key}"):
+        body = s3.get_object(Bucket=bucket, Key=archived.key, **_version(archived.version_id))["Body"]
     try:
         yield from body.iter_chunks(chunk_size)
     finally:

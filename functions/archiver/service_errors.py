@@ -11,8 +11,9 @@ running (billed) Lambda; the state machine waits for free and for as long as the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
@@ -51,6 +52,18 @@ REJECTED_CODES = frozenset({"ValidationException", "InvalidParameterValueExcepti
 _IAM_PREFIX = {"QuickSight": "quicksight", "Q Apps": "qapps", "S3": "s3"}
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """One error answer, as the named errors' messages describe it."""
+
+    error: ClientError
+    service: str
+    resource: str
+    code: str
+    operation: str
+    what: str
+
+
 def _retry_after(error: ClientError) -> float | None:
     """The wait the service asked for: Q Apps' modeled ``retryAfterSeconds``, or a ``Retry-After`` header."""
     response: dict[str, Any] = error.response
@@ -63,50 +76,111 @@ def _retry_after(error: ClientError) -> float | None:
         return None  # an HTTP-date Retry-After: no service here sends one; back off as usual
 
 
+def _busy(answer: _Answer) -> ArchiverError:
+    if answer.code == "LimitExceededException" and answer.operation == "StartAssetBundleExportJob":
+        return ExportSlotsBusyError(
+            f"{answer.what}: the account's five export jobs are all running; waiting for a slot"
+        )
+    return busy(answer.what, retry_after=_retry_after(answer.error))
+
+
+def _not_found(answer: _Answer) -> ArchiverError:
+    return ResourceNotFoundError(f"{answer.what}: check that it exists in the account, region and instance named")
+
+
+def _credentials_rejected(answer: _Answer) -> ArchiverError:
+    identity = (
+        " (Q Apps needs a user identity through IAM Identity Center trusted identity propagation, "
+        "not plain role credentials)"
+        if answer.service == "Q Apps"
+        else ""
+    )
+    return CredentialsRejectedError(
+        f"{answer.what}. Fix the credentials: {answer.service} did not accept them{identity}"
+    )
+
+
+def _unsupported_edition(answer: _Answer) -> ArchiverError:
+    return UnsupportedEditionError(
+        f"{answer.what}. Fix the edition: asset bundle exports need QuickSight Enterprise edition in this account"
+    )
+
+
+def _quota_exceeded(answer: _Answer) -> ArchiverError:
+    response: dict[str, Any] = answer.error.response
+    quota = response.get("quotaCode") or "the quota named above"
+    return QuotaExceededError(
+        f"{answer.what}. Fix the quota: raise {quota} of {response.get('serviceCode') or answer.service} "
+        "in Service Quotas, or archive fewer items per run"
+    )
+
+
+def _permission_denied(answer: _Answer) -> ArchiverError:
+    action = f"{_IAM_PREFIX.get(answer.service, answer.service.lower())}:{answer.operation}"
+    return PermissionDeniedError(
+        f"{answer.what}. Fix the permissions: allow {action} on {answer.resource} to the archiver's role"
+    )
+
+
+def _conflict(answer: _Answer) -> ArchiverError:
+    return ResourceConflictError(f"{answer.what}: the resource is in use or changed; archive it in a later run")
+
+
+def _rejected(answer: _Answer) -> ArchiverError:
+    return RequestRejectedError(f"{answer.what}: the request was refused as invalid")
+
+
+_Named = Callable[[_Answer], ArchiverError]
+
+# The code says what went wrong; the HTTP status only when the code is one no model here lists.
+# The two disagree in places: QuickSight answers AccessDeniedException (a missing IAM permission)
+# with 401, the status Q Apps uses for UnauthorizedException (credentials it does not accept), and
+# LimitExceededException (busy export slots) with 409, the status of a conflict.
+_BY_CODE: dict[str, _Named] = {
+    **dict.fromkeys(BUSY_CODES, _busy),
+    **dict.fromkeys(NOT_FOUND_CODES, _not_found),
+    "UnauthorizedException": _credentials_rejected,
+    "UnsupportedUserEditionException": _unsupported_edition,
+    "ServiceQuotaExceededException": _quota_exceeded,
+    "AccessDeniedException": _permission_denied,
+    "AccessDenied": _permission_denied,
+    "ConflictException": _conflict,
+    **dict.fromkeys(REJECTED_CODES, _rejected),
+}
+_BY_STATUS: dict[int, _Named] = {
+    429: _busy,
+    404: _not_found,
+    401: _credentials_rejected,
+    402: _quota_exceeded,
+    403: _permission_denied,
+    409: _conflict,
+}
+
+
+def _by_status(status: int) -> _Named:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if 400 <= status < 500:
+        return _rejected
+    # 5xx, or no status at all: the service failed on its side, and may not a moment later.
+    return _busy
+
+
 def service_error(error: ClientError, *, service: str, resource: str) -> ArchiverError:
-    """The named error for what ``service`` answered about ``resource``."""
+    """The named error for what ``service`` answered about ``resource``: by its code, else by its status."""
     response: dict[str, Any] = error.response
     code = str(response.get("Error", {}).get("Code", "Unknown"))
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    operation = error.operation_name
     said = f"{code}: {response.get('Error', {}).get('Message') or response.get('message') or 'no message'}"
-    what = f"{service} {operation} for {resource} failed ({said})"
-    if code == "LimitExceededException" and operation == "StartAssetBundleExportJob":
-        return ExportSlotsBusyError(f"{what}: the account's five export jobs are all running; waiting for a slot")
-    if code in BUSY_CODES or status >= 500 or status == 429:
-        return busy(what, retry_after=_retry_after(error))
-    if code in NOT_FOUND_CODES or status == 404:
-        return ResourceNotFoundError(f"{what}: check that it exists in the account, region and instance named")
-    if code == "UnauthorizedException" or status == 401:
-        return CredentialsRejectedError(
-            f"{what}. Fix the credentials: {service} did not accept them"
-            + (
-                " (Q Apps needs a user identity through IAM Identity Center trusted identity propagation, "
-                "not plain role credentials)"
-                if service == "Q Apps"
-                else ""
-            )
-        )
-    if code == "UnsupportedUserEditionException":
-        return UnsupportedEditionError(
-            f"{what}. Fix the edition: asset bundle exports need QuickSight Enterprise edition in this account"
-        )
-    if code == "ServiceQuotaExceededException" or status == 402:
-        quota = response.get("quotaCode") or "the quota named above"
-        return QuotaExceededError(
-            f"{what}. Fix the quota: raise {quota} of {response.get('serviceCode') or service} in Service Quotas, "
-            "or archive fewer items per run"
-        )
-    if code in ("AccessDeniedException", "AccessDenied") or status == 403:
-        action = f"{_IAM_PREFIX.get(service, service.lower())}:{operation}"
-        return PermissionDeniedError(
-            f"{what}. Fix the permissions: allow {action} on {resource} to the archiver's role"
-        )
-    if code == "ConflictException" or status == 409:
-        return ResourceConflictError(f"{what}: the resource is in use or changed; archive it in a later run")
-    if code in REJECTED_CODES or 400 <= status < 500:
-        return RequestRejectedError(f"{what}: the request was refused as invalid")
-    return busy(what, retry_after=None)
+    answer = _Answer(
+        error=error,
+        service=service,
+        resource=resource,
+        code=code,
+        operation=error.operation_name,
+        what=f"{service} {error.operation_name} for {resource} failed ({said})",
+    )
+    return _BY_CODE.get(code, _by_status(status))(answer)
 
 
 @contextmanager

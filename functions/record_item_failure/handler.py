@@ -4,7 +4,7 @@ from typing import Any
 
 from archiver import clients
 from archiver.observability import step_handler
-from archiver.outcomes import record_caught_failure
+from archiver.outcomes import ItemPlace, record_caught_failure
 from archiver.settings import get_settings
 
 
@@ -17,4 +17,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         item=event["item"],
         kind=event["kind"],
         step_error=event["error"],
+        # Where the item lives: a bundle's branch carries its account, a Q Apps branch its instance.
+        place=ItemPlace.of(account_id=event.get("awsAccountId"), instance_id=event.get("instanceId")),
     )

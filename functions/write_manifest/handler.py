@@ -4,7 +4,7 @@ from typing import Any
 
 from archiver import clients
 from archiver.observability import logger, step_handler
-from archiver.outcomes import write_manifest
+from archiver.outcomes import ItemPlace, write_manifest
 from archiver.settings import get_settings
 
 
@@ -12,6 +12,9 @@ from archiver.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     plan = event["plan"]
     # runError is present when a whole branch of the run failed (see the workflow's Catch).
-    summary = write_manifest(clients.s3(), get_settings().archive_bucket, plan, run_error=plan.get("runError"))
+    place = ItemPlace.of(account_id=plan["quicksight"]["awsAccountId"], instance_id=plan["qapps"]["instanceId"])
+    summary = write_manifest(
+        clients.s3(), get_settings().archive_bucket, plan, place=place, run_error=plan.get("runError")
+    )
     logger.info("Manifest written", extra=summary)
     return summary

@@ -109,12 +109,13 @@ class ArchiveWorkflow(Construct):
             read_problems_id="ReadInputProblems",
         )
 
-    def _record_failure(self, state_id: str, kind: str) -> tasks.LambdaInvoke:
+    def _record_failure(self, state_id: str, kind: str, *, place: dict[str, str]) -> tasks.LambdaInvoke:
+        """Record the item's failure; ``place`` passes where it lives (account or instance), for its source."""
         return lambda_step(
             self,
             state_id,
             self._steps.record_item_failure,
-            {"run.$": "$.run", "kind": kind, "item.$": f"$.{kind}", "error.$": "$.error"},
+            {"run.$": "$.run", "kind": kind, "item.$": f"$.{kind}", "error.$": "$.error", **place},
             result_path=sfn.JsonPath.DISCARD,
             retry_on=SERVICE_BUSY,
             honour_retry_after=False,
@@ -148,7 +149,9 @@ class ArchiveWorkflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
             retry_on=SERVICE_BUSY + TRANSFER_INTERRUPTED,
         )
-        record_failure = self._record_failure("RecordBundleFailure", "bundle")
+        record_failure = self._record_failure(
+            "RecordBundleFailure", "bundle", place={"awsAccountId.$": "$.awsAccountId"}
+        )
         for step in (start, check, archive):
             step.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
 
@@ -201,7 +204,10 @@ class ArchiveWorkflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
             retry_on=retry_on,
         )
-        archive.add_catch(self._record_failure(f"Record{kind.title()}Failure", kind), result_path="$.error")
+        record_failure = self._record_failure(
+            f"Record{kind.title()}Failure", kind, place={"instanceId.$": "$.instanceId"}
+        )
+        archive.add_catch(record_failure, result_path="$.error")
         items = item_map(
             self,
             state_id,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import hashlib
 import hmac
 import itertools
@@ -428,6 +429,18 @@ class _ApiError(Exception):
         self.fields = fields
 
 
+@functools.cache
+def _modeled_status(service: str, code: str) -> int | None:
+    """The HTTP status botocore's model of ``service`` gives error ``code``, if it models it."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    for shape in model.error_shapes:
+        if shape.name == code:
+            return int(shape.metadata["error"]["httpStatusCode"])
+    return None
+
+
 def _json_response(status: int, payload: Mapping[str, Any], request_id: str) -> _Response:
     headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id}
     return _Response(status, headers, json.dumps(payload).encode())
@@ -701,7 +714,7 @@ class ServiceEmulator:
         operation: str,
         code: str,
         *,
-        status: int,
+        status: int | None = None,
         times: int = 1,
         retry_after_seconds: int | None = None,
         message: str = "Injected by the service emulator",
@@ -716,7 +729,9 @@ class ServiceEmulator:
         code
             The error code boto3 reports, e.g. ``"ThrottlingException"``.
         status
-            The HTTP status to answer with.
+            The HTTP status to answer with; by default the one the service's model gives ``code``
+            (QuickSight's ``AccessDeniedException`` is 401, Q Apps' 403). A status the model
+            contradicts is refused: a test must not rely on an answer the real service never sends.
         times
             How many consecutive matching calls fail.
         retry_after_seconds
@@ -728,6 +743,13 @@ class ServiceEmulator:
         """
         if operation not in _OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}; expected one of {sorted(_OPERATIONS)}")
+        modeled = _modeled_status(_OPERATIONS[operation], code)
+        if status is None:
+            if modeled is None:
+                raise ValueError(f"{_OPERATIONS[operation]} models no {code}: give its HTTP status")
+            status = modeled
+        elif modeled is not None and status != modeled:
+            raise ValueError(f"{_OPERATIONS[operation]} answers {code} with HTTP {modeled}, not {status}")
         fault = _ApiFault(code, status, times, retry_after_seconds, message, dict(fields or {}))
         with self._lock:
             self._api_faults[operation].append(fault)

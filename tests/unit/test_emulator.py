@@ -573,6 +573,32 @@ def test_injected_quicksight_errors_use_the_quicksight_error_shape(
     start_job(quicksight)
 
 
+def test_an_injected_error_answers_with_the_status_the_real_service_sends(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
+    # Given QuickSight's AccessDeniedException injected without a status
+    emulator.inject_api_error("StartAssetBundleExportJob", "AccessDeniedException")
+    # When a job is started, Then it answers 401, as QuickSight's model says (Q Apps' is a 403)
+    with pytest.raises(quicksight.exceptions.AccessDeniedException) as excinfo:
+        start_job(quicksight)
+    assert error_of(excinfo)["ResponseMetadata"]["HTTPStatusCode"] == 401
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "status"),
+    [
+        ("StartAssetBundleExportJob", "AccessDeniedException", 403),  # QuickSight sends 401
+        ("GetQApp", "AccessDeniedException", 401),  # Q Apps sends 403
+        ("GetQApp", "SomethingNew", None),  # no model to take the status from
+    ],
+)
+def test_injecting_an_answer_the_service_never_sends_is_a_mistake(
+    emulator: ServiceEmulator, operation: str, code: str, status: int | None
+) -> None:
+    with pytest.raises(ValueError, match=code):
+        emulator.inject_api_error(operation, code, status=status)
+
+
 def test_injecting_an_unknown_operation_is_a_mistake(emulator: ServiceEmulator) -> None:
     with pytest.raises(ValueError):
         emulator.inject_api_error("StartAssetBundleExport", "ThrottlingException", status=429)

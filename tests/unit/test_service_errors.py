@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
@@ -35,6 +36,8 @@ def client_error(code: str, status: int, *, operation: str = "ExportQAppSessionD
         ("ConflictException", 409, "Q Apps", errors.ResourceConflictError, "in use or changed"),
         ("UnauthorizedException", 401, "Q Apps", errors.CredentialsRejectedError, "Identity Center"),
         ("AccessDeniedException", 403, "Q Apps", errors.PermissionDeniedError, "allow qapps:ExportQAppSessionData"),
+        ("AccessDeniedException", 401, "QuickSight", errors.PermissionDeniedError, "allow quicksight:"),
+        ("ResourceUnavailableException", 503, "QuickSight", errors.ServiceBusyError, "ResourceUnavailableException"),
         ("AccessDenied", 403, "S3", errors.PermissionDeniedError, "allow s3:ExportQAppSessionData"),
         ("UnsupportedUserEditionException", 403, "QuickSight", errors.UnsupportedEditionError, "Enterprise edition"),
         ("ServiceQuotaExceededException", 402, "Q Apps", errors.QuotaExceededError, "Service Quotas"),
@@ -50,6 +53,62 @@ def test_each_answer_is_named_by_what_to_do_and_names_the_resource(
     assert type(error) is expected
     assert RESOURCE in str(error) and says in str(error)
     assert f"{code} said the service" in str(error)
+
+
+# The operations the archiver calls, and what each error their models declare must tell the operator.
+CALLED = {
+    ("quicksight", "QuickSight"): (
+        "StartAssetBundleExportJob",
+        "DescribeAssetBundleExportJob",
+        "StartAssetBundleImportJob",
+        "DescribeAssetBundleImportJob",
+    ),
+    ("qapps", "Q Apps"): ("ExportQAppSessionData", "GetQApp", "CreatePresignedUrl"),
+}
+NAMED_AS: dict[tuple[str, str], type[Exception]] = {
+    ("QuickSight", "AccessDeniedException"): errors.PermissionDeniedError,
+    ("QuickSight", "ConflictException"): errors.ResourceConflictError,
+    ("QuickSight", "InvalidParameterValueException"): errors.RequestRejectedError,
+    ("QuickSight", "LimitExceededException"): errors.ServiceBusyError,
+    ("QuickSight", "ResourceNotFoundException"): errors.ResourceNotFoundError,
+    ("QuickSight", "ThrottlingException"): errors.ServiceBusyError,
+    ("QuickSight", "UnsupportedUserEditionException"): errors.UnsupportedEditionError,
+    ("Q Apps", "AccessDeniedException"): errors.PermissionDeniedError,
+    ("Q Apps", "ConflictException"): errors.ResourceConflictError,
+    ("Q Apps", "InternalServerException"): errors.ServiceBusyError,
+    ("Q Apps", "ResourceNotFoundException"): errors.ResourceNotFoundError,
+    ("Q Apps", "ServiceQuotaExceededException"): errors.QuotaExceededError,
+    ("Q Apps", "ThrottlingException"): errors.ServiceBusyError,
+    ("Q Apps", "UnauthorizedException"): errors.CredentialsRejectedError,
+    ("Q Apps", "ValidationException"): errors.RequestRejectedError,
+}
+
+
+def modeled_errors() -> dict[tuple[str, str], int]:
+    """(service, code) -> HTTP status, for every error botocore's models declare for the calls above."""
+    session = botocore.session.get_session()
+    found = {}
+    for (name, service), operations in CALLED.items():
+        model = session.get_service_model(name)
+        for operation in operations:
+            for shape in model.operation_model(operation).error_shapes:
+                found[(service, shape.name)] = int(shape.metadata["error"]["httpStatusCode"])
+    return found
+
+
+def test_every_error_the_called_operations_declare_is_named() -> None:
+    assert set(modeled_errors()) == set(NAMED_AS)
+
+
+@pytest.mark.parametrize(("service", "code", "status"), [(*key, status) for key, status in modeled_errors().items()])
+def test_a_modeled_error_is_named_by_its_code_at_the_status_the_service_sends(
+    service: str, code: str, status: int
+) -> None:
+    # Given the answer as the service sends it (QuickSight's AccessDeniedException is a 401)
+    named = service_error(client_error(code, status), service=service, resource=RESOURCE)
+
+    # Then it is named by its code: a missing permission is never read as rejected credentials
+    assert type(named) is NAMED_AS[(service, code)], f"{code} ({status})"
 
 
 def test_the_quota_named_by_the_service_is_the_one_to_raise() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import boto3
 import pytest
 
 from archiver import clients
+from archiver.settings import get_settings
 from tests.local.demo import seed_emulator
 from tests.local.s3_faults import LambdaTimedOut, S3Faults
 from tests.local.template import LOCAL_REGION
@@ -159,6 +161,30 @@ def both(*faults: Callable[[LocalArchive], None]) -> Callable[[LocalArchive], No
     return inject
 
 
+def setting(name: str, value: str) -> Callable[[LocalArchive], None]:
+    """Every step reads ``name`` as ``value`` (the engine restores the environment after the run)."""
+
+    def inject(archive: LocalArchive) -> None:
+        os.environ[name] = value
+        get_settings.cache_clear()
+
+    return inject
+
+
+def step_dies(step: str, error_name: str) -> Callable[[LocalArchive], None]:
+    """Every invocation of ``step`` (a handler's folder) fails as Lambda reports it, under ``error_name``."""
+    died = type(error_name, (Exception,), {})
+
+    def raise_in(handler: str, event: dict[str, Any]) -> None:
+        if handler == step:
+            raise died("the function ended before it returned")
+
+    def inject(archive: LocalArchive) -> None:
+        archive.engine.lambdas.fault = raise_in
+
+    return inject
+
+
 MATRIX: dict[str, Fault] = {
     # -- busy services: retried with back-off (and jitter), or as long as the service asked --------
     "quicksight-throttled-backoff": Fault(
@@ -270,7 +296,7 @@ MATRIX: dict[str, Fault] = {
     "quicksight-access-denied": fails_at_once(
         "StartAssetBundleExportJob",
         "AccessDeniedException",
-        403,
+        401,  # QuickSight's status for it; Q Apps' is 403
         reason="PermissionDeniedError",
         says="allow quicksight:StartAssetBundleExportJob",
     ),
@@ -333,6 +359,30 @@ MATRIX: dict[str, Fault] = {
         s3_fails("CompleteMultipartUpload"), multipart=True, calls={"download": 2}, check=one_object
     ),
     "lambda-times-out-mid-copy": Fault(timed_out_mid_copy, multipart=True, calls={"download": 2}, check=one_object),
+    "download-link-refused": Fault(
+        setting("DOWNLOAD_ALLOWLIST", "https://*.amazonaws.com"),
+        failed={BUNDLE_ITEM: ("DisallowedLinkError", "Download link to http://127.0.0.1 is not allowed")},
+        calls={"download": 0},
+    ),
+    "export-past-its-deadline": Fault(
+        both(
+            setting("EXPORT_DEADLINE_SECONDS", "600"),
+            lambda archive: archive.emulator.set_export_duration("run-1-finance", 3600),
+        ),
+        failed={BUNDLE_ITEM: ("BundleExportTimedOutError", "still IN_PROGRESS after")},
+        calls={"download": 0},
+    ),
+    "lambda-dies-every-attempt": Fault(
+        step_dies("archive_session", "Lambda.Unknown"),
+        document=SESSION_ONLY,
+        failed={SESSION_ITEM: ("Lambda.Unknown", "the function ended before it returned")},
+    ),
+    "failure-not-recorded": Fault(
+        # The app fails, and S3 refuses its outcome through every retry: the manifest still lists it
+        both(api_error("GetQApp", "ResourceNotFoundException", 404), s3_fails("PutObject", times=6)),
+        document=APP_ONLY,
+        failed={APP_ITEM: ("NoOutcomeRecorded", "ended without recording an outcome")},
+    ),
     "different-object-at-the-key": Fault(
         different_object_already_archived,
         failed={BUNDLE_ITEM: ("ArchiveConflictError", "already holds a different object")},
@@ -350,6 +400,29 @@ def planned_items(document: dict[str, Any]) -> list[str]:
         *(f"session/{session['sessionId']}" for session in sessions),
         *(f"app/{app}" for app in apps),
     ]
+
+
+def expected_source(document: dict[str, Any], item_id: str) -> dict[str, Any]:
+    """What a failed item's ``source`` in the manifest says, from the run's document alone."""
+    kind, _, name = item_id.partition("/")
+    if kind == "bundle":
+        (bundle,) = (b for b in document["quicksight"]["bundles"] if b["name"] == name)
+        job_id = f"run-1-{name}"
+        job_arn = f"arn:aws:quicksight:{LOCAL_REGION}:{ACCOUNT}:asset-bundle-export-job/{job_id}"
+        return {"jobId": job_id, "jobArn": job_arn, "resourceArns": bundle["resourceArns"]}
+    instance = document["qapps"]["instanceId"]
+    if kind == "session":
+        (session,) = (s for s in document["qapps"]["sessions"] if s["sessionId"] == name)
+        return {"instanceId": instance, "appId": session["appId"], "sessionId": name}
+    return {"instanceId": instance, "appId": name}
+
+
+def names_of(item_id: str, source: dict[str, Any]) -> list[str]:
+    """What a failed item's message must name: the bundle and its job, the session and its app, the app."""
+    kind, _, name = item_id.partition("/")
+    if kind == "bundle":
+        return [f"bundle {name}", source["jobId"]]
+    return [source["sessionId"], source["appId"]] if kind == "session" else [f"app {source['appId']}"]
 
 
 def _calls(archive: LocalArchive, operation: str) -> list[dict[str, Any]]:
@@ -391,6 +464,13 @@ def test_fault(archive: LocalArchive, fault: Fault) -> None:
     }
     for item, (_, text) in fault.failed.items():
         assert text in failures[item]["message"], failures[item]["message"]
+    # And each failure says which item it is: its source, and a message naming it (never a link)
+    for failure in manifest["failures"]:
+        assert failure["source"] == expected_source(fault.document, failure["itemId"])
+        message = failure["error"]["message"]
+        for name in names_of(failure["itemId"], failure["source"]):
+            assert name in message, message
+        assert "X-Amz-" not in message and "?" not in message, message
     assert sorted(a["itemId"] for a in manifest["artifacts"]) == sorted(set(items) - set(fault.failed))
     assert_archive_matches_manifest(archive, manifest)
     # And the service was called as often as the retry policy says, no more
@@ -487,15 +567,14 @@ def test_an_identical_object_already_at_the_key_counts_as_archived(archive: Loca
 FAULT_KINDS: list[Callable[[LocalArchive, Any], None]] = [
     lambda a, r: a.emulator.inject_api_error(
         r.choice(["StartAssetBundleExportJob", "DescribeAssetBundleExportJob", "ExportQAppSessionData", "GetQApp"]),
+        # each at the status its service sends (the emulator takes it from the model)
         r.choice(["ThrottlingException", "InternalServerException"]),
-        status=r.choice([429, 500]),
         times=r.randint(1, 7),
         retry_after_seconds=r.choice([None, 2, 40]),
     ),
     lambda a, r: a.emulator.inject_api_error(
         r.choice(["StartAssetBundleExportJob", "ExportQAppSessionData", "GetQApp"]),
-        r.choice(["ResourceNotFoundException", "AccessDeniedException", "ValidationException"]),
-        status=r.choice([400, 403, 404]),
+        r.choice(["ResourceNotFoundException", "AccessDeniedException"]),
     ),
     lambda a, r: a.emulator.expire_next_downloads(r.randint(1, 5)),
     lambda a, r: a.emulator.truncate_next_downloads(r.randint(1, 7), after_bytes=r.randint(0, 4096)),

@@ -345,3 +345,37 @@ def test_an_interrupted_upload_is_retried_with_a_fresh_form(archived: LocalArchi
     assert len(archived.emulator.requests_for("CreatePresignedUrl")) == 2
     (upload,) = archived.emulator.uploaded_files()
     assert upload["bytes"] == archived.read(artifact_key(archived, f"session/{SESSION}"))
+
+
+@pytest.mark.parametrize(
+    ("operation", "retry_after"),
+    [("StartAssetBundleImportJob", 20), ("DescribeAssetBundleImportJob", 20), ("CreatePresignedUrl", 40)],
+)
+def test_a_throttled_restore_waits_as_long_as_the_service_asked(
+    archived: LocalArchive, restorer: Restorer, operation: str, retry_after: int
+) -> None:
+    # Given the service throttles the next call, asking to come back after a while
+    archived.emulator.inject_api_error(operation, "ThrottlingException", retry_after_seconds=retry_after)
+
+    # When a bundle and a file are restored
+    result = restorer.run(request(bundles=[finance_bundle()], files=[session_file()]), name="throttled-1")
+
+    # Then the restore succeeds, having called again no sooner than asked
+    assert result.status == "SUCCEEDED", result.cause
+    refused, again = archived.emulator.requests_for(operation)[:2]
+    assert refused["status"] == 429 and again["time"] - refused["time"] >= retry_after
+
+
+def test_a_quicksight_5xx_of_an_unlisted_code_is_retried_not_failed(archived: LocalArchive, restorer: Restorer) -> None:
+    # Given QuickSight answers the next two describes 503 ResourceUnavailableException (a code no mapping lists)
+    archived.emulator.inject_api_error("DescribeAssetBundleImportJob", "ResourceUnavailableException", times=2)
+
+    # When a bundle is restored
+    result = restorer.run(request(bundles=[finance_bundle()]), name="unavailable-1")
+
+    # Then the import is polled again until it settles, and the bundle is restored
+    assert result.status == "SUCCEEDED", result.cause
+    statuses = [call["status"] for call in archived.emulator.requests_for("DescribeAssetBundleImportJob")]
+    assert statuses[:3] == [503, 503, 200]
+    (job,) = archived.emulator.import_jobs().values()
+    assert job["status"] == "SUCCESSFUL"
