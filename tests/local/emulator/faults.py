@@ -6,8 +6,11 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tests.local.emulator.wire import ApiError, Stall
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,24 +59,23 @@ class Faults:
             self._expire_downloads += times
 
     def fail_downloads(self, times: int, status: int) -> None:
-        with self._lock:
-            self._fail_downloads.extend([status] * times)
+        self._repeat(self._fail_downloads, status, times)
 
     def truncate_downloads(self, times: int, after_bytes: int) -> None:
-        with self._lock:
-            self._truncate_downloads.extend([after_bytes] * times)
+        self._repeat(self._truncate_downloads, after_bytes, times)
 
     def stall_downloads(self, times: int, stall: Stall) -> None:
-        with self._lock:
-            self._stall_downloads.extend([stall] * times)
+        self._repeat(self._stall_downloads, stall, times)
 
     def reject_uploads(self, times: int, status: int) -> None:
-        with self._lock:
-            self._reject_uploads.extend([status] * times)
+        self._repeat(self._reject_uploads, status, times)
 
     def fail_imports(self, times: int, message: str) -> None:
+        self._repeat(self._fail_imports, message, times)
+
+    def _repeat(self, queue: deque[T], fault: T, times: int) -> None:
         with self._lock:
-            self._fail_imports.extend([message] * times)
+            queue.extend([fault] * times)
 
     # -- taken by the emulator -----------------------------------------------------------------
 
