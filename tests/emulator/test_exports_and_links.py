@@ -1,4 +1,4 @@
-"""Contract tests of the emulator's archive side (exports, links, Q Apps reads), through real boto3 clients and HTTP.
+"""Contract tests of the emulator's QuickSight exports and their links, through real boto3 clients and HTTP.
 
 Nothing here sleeps: export jobs and link lifetimes follow the emulator's virtual clock.
 """
@@ -8,88 +8,28 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import socket
-import threading
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
-import requests
 import urllib3
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
+from tests.emulator.exports import (
+    ACCOUNT,
+    BROKEN_DASHBOARD,
+    DASHBOARD,
+    DATASET,
+    describe,
+    error_of,
+    fetch,
+    finished_link,
+    start_job,
+)
 from tests.local.emulator import DEFAULT_EPOCH, ServiceEmulator, VirtualClock
-
-ACCOUNT = "123456789012"
-DASHBOARD = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:dashboard/sales"
-DATASET = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:dataset/orders"
-BROKEN_DASHBOARD = f"arn:aws:quicksight:us-east-1:{ACCOUNT}:dashboard/broken"
-INSTANCE = "a1b2c3d4-instance"
-APP_ID = "0f5e7a52-3c1d-4b6e-9a8f-2d4c6e8a0b1c"
-SESSION_ID = "7d3f2a10-5b6c-4e8d-9f01-23456789abcd"
-CSV = b"name,answer\nada,42\ngrace,43\n"
-
-
-@dataclass
-class Fetched:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@pytest.fixture
-def emulator() -> Iterator[ServiceEmulator]:
-    with ServiceEmulator() as emu:
-        emu.add_quicksight_resource(DASHBOARD, dependencies=[DATASET])
-        emu.add_quicksight_resource(DATASET)
-        emu.add_quicksight_resource(BROKEN_DASHBOARD, fails_strict_validation=True)
-        yield emu
-
-
-@pytest.fixture
-def http() -> Iterator[urllib3.PoolManager]:
-    with urllib3.PoolManager(retries=False) as pool:
-        yield pool
-
-
-def fetch(http: urllib3.PoolManager, url: str, **headers: str) -> Fetched:
-    response = http.request("GET", url, headers=headers)
-    return Fetched(response.status, dict(response.headers), response.data)
-
-
-def start_job(quicksight: BaseClient, job_id: str = "job-1", **overrides: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "AwsAccountId": ACCOUNT,
-        "AssetBundleExportJobId": job_id,
-        "ResourceArns": [DASHBOARD],
-        "ExportFormat": "QUICKSIGHT_JSON",
-        "IncludeAllDependencies": True,
-    }
-    return quicksight.start_asset_bundle_export_job(**(params | overrides))
-
-
-def describe(quicksight: BaseClient, job_id: str = "job-1") -> dict[str, Any]:
-    return quicksight.describe_asset_bundle_export_job(AwsAccountId=ACCOUNT, AssetBundleExportJobId=job_id)
-
-
-def finished_link(emulator: ServiceEmulator, quicksight: BaseClient, job_id: str = "job-1") -> str:
-    start_job(quicksight, job_id)
-    emulator.clock.advance(emulator.export_duration_seconds)
-    described = describe(quicksight, job_id)
-    assert described["JobStatus"] == "SUCCESSFUL"
-    return str(described["DownloadUrl"])
-
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> dict[str, Any]:
-    return dict(excinfo.value.response)
-
 
 # ---------------------------------------------------------------------------------------------
 # Virtual clock
@@ -413,211 +353,3 @@ def test_unimplemented_operations_fail_loudly(quicksight: BaseClient) -> None:
     with pytest.raises(ClientError) as excinfo:
         quicksight.list_dashboards(AwsAccountId=ACCOUNT)
     assert error_of(excinfo)["Error"]["Code"] == "UnknownOperationException"
-
-
-# ---------------------------------------------------------------------------------------------
-# Q Apps
-# ---------------------------------------------------------------------------------------------
-
-
-def test_session_export_serves_the_registered_csv(
-    emulator: ServiceEmulator, qapps: BaseClient, http: urllib3.PoolManager
-) -> None:
-    # Given a data-collection session
-    emulator.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=SESSION_ID, csv=CSV)
-    # When its data is exported
-    exported = qapps.export_q_app_session_data(instanceId=INSTANCE, sessionId=SESSION_ID)
-    # Then the link expires in 300 s and serves the CSV
-    assert exported["expiresAt"].timestamp() == DEFAULT_EPOCH + 300
-    assert exported["sessionArn"].endswith(f"qapp/{APP_ID}/session/{SESSION_ID}")
-    fetched = fetch(http, exported["csvFileLink"])
-    assert (fetched.status, fetched.body) == (200, emulator.session_csv(INSTANCE, SESSION_ID))
-    assert fetched.headers["Content-Type"] == "text/csv"
-    assert emulator.downloads()[-1]["kind"] == "qapps-session-csv"
-    assert emulator.requests_for("ExportQAppSessionData")[0]["params"] == {
-        "instanceId": INSTANCE,
-        "sessionId": SESSION_ID,
-    }
-    # And after 301 s it has expired
-    emulator.clock.advance(301)
-    assert fetch(http, exported["csvFileLink"]).status == 403
-
-
-@pytest.mark.parametrize(
-    ("instance", "resource_id", "resource_type"),
-    [(INSTANCE, SESSION_ID, "QAppSession"), ("other-instance", "other-instance", "Instance")],
-)
-def test_exporting_an_unknown_session_is_not_found(
-    emulator: ServiceEmulator, qapps: BaseClient, instance: str, resource_id: str, resource_type: str
-) -> None:
-    # Given an instance that knows another session (or an unknown instance)
-    other = "00000000-0000-4000-8000-000000000000"
-    emulator.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=other, csv=CSV)
-    # When an unknown session is exported, Then Q Apps answers ResourceNotFoundException naming it
-    with pytest.raises(qapps.exceptions.ResourceNotFoundException) as excinfo:
-        qapps.export_q_app_session_data(instanceId=instance, sessionId=SESSION_ID)
-    error = error_of(excinfo)
-    assert (error["resourceId"], error["resourceType"]) == (resource_id, resource_type)
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
-
-
-def test_get_qapp_returns_the_definition(emulator: ServiceEmulator, qapps: BaseClient) -> None:
-    # Given two versions of an app
-    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey", app_version=1)
-    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey v2", app_version=2, description="Asks")
-    # When it is fetched with and without a version
-    latest = qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID)
-    first = qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID, appVersion=1)
-    # Then the shape is GetQApp's, and the version picks the definition
-    assert (latest["appVersion"], latest["title"], latest["description"]) == (2, "Survey v2", "Asks")
-    assert (first["appVersion"], first["title"]) == (1, "Survey")
-    assert latest["appArn"] == f"arn:aws:qapps:us-east-1:{ACCOUNT}:application/{INSTANCE}/qapp/{APP_ID}"
-    assert latest["status"] == "PUBLISHED"
-    assert latest["createdAt"].timestamp() == DEFAULT_EPOCH
-    assert {"createdBy", "updatedAt", "updatedBy"} <= set(latest)
-    definition = latest["appDefinition"]
-    assert definition["canEdit"] is True
-    assert definition["appDefinitionVersion"] == "1"
-    assert [next(iter(card)) for card in definition["cards"]] == ["textInput", "qQuery"]
-    assert emulator.requests_for("GetQApp")[1]["params"]["appVersion"] == 1
-
-
-def test_get_unknown_qapp_is_not_found(emulator: ServiceEmulator, qapps: BaseClient) -> None:
-    # Given one version of an app, When a missing version or app is fetched, Then it is a 404
-    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey")
-    with pytest.raises(qapps.exceptions.ResourceNotFoundException):
-        qapps.get_q_app(instanceId=INSTANCE, appId=APP_ID, appVersion=9)
-    with pytest.raises(qapps.exceptions.ResourceNotFoundException) as excinfo:
-        qapps.get_q_app(instanceId=INSTANCE, appId=SESSION_ID)
-    assert error_of(excinfo)["resourceType"] == "QApp"
-
-
-# ---------------------------------------------------------------------------------------------
-# Fault injection
-# ---------------------------------------------------------------------------------------------
-
-
-def test_injected_throttling_is_parsed_by_boto3_with_retry_after(emulator: ServiceEmulator, qapps: BaseClient) -> None:
-    # Given a session and two injected throttles
-    emulator.add_session(instance_id=INSTANCE, app_id=APP_ID, session_id=SESSION_ID, csv=CSV)
-    emulator.inject_api_error(
-        "ExportQAppSessionData", "ThrottlingException", status=429, times=2, retry_after_seconds=7
-    )
-    # When the export is called three times
-    for _ in range(2):
-        with pytest.raises(qapps.exceptions.ThrottlingException) as excinfo:
-            qapps.export_q_app_session_data(instanceId=INSTANCE, sessionId=SESSION_ID)
-        # Then boto3 raises the modeled exception with its fields and Retry-After
-        error = error_of(excinfo)
-        assert error["Error"]["Code"] == "ThrottlingException"
-        assert error["retryAfterSeconds"] == 7
-        assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
-        assert error["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "7"
-    # And the third call, past the injected two, succeeds
-    assert qapps.export_q_app_session_data(instanceId=INSTANCE, sessionId=SESSION_ID)["csvFileLink"]
-    assert [r["status"] for r in emulator.requests_for("ExportQAppSessionData")] == [429, 429, 200]
-
-
-def test_injected_quicksight_errors_use_the_quicksight_error_shape(
-    emulator: ServiceEmulator, quicksight: BaseClient
-) -> None:
-    # Given an injected throttle on StartAssetBundleExportJob
-    emulator.inject_api_error("StartAssetBundleExportJob", "ThrottlingException", status=429, message="Slow down")
-    # When a job is started, Then boto3 raises QuickSight's ThrottlingException and no job starts
-    with pytest.raises(quicksight.exceptions.ThrottlingException) as excinfo:
-        start_job(quicksight)
-    assert error_of(excinfo)["Error"]["Message"] == "Slow down"
-    assert emulator.jobs() == {}
-    start_job(quicksight)
-
-
-def test_injecting_an_unknown_operation_is_a_mistake(emulator: ServiceEmulator) -> None:
-    with pytest.raises(ValueError):
-        emulator.inject_api_error("StartAssetBundleExport", "ThrottlingException", status=429)
-
-
-def test_download_faults_expire_fail_and_truncate(
-    emulator: ServiceEmulator, quicksight: BaseClient, http: urllib3.PoolManager
-) -> None:
-    # Given a valid link and one of each download fault
-    link = finished_link(emulator, quicksight)
-    size = len(emulator.bundle_bytes("job-1"))
-    emulator.expire_next_downloads()
-    emulator.fail_next_downloads(status=503)
-    emulator.truncate_next_downloads(after_bytes=100)
-    # When the link is fetched four times, Then: expired, SlowDown, cut short, whole
-    expired = fetch(http, link)
-    assert (expired.status, b"Request has expired" in expired.body) == (403, True)
-    failed = fetch(http, link)
-    assert (failed.status, b"<Code>SlowDown</Code>" in failed.body) == (503, True)
-    with pytest.raises(urllib3.exceptions.HTTPError):
-        fetch(http, link)
-    assert fetch(http, link).status == 200
-    assert [(d["status"], d["bytes_sent"], d["content_length"]) for d in emulator.downloads()] == [
-        (403, 0, len(expired.body)),
-        (503, 0, len(failed.body)),
-        (200, 100, size),
-        (200, size, size),
-    ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Living with moto, environment endpoints, and shutdown
-# ---------------------------------------------------------------------------------------------
-
-
-def test_works_while_moto_mock_aws_is_active(emulator: ServiceEmulator) -> None:
-    with mock_aws():
-        # Given moto's S3 and the emulator side by side in one process
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="archive")
-        quicksight = emulator.client("quicksight")
-        # When an export runs and its bundle is downloaded with requests, then stored in moto's S3
-        start_job(quicksight)
-        emulator.clock.advance(20)
-        link = describe(quicksight)["DownloadUrl"]
-        body = requests.get(link, timeout=5).content
-        s3.put_object(Bucket="archive", Key="bundle.qs", Body=body)
-        # Then moto passed the emulator's traffic through and the bytes arrived intact
-        assert s3.get_object(Bucket="archive", Key="bundle.qs")["Body"].read() == emulator.bundle_bytes("job-1")
-        with urllib3.PoolManager() as pool:
-            assert pool.request("GET", link).data == body
-
-
-def test_clients_find_the_emulator_through_environment_endpoints(
-    emulator: ServiceEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given the per-service endpoint variables point at the emulator
-    monkeypatch.setenv("AWS_ENDPOINT_URL_QUICKSIGHT", emulator.endpoint_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_QAPPS", emulator.endpoint_url)
-    emulator.add_qapp(instance_id=INSTANCE, app_id=APP_ID, title="Survey")
-    kwargs = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
-    # When clients are created without endpoint_url, Then they reach the emulator
-    start_job(boto3.client("quicksight", **kwargs))
-    assert boto3.client("qapps", **kwargs).get_q_app(instanceId=INSTANCE, appId=APP_ID)["title"] == "Survey"
-
-
-def test_stop_closes_the_port_and_leaves_no_threads() -> None:
-    # Given a started emulator with an open keep-alive connection
-    before = set(threading.enumerate())
-    emulator = ServiceEmulator().start()
-    port = int(emulator.endpoint_url.rsplit(":", 1)[1])
-    client = emulator.client("quicksight")
-    with pytest.raises(client.exceptions.ResourceNotFoundException):
-        describe(client)
-    # When it stops (twice: stop is idempotent)
-    emulator.stop()
-    emulator.stop()
-    # Then no thread of it survives and nothing listens on its port
-    assert set(threading.enumerate()) <= before
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        pass
-
-
-def test_emulators_keep_separate_state(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
-    # Given a job on one emulator, When another emulator runs, Then it knows nothing of it
-    start_job(quicksight)
-    with ServiceEmulator() as other:
-        assert other.jobs() == {}
-        with pytest.raises(quicksight.exceptions.ResourceNotFoundException):
-            describe(other.client("quicksight"))
