@@ -12,18 +12,33 @@ from archiver.settings import Settings
 from archiver.transfer import StoredObject, archive_bytes, archive_download, holds
 
 
-def previously_kept(s3: Any, settings: Settings, *, run: dict[str, Any], item: dict[str, Any]) -> dict[str, Any] | None:
-    """The item's outcome if an earlier execution of this same run archived it and the object is intact.
+def previously_kept(
+    s3: Any,
+    settings: Settings,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    key: str,
+    key_is_prefix: bool = False,
+) -> dict[str, Any] | None:
+    """The item's outcome if an earlier execution of this same run archived it at ``key`` and the object is intact.
 
     Running a run again (same input, same run id) must archive nothing twice: a Q Apps export
     or a new QuickSight job would serve new bytes, which the write-once key would then refuse
     as a conflict. So each archive step first asks whether its item is already settled, and
     only then calls the service.
+
+    ``key`` is where this run keeps the item (``key_is_prefix``: under which prefix, when the key
+    is only known after asking the service). An outcome at this run's outcome key whose object is
+    elsewhere was not written for this run's item (an execution name used again, months later, with
+    another plan or on another date): it is not this run's, and the item is archived afresh.
     """
     outcome = recorded_outcome(s3, settings.archive_bucket, run=run, item_id=item["itemId"])
     if outcome is None or outcome.get("status") != "archived":
         return None
     artifact = outcome["artifact"]
+    if not (artifact["key"].startswith(key) if key_is_prefix else artifact["key"] == key):
+        return None
     if not holds(s3, settings.archive_bucket, artifact["key"], size=artifact["size"], sha256=artifact["sha256"]):
         return None
     logger.info("Already archived by an earlier execution of this run", extra={"item_id": item["itemId"]})

@@ -36,20 +36,52 @@ def _describe(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any
     return job
 
 
+def _export_request(bundle: dict[str, Any]) -> dict[str, Any]:
+    """What a bundle's export job is asked for: its resources and options, as QuickSight names them."""
+    return {
+        "ResourceArns": bundle["resourceArns"],
+        "IncludeAllDependencies": bundle["includeAllDependencies"],
+        "ExportFormat": bundle["exportFormat"],
+        "IncludePermissions": bundle["includePermissions"],
+        "IncludeTags": bundle["includeTags"],
+        "ValidationStrategy": {"StrictModeForAllResources": bundle["strictValidation"]},
+    }
+
+
+def _differences(job: dict[str, Any], request: dict[str, Any]) -> list[str]:
+    """How a described job differs from what this bundle asks for (resources in any order)."""
+    wanted = {**request, "ResourceArns": sorted(request["ResourceArns"])}
+    found = {field: job.get(field) for field in wanted}
+    found["ResourceArns"] = sorted(found["ResourceArns"] or [])
+    return [f"{field} {found[field]!r}" for field in wanted if found[field] != wanted[field]]
+
+
 def _running_job_of(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
     """The job a ``ConflictException`` refers to, if it is this bundle's own export.
 
-    A job id comes from the run and the bundle, so a job with that id and the same resources
-    is this very export, started by an earlier attempt of this step: poll it rather than start
-    another. A job with that id for other resources is a real conflict, and fails the item.
+    A job id comes from the run and the bundle, so a job with that id, the same resources and
+    the same options is this very export, started by an earlier attempt of this step: poll it
+    rather than start another. Any other job with that id is a real conflict, and fails the item:
+    adopting it would archive an export this bundle did not ask for as this bundle's.
     """
     job = _describe(qs, account_id, bundle)
-    if sorted(job.get("ResourceArns", [])) == sorted(bundle["resourceArns"]):
+    differences = _differences(job, _export_request(bundle))
+    if not differences:
         return job
     raise ResourceConflictError(
         f"QuickSight StartAssetBundleExportJob for {_named(bundle)} failed (ConflictException): export job "
-        f"{bundle['jobId']} is {job['JobStatus']} for other resources ({', '.join(job.get('ResourceArns', []))}); "
+        f"{bundle['jobId']} is {job['JobStatus']} for other resources or options ({'; '.join(differences)}); "
         "archive this bundle in a run with another id"
+    )
+
+
+def _archive_key(run: dict[str, Any], account_id: str, bundle: dict[str, Any]) -> str:
+    return layout.bundle_key(
+        account_id=account_id,
+        bundle_name=bundle["name"],
+        run_date=run["date"],
+        job_id=bundle["jobId"],
+        export_format=bundle["exportFormat"],
     )
 
 
@@ -65,19 +97,14 @@ def start_export(
     of the account's five slots, and its new bundle could only repeat, or conflict with, the one kept).
     """
     job_id = bundle["jobId"]
-    if kept := previously_kept(s3, settings, run=run, item=bundle):
+    if kept := previously_kept(s3, settings, run=run, item=bundle, key=_archive_key(run, account_id, bundle)):
         return {"jobId": job_id, "jobArn": kept["source"]["jobArn"], "status": ALREADY_ARCHIVED}
     with calling("QuickSight", resource=_named(bundle)):
         try:
             started = qs.start_asset_bundle_export_job(
                 AwsAccountId=account_id,
                 AssetBundleExportJobId=job_id,
-                ResourceArns=bundle["resourceArns"],
-                IncludeAllDependencies=bundle["includeAllDependencies"],
-                ExportFormat=bundle["exportFormat"],
-                IncludePermissions=bundle["includePermissions"],
-                IncludeTags=bundle["includeTags"],
-                ValidationStrategy={"StrictModeForAllResources": bundle["strictValidation"]},
+                **_export_request(bundle),
             )
         except qs.exceptions.ConflictException:
             job_arn = _running_job_of(qs, account_id, bundle)["Arn"]
@@ -147,18 +174,12 @@ def archive_bundle(
     The job is described again here, in the same step as the copy, so the five-minute link
     is fresh and never leaves this function.
     """
-    if kept := previously_kept(s3, settings, run=run, item=bundle):
+    key = _archive_key(run, account_id, bundle)
+    if kept := previously_kept(s3, settings, run=run, item=bundle, key=key):
         return kept
     job = _describe(qs, account_id, bundle)
     if job["JobStatus"] != SUCCESSFUL:
         raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
-    key = layout.bundle_key(
-        account_id=account_id,
-        bundle_name=bundle["name"],
-        run_date=run["date"],
-        job_id=export["jobId"],
-        export_format=bundle["exportFormat"],
-    )
     archiving_export_ready_since(export.get("readyAt"))
     return keep_download(
         s3,

@@ -6,11 +6,33 @@ service, then owner (account or Q Business instance), then what was archived, th
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+
 QUICKSIGHT_PREFIX = "quicksight/"
 QAPPS_PREFIX = "qapps/"
 MANIFESTS_PREFIX = "manifests/"
 
 _BUNDLE_EXTENSION = {"QUICKSIGHT_JSON": "qs", "CLOUDFORMATION_JSON": "json"}
+# QuickSight's job ids (export and import): ``[\w\-]+``, 1 to 512 characters; ``\w`` is ASCII there.
+_JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_JOB_ID_READABLE_MAX = 400
+_JOB_ID_DIGEST_CHARS = 16
+
+
+def job_id(*parts: str) -> str:
+    """A QuickSight job id for ``parts`` (a run id and a bundle name; a restore id and an index).
+
+    Readable (the parts, joined by ``-`` and with what QuickSight refuses turned into ``-``) and
+    distinct for distinct parts: that readable form alone is not (run ``daily`` with bundle
+    ``eu-finance`` and run ``daily-eu`` with bundle ``finance``; run ``nightly.7`` and ``nightly-7``),
+    so a digest of the exact parts follows it. A job id names a job for 14 days and, for a bundle,
+    its key in the archive: two runs sharing one would adopt each other's job and objects.
+    """
+    readable = _JOB_ID_UNSAFE.sub("-", "-".join(parts)).strip("-")[:_JOB_ID_READABLE_MAX]
+    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:_JOB_ID_DIGEST_CHARS]
+    return f"{readable}-{digest}" if readable else digest
 
 
 def bundle_key(*, account_id: str, bundle_name: str, run_date: str, job_id: str, export_format: str) -> str:
@@ -24,9 +46,14 @@ def session_key(*, instance_id: str, app_id: str, session_id: str, run_date: str
     return f"{QAPPS_PREFIX}{instance_id}/{app_id}/sessions/{session_id}/{run_date}/{run_id}.csv"
 
 
+def app_definition_prefix(*, instance_id: str, app_id: str) -> str:
+    """``qapps/{instance}/{app}/definition/``: where every version of an app's definition is kept."""
+    return f"{QAPPS_PREFIX}{instance_id}/{app_id}/definition/"
+
+
 def app_definition_key(*, instance_id: str, app_id: str, app_version: int) -> str:
     """``qapps/{instance}/{app}/definition/v{version}.json``: one object per app version, kept once."""
-    return f"{QAPPS_PREFIX}{instance_id}/{app_id}/definition/v{app_version}.json"
+    return f"{app_definition_prefix(instance_id=instance_id, app_id=app_id)}v{app_version}.json"
 
 
 def manifest_key(run_id: str) -> str:

@@ -27,9 +27,16 @@ def archive_session(
     How long the link lives is not documented, so the copy starts at once and the link never
     leaves this function; a refresh exports again (Q Apps has no other way to a fresh link).
     """
-    if kept := previously_kept(s3, settings, run=run, item=session):
-        return kept
     session_id = session["sessionId"]
+    key = layout.session_key(
+        instance_id=instance_id,
+        app_id=session["appId"],
+        session_id=session_id,
+        run_date=run["date"],
+        run_id=run["id"],
+    )
+    if kept := previously_kept(s3, settings, run=run, item=session, key=key):
+        return kept
     resource = item_named(session, kind="session", instance_id=instance_id)
 
     def export_session() -> dict[str, Any]:
@@ -39,13 +46,6 @@ def archive_session(
         return answer
 
     export = export_session()
-    key = layout.session_key(
-        instance_id=instance_id,
-        app_id=session["appId"],
-        session_id=session_id,
-        run_date=run["date"],
-        run_id=run["id"],
-    )
     return keep_download(
         s3,
         settings,
@@ -72,7 +72,9 @@ def archive_app(
     client: Any, s3: Any, *, run: dict[str, Any], instance_id: str, app: dict[str, Any], settings: Settings
 ) -> dict[str, Any]:
     """Keep an app's definition at its version's key; a version already kept counts as archived."""
-    if kept := previously_kept(s3, settings, run=run, item=app):
+    # Which version is current is only known by asking: an earlier outcome's definition must be this app's.
+    definitions = layout.app_definition_prefix(instance_id=instance_id, app_id=app["appId"])
+    if kept := previously_kept(s3, settings, run=run, item=app, key=definitions, key_is_prefix=True):
         return kept
     with calling("Q Apps", resource=item_named(app, kind="app", instance_id=instance_id)):
         response = client.get_q_app(instanceId=instance_id, appId=app["appId"])

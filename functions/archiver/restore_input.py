@@ -18,14 +18,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from archiver.run_input import schema_problems
+from archiver import layout
+from archiver.run_input import listed_items, part_conforms, schema_problems
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "restore-input.schema.json"
 
 RESTORE, DRILL, VALIDATE = "restore", "drill", "validate"
 LATEST_MANIFEST = "latest"
 DEFAULT_DRILL_PREFIX = "drill-"
-_JOB_ID_UNSAFE = re.compile(r"[^\w-]+")
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,16 @@ def restore_input_validator() -> Draft202012Validator:
 
 def import_job_id(restore_id: str, index: int) -> str:
     """The QuickSight import job id of a restore's ``index``-th bundle: a retried start finds the same job."""
-    return _JOB_ID_UNSAFE.sub("-", f"{restore_id}-{index}")[:512]
+    return layout.job_id(restore_id, str(index))
 
 
-def _reference_problems(reference: dict[str, Any], field: str, *, kind: str) -> list[str]:
+def _conforms(value: Any, pointer: str) -> bool:
+    return part_conforms(value, pointer, validator=restore_input_validator())
+
+
+def _reference_problems(reference: Any, field: str, *, kind: str) -> list[str]:
+    if not _conforms(reference, "#/$defs/archived"):
+        return []  # the schema has named what is wrong with it
     has_key, has_manifest, has_item = ("key" in reference, "manifest" in reference, "itemId" in reference)
     if has_key and not (has_manifest or has_item):
         if kind == "bundle" and not reference["key"].startswith("quicksight/"):
@@ -65,17 +71,16 @@ def _reference_problems(reference: dict[str, Any], field: str, *, kind: str) -> 
     return [f"{field}: expected either key, or manifest and itemId"]
 
 
-def _drill_problems(document: dict[str, Any]) -> list[str]:
+def _drill_problems(document: dict[str, Any], mode: str) -> list[str]:
     drill = document.get("drill")
-    mode = document.get("mode", RESTORE)
     if drill is not None and mode != DRILL:
         return [f"drill: only allowed when mode is {DRILL!r} (mode is {mode!r})"]
-    if mode == DRILL and "qapps" in document and not (drill or {}).get("sessionId"):
+    if mode == DRILL and "qapps" in document and not (drill if isinstance(drill, dict) else {}).get("sessionId"):
         return ["drill.sessionId: required to drill Q Apps files (they are restored into this session only)"]
-    if mode == DRILL and isinstance(document.get("qapps"), dict):
+    if mode == DRILL:
         # A Q Apps session belongs to one app: one drill session cannot take files for several apps.
-        files = document["qapps"].get("files")
-        apps = sorted({str(f.get("appId")) for f in files if isinstance(f, dict)}) if isinstance(files, list) else []
+        files = [file for _, file in listed_items(document.get("qapps"), "files")]
+        apps = sorted({str(f.get("appId")) for f in files if isinstance(f, dict)})
         if len(apps) > 1:
             return [
                 f"drill.sessionId: a session belongs to one app, but qapps.files target {len(apps)} apps "
@@ -84,10 +89,13 @@ def _drill_problems(document: dict[str, Any]) -> list[str]:
     return []
 
 
-def _bundle_problems(bundle: dict[str, Any], field: str, mode: str) -> list[str]:
-    problems = _reference_problems(bundle["from"], f"{field}.from", kind="bundle")
-    overrides = bundle.get("overrideParameters", {})
-    if mode == DRILL and "PrefixForAllResources" in overrides.get("ResourceIdOverrideConfiguration", {}):
+def _bundle_problems(bundle: Any, field: str, mode: str) -> list[str]:
+    if not isinstance(bundle, dict):
+        return []
+    problems = _reference_problems(bundle.get("from"), f"{field}.from", kind="bundle")
+    overrides = bundle.get("overrideParameters")
+    ids = overrides.get("ResourceIdOverrideConfiguration") if isinstance(overrides, dict) else None
+    if mode == DRILL and isinstance(ids, dict) and "PrefixForAllResources" in ids:
         problems.append(
             f"{field}.overrideParameters.ResourceIdOverrideConfiguration.PrefixForAllResources: "
             "set by the drill (drill.resourcePrefix), not per bundle"
@@ -95,30 +103,39 @@ def _bundle_problems(bundle: dict[str, Any], field: str, mode: str) -> list[str]
     return problems
 
 
-def _file_problems(file: dict[str, Any], field: str) -> list[str]:
-    problems = _reference_problems(file["from"], f"{field}.from", kind="file")
+def _file_problems(file: Any, field: str) -> list[str]:
+    if not isinstance(file, dict):
+        return []
+    problems = _reference_problems(file.get("from"), f"{field}.from", kind="file")
     scope = file.get("scope", "APPLICATION")
     if scope == "SESSION" and "sessionId" not in file:
         problems.append(f"{field}.sessionId: required when scope is SESSION")
-    if scope != "SESSION" and "sessionId" in file:
+    if scope == "APPLICATION" and "sessionId" in file:
         problems.append(f"{field}.sessionId: only allowed when scope is SESSION")
-    if re.search(r"[\x00-\x1f\x7f\"/\\]", file["fileName"]):
+    if isinstance(file.get("fileName"), str) and re.search(r"[\x00-\x1f\x7f\"/\\]", file["fileName"]):
         problems.append(f"{field}.fileName: expected a plain file name (no control characters, quotes or slashes)")
     return problems
 
 
 def input_problems(document: Any) -> list[str]:
     """Every way ``document`` is not a restore input, one field-naming line each."""
-    return schema_problems(document, validator=restore_input_validator()) or request_problems(document)
+    return schema_problems(document, validator=restore_input_validator()) + request_problems(document)
 
 
-def request_problems(document: dict[str, Any]) -> list[str]:
-    """What the schema cannot say about a schema-valid document (combinations of fields)."""
+def request_problems(document: Any) -> list[str]:
+    """What the schema cannot say (combinations of fields), checked on every part that is well-formed.
+
+    They are checked whatever the schema found elsewhere, so one refusal names every problem.
+    """
+    if not isinstance(document, dict):
+        return []
     mode = document.get("mode", RESTORE)
-    problems = _drill_problems(document)
-    for index, bundle in enumerate(document.get("quicksight", {}).get("bundles", [])):
+    if mode not in (RESTORE, DRILL, VALIDATE):
+        return []  # which checks apply depends on the mode: the schema has named it
+    problems = _drill_problems(document, mode)
+    for index, bundle in listed_items(document.get("quicksight"), "bundles"):
         problems += _bundle_problems(bundle, f"quicksight.bundles[{index}]", mode)
-    for index, file in enumerate(document.get("qapps", {}).get("files", [])):
+    for index, file in listed_items(document.get("qapps"), "files"):
         problems += _file_problems(file, f"qapps.files[{index}]")
     return problems
 

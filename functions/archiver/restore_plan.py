@@ -169,7 +169,8 @@ def plan_restore(
     """
     problems = schema_problems(document, validator=restore_input_validator())
     if problems:
-        raise InvalidRestoreInputError(problems)
+        # What the document gets wrong beyond the schema is named in the same refusal.
+        raise InvalidRestoreInputError(problems + request_problems(document))
     # A sound document: every other problem, of the request, the archive or the targets, is reported at once.
     problems = request_problems(document)
     request = normalised_request(document, restore, default_account=default_account)

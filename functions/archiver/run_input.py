@@ -21,6 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from archiver import layout
 from archiver.errors import InvalidRunInputError
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "run-input.schema.json"
@@ -42,6 +43,15 @@ BUNDLE_NAME_MAX = 64
 # Step Functions refuses an execution input over 256 KiB (UTF-8) at StartExecution, so a bigger
 # document never reaches ValidateRun; the local runner and plan_run check it themselves.
 MAX_INPUT_BYTES = 256 * 1024
+# The same limit holds for every state's input and output, and the plan is bigger than the
+# document (defaults, item and job ids) and carried whole until the manifest is written: a plan
+# over it would die with States.DataLimitExceeded, which no Catch can handle, and leave no manifest.
+MAX_STATE_BYTES = 256 * 1024
+# What WriteManifest's state adds to the plan, at most: a Catch's {Error, Cause} (Step Functions
+# keeps a cause up to 32,768 characters; a Lambda error's cause is JSON, whose quotes are escaped
+# again in the state, so up to 2 bytes each) and the run's summary (a run id of up to 80 characters,
+# a bucket name of up to 63, counts).
+RUN_ADDITIONS_BYTES = 2 * 32_768 + 2_048
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _VALUE_PREVIEW = 60
 
@@ -211,32 +221,81 @@ def _derived_bundle_name(arns: list[str]) -> str:
 def export_job_id(run_id: str, bundle_name: str) -> str:
     """The QuickSight export job id for a bundle in a run.
 
-    Derived from the run, so a retried start asks for the same job instead of a second one.
+    Derived from the run, so a retried start asks for the same job instead of a second one, and
+    distinct for every (run, bundle) pair, so no other run ever asks for it (``layout.job_id``).
     """
-    return _NAME_UNSAFE.sub("-", f"{run_id}-{bundle_name}")[:512]
+    return layout.job_id(run_id, bundle_name)
 
 
-def _plan_quicksight(section: dict[str, Any], run: RunContext, default_account: str) -> tuple[dict, list[str]]:
+def part_conforms(value: Any, pointer: str, *, validator: Draft202012Validator | None = None) -> bool:
+    """Whether ``value`` is valid against the part of the schema at ``pointer`` (``#/$defs/bundle``).
+
+    Cross-field checks run on the parts of a document that are well-formed even when the schema
+    failed elsewhere, so that one refusal names every problem, not the schema's first.
+    """
+    return _part_validator(validator or _validator(), pointer).is_valid(value)
+
+
+_part_validators: dict[tuple[int, str], Draft202012Validator] = {}
+
+
+def _part_validator(validator: Draft202012Validator, pointer: str) -> Draft202012Validator:
+    key = (id(validator.schema), pointer)
+    if key not in _part_validators:
+        _part_validators[key] = Draft202012Validator({"$defs": validator.schema["$defs"], "$ref": pointer})
+    return _part_validators[key]
+
+
+def listed_items(container: Any, key: str) -> list[tuple[int, Any]]:
+    """``container[key]`` with indexes, when the container is an object and that is a list."""
+    value = container.get(key) if isinstance(container, dict) else None
+    return list(enumerate(value)) if isinstance(value, list) else []
+
+
+def _bundle_name(bundle: dict[str, Any], arns: list[str]) -> str | None:
+    """The bundle's name, given or derived, if the parts it comes from are well-formed."""
+    if "name" in bundle:
+        return bundle["name"] if part_conforms(bundle["name"], "#/$defs/bundle/properties/name") else None
+    if arns and part_conforms(arns, "#/$defs/bundle/properties/resourceArns"):
+        return _derived_bundle_name(arns)
+    return None
+
+
+def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tuple[dict, list[str]]:
+    """Plan the bundles that are well-formed, and check names and accounts wherever they are."""
     problems: list[str] = []
-    account = section.get("awsAccountId") or default_account
-    if not account:
+    given_account = section.get("awsAccountId") if isinstance(section, dict) else None
+    if given_account is None and not default_account:
         problems.append("quicksight.awsAccountId: required (no default account is configured)")
+    # A malformed account is the schema's problem: comparing ARNs with it would only add noise.
+    account_ok = given_account is None or part_conforms(given_account, "#/$defs/quicksight/properties/awsAccountId")
+    account = (given_account or default_account) if account_ok else None
     bundles: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for index, bundle in enumerate(section["bundles"]):
-        arns: list[str] = bundle["resourceArns"]
-        name = bundle.get("name") or _derived_bundle_name(arns)
+    for index, bundle in listed_items(section, "bundles"):
+        if not isinstance(bundle, dict):
+            continue
+        arns = [arn for _, arn in listed_items(bundle, "resourceArns")]
+        for arn_index, arn in enumerate(arns):
+            if (
+                account
+                and part_conforms(arn, "#/$defs/bundle/properties/resourceArns/items")
+                and arn.split(":")[4] != account
+            ):
+                problems.append(
+                    f"quicksight.bundles[{index}].resourceArns[{arn_index}]: expected a resource of "
+                    f"account {account}, got one of account {arn.split(':')[4]}"
+                )
+        name = _bundle_name(bundle, arns)
+        if name is None:
+            continue
         if name in seen:
             problems.append(
                 f"quicksight.bundles[{index}].name: expected a unique name, {name!r} is also bundles[{seen[name]}]"
             )
         seen.setdefault(name, index)
-        for arn_index, arn in enumerate(arns):
-            if account and arn.split(":")[4] != account:
-                problems.append(
-                    f"quicksight.bundles[{index}].resourceArns[{arn_index}]: expected a resource of "
-                    f"account {account}, got one of account {arn.split(':')[4]}"
-                )
+        if not part_conforms(bundle, "#/$defs/bundle"):
+            continue
         bundles.append(
             {
                 "itemId": f"bundle/{name}",
@@ -253,11 +312,14 @@ def _plan_quicksight(section: dict[str, Any], run: RunContext, default_account: 
     return {"awsAccountId": account, "bundles": bundles}, problems
 
 
-def _plan_qapps(section: dict[str, Any]) -> tuple[dict, list[str]]:
+def _plan_qapps(section: Any) -> tuple[dict, list[str]]:
+    """Plan the sessions and apps that are well-formed, and check sessions for duplicates wherever they are."""
     problems: list[str] = []
     sessions: list[dict[str, str]] = []
     seen: dict[str, int] = {}
-    for index, session in enumerate(section.get("sessions", [])):
+    for index, session in listed_items(section, "sessions"):
+        if not part_conforms(session, "#/$defs/session"):
+            continue
         session_id = session["sessionId"]
         if session_id in seen:
             problems.append(
@@ -267,41 +329,78 @@ def _plan_qapps(section: dict[str, Any]) -> tuple[dict, list[str]]:
             continue
         seen[session_id] = index
         sessions.append({"itemId": f"session/{session_id}", "appId": session["appId"], "sessionId": session_id})
+    listed = [app_id for _, app_id in listed_items(section, "apps") if part_conforms(app_id, "#/$defs/appId")]
     # The definition of every app that a listed session belongs to is kept beside its data.
-    app_ids = list(dict.fromkeys([*section.get("apps", []), *(s["appId"] for s in sessions)]))
+    app_ids = list(dict.fromkeys([*listed, *(s["appId"] for s in sessions)]))
     apps = [{"itemId": f"app/{app_id}", "appId": app_id} for app_id in app_ids]
-    return {"instanceId": section["instanceId"], "sessions": sessions, "apps": apps}, problems
+    instance_id = section.get("instanceId") if isinstance(section, dict) else None
+    return {"instanceId": instance_id, "sessions": sessions, "apps": apps}, problems
 
 
 def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[str, Any]:
     """Validate a run's input document and return the plan the workflow carries out.
+
+    The schema's problems, the cross-field ones (an ARN of another account, a name used twice) and
+    the plan's limits are all reported in one refusal: the checks beyond the schema run on every
+    part that is well-formed, and the limits on the plan of those parts (what the whole document
+    would plan is at least that big).
 
     Raises
     ------
     InvalidRunInputError
         With every problem found, each naming its field and what was expected.
     """
-    size_problem = input_size_problem(document)
-    problems = [size_problem] if size_problem else schema_problems(document)
-    if problems:
-        raise InvalidRunInputError(problems)
+    if size_problem := input_size_problem(document):
+        raise InvalidRunInputError([size_problem])
+    problems = schema_problems(document)
+    sections = document if isinstance(document, dict) else {}
     quicksight: dict[str, Any] = {"awsAccountId": default_account, "bundles": []}
     qapps: dict[str, Any] = {"instanceId": None, "sessions": [], "apps": []}
-    if "quicksight" in document:
-        quicksight, found = _plan_quicksight(document["quicksight"], run, default_account)
+    if "quicksight" in sections:
+        quicksight, found = _plan_quicksight(sections["quicksight"], run, default_account)
         problems.extend(found)
-    if "qapps" in document:
-        qapps, found = _plan_qapps(document["qapps"])
+    if "qapps" in sections:
+        qapps, found = _plan_qapps(sections["qapps"])
         problems.extend(found)
-    estimate = estimated_history_events(quicksight, qapps)
+    plan = {"run": run.as_dict(), "quicksight": quicksight, "qapps": qapps}
+    problems.extend(plan_limit_problems(plan))
+    if problems:
+        raise InvalidRunInputError(problems)
+    return plan
+
+
+def plan_limit_problems(plan: dict[str, Any]) -> list[str]:
+    """What makes a plan too big for one execution: its history, or the state the workflow carries."""
+    problems = []
+    estimate = estimated_history_events(plan["quicksight"], plan["qapps"])
     if estimate > HISTORY_EVENT_BUDGET:
         problems.append(
             f"(document): expected a plan one run can hold (about {HISTORY_EVENT_BUDGET:,} history events), "
             f"this one needs about {estimate:,}: split it into several runs"
         )
-    if problems:
-        raise InvalidRunInputError(problems)
-    return {"run": run.as_dict(), "quicksight": quicksight, "qapps": qapps}
+    carried = largest_state_bytes(plan)
+    if carried > MAX_STATE_BYTES:
+        problems.append(
+            f"(document): expected a plan whose largest state fits Step Functions' {MAX_STATE_BYTES:,}-byte "
+            f"limit, this one carries {carried:,} bytes (a plan of {_serialized_size(plan):,} and what the "
+            "run adds to it): split it into several runs, with fewer or smaller bundles, sessions or apps each"
+        )
+    return problems
+
+
+def _serialized_size(value: Any) -> int:
+    """How many bytes Step Functions counts for ``value``: its compact JSON, UTF-8 encoded."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def largest_state_bytes(plan: dict[str, Any]) -> int:
+    """The largest state payload an archive run of ``plan`` carries (see ``infra/constructs/workflow.py``).
+
+    ValidateRun's result is the plan, every branch and Map of ArchiveItems gets it whole, and
+    WriteManifest's state is the plan plus ``summary`` and, when a branch failed as a whole,
+    ``runError``. The item iterations carry one item each, far less.
+    """
+    return _serialized_size(plan) + RUN_ADDITIONS_BYTES
 
 
 def estimated_history_events(quicksight: dict[str, Any], qapps: dict[str, Any]) -> int:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from archiver.errors import InvalidRestoreInputError
 from archiver.restore_input import RestoreContext, input_problems, normalised_request
-from archiver.restore_plan import INLINE_MAX_BYTES, S3_URI_MAX_BYTES, choose_import_source
+from archiver.restore_plan import INLINE_MAX_BYTES, S3_URI_MAX_BYTES, choose_import_source, plan_restore
 from archiver.restore_qapps import StreamedForm, allowed_upload_size
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples" / "restore"
@@ -72,6 +73,25 @@ def test_each_bad_field_is_named(document: dict[str, Any], problem: str) -> None
     assert any(problem in found for found in problems), problems
 
 
+def test_schema_and_request_problems_are_named_in_one_refusal() -> None:
+    # Given a schema error in one file, and what only the request checks can see in the other parts
+    document = {
+        "quicksight": {"bundles": [{"from": {"key": "qapps/x.csv"}}]},
+        "qapps": {"instanceId": "i" * 36, "files": [file(cardId="CARD"), file(fileName="a/b", scope="SESSION")]},
+    }
+    expected = [
+        'qapps.files[0].cardId: expected a lower-case version 4 or 5 UUID (the Q Apps id pattern), got "CARD"',
+        "quicksight.bundles[0].from.key: expected a bundle under quicksight/, got 'qapps/x.csv'",
+        "qapps.files[1].sessionId: required when scope is SESSION",
+        "qapps.files[1].fileName: expected a plain file name (no control characters, quotes or slashes)",
+    ]
+    assert input_problems(document) == expected
+    # And the restore's validation step refuses it naming them all, before it reads the archive
+    with pytest.raises(InvalidRestoreInputError) as refused:
+        plan_restore(document, CONTEXT, s3=None, qapps=None, bucket="archive", default_account="123456789012")
+    assert refused.value.problems == expected
+
+
 def test_a_drill_restores_beside_the_originals() -> None:
     # Given the drill example (no prefix of its own bundles, files in APPLICATION scope by default)
     document = example("drill-latest.json")
@@ -82,7 +102,7 @@ def test_a_drill_restores_beside_the_originals() -> None:
     # Then every bundle gets the default drill prefix and every file goes to the drill session
     (bundle,) = request["quicksight"]["bundles"]
     assert bundle["overrideParameters"] == {"ResourceIdOverrideConfiguration": {"PrefixForAllResources": "drill-"}}
-    assert bundle["jobId"] == "drill-2026-11-22-0"
+    assert bundle["jobId"].startswith("drill-2026-11-22-0-")
     (restored_file,) = request["qapps"]["files"]
     assert (restored_file["scope"], restored_file["sessionId"]) == ("SESSION", document["drill"]["sessionId"])
     assert request["quicksight"]["awsAccountId"] == "123456789012"

@@ -84,7 +84,8 @@ def test_the_derived_name_is_stable_whatever_the_arn_order() -> None:
 def test_a_retried_run_asks_for_the_same_export_job() -> None:
     document = {"quicksight": {"bundles": [{"name": "finance", "resourceArns": [dashboard("d-1")]}]}}
     jobs = [plan_run(document, RUN, default_account=ACCOUNT)["quicksight"]["bundles"][0]["jobId"] for _ in range(2)]
-    assert jobs == ["nightly-42-finance", "nightly-42-finance"]
+    assert jobs[0] == jobs[1]
+    assert jobs[0].startswith("nightly-42-finance-")
 
 
 def test_every_app_a_session_belongs_to_is_kept_once() -> None:
@@ -237,6 +238,124 @@ def test_every_problem_is_reported_at_once() -> None:
         "quicksight.bundles[0].exportFormat",
         "quicksight.bundles[0].resourceArns",
     ]
+
+
+def test_schema_and_cross_field_problems_are_named_in_one_refusal() -> None:
+    # Given a document with schema errors and, in its well-formed parts, an ARN of another
+    # account and a bundle name used twice
+    document = {
+        "quicksight": {
+            "bundles": [
+                {"name": "finance", "resourceArns": [dashboard("d-1")], "exportFormat": "ZIP"},
+                {"name": "finance", "resourceArns": [dashboard("d-2", "210987654321"), "arn:x"]},
+            ]
+        },
+        "qapps": {"instanceId": INSTANCE, "sessions": [{"appId": APP, "sessionId": SESSION}] * 2, "aps": []},
+    }
+
+    # Then one refusal names them all
+    assert problems_of(document) == [
+        "qapps.aps: unknown key (did you mean apps? expected one of apps, instanceId, sessions)",
+        'quicksight.bundles[0].exportFormat: expected one of "QUICKSIGHT_JSON", "CLOUDFORMATION_JSON", got "ZIP"',
+        "quicksight.bundles[1].resourceArns[1]: expected a QuickSight analysis, dashboard, dataset, datasource, "
+        'theme, vpcConnection, folder or topic ARN, got "arn:x"',
+        "quicksight.bundles[1].resourceArns[0]: expected a resource of account 123456789012, got one of account "
+        "210987654321",
+        "quicksight.bundles[1].name: expected a unique name, 'finance' is also bundles[0]",
+        f"qapps.sessions[1].sessionId: expected a unique session, {SESSION} is also sessions[0]",
+    ]
+
+
+def bundles_of(count: int, arns: int, *, id_length: int) -> dict[str, Any]:
+    """A document of ``count`` bundles of ``arns`` dashboards each, with resource ids of ``id_length``."""
+    return {
+        "quicksight": {
+            "bundles": [
+                {
+                    "name": f"b{b:03d}",
+                    "resourceArns": [dashboard(f"{b:03d}-{i:03d}".rjust(id_length, "d")) for i in range(arns)],
+                }
+                for b in range(count)
+            ]
+        }
+    }
+
+
+def compact_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def test_a_plan_over_the_state_limit_is_refused_naming_its_size() -> None:
+    # Given the issue's document: 100 bundles of 27 ARNs, a little under the input limit
+    document = bundles_of(100, 27, id_length=40)
+    assert 250_000 < compact_size(document) < MAX_INPUT_BYTES
+
+    # Then it is refused for the state its plan would carry, saying what to do
+    (problem,) = problems_of(document)
+    assert re.fullmatch(
+        r"\(document\): expected a plan whose largest state fits Step Functions' 262,144-byte limit, this one "
+        r"carries [\d,]+ bytes \(a plan of [\d,]+ and what the run adds to it\): split it into several runs, .*",
+        problem,
+    ), problem
+
+
+LONGEST_RUN = RunContext(
+    run_id="r" * 80,
+    execution_id=f"arn:aws:states:us-east-1:{ACCOUNT}:execution:{'s' * 80}:{'r' * 80}",
+    started_at="2026-11-22T03:00:00.000Z",
+)
+
+
+def carried_states(plan: dict[str, Any]) -> list[Any]:
+    """Every state an archive run of ``plan`` carries whole, at its largest (infra/constructs/workflow.py)."""
+    run_id = plan["run"]["id"]
+    # A Catch's error at Step Functions' limits (error 256, cause 32,768 characters), all of it escaped.
+    run_error = {"Error": "E" * 256, "Cause": '"' * 32_768}
+    summary = {
+        "runId": run_id,
+        "items": 10**6,
+        "archived": 10**6,
+        "failed": 10**6,
+        "bytes": 10**18,
+        "manifestBucket": "b" * 63,
+        "manifestKey": f"manifests/{run_id}.json",
+    }
+    return [plan, {"plan": plan}, {**plan, "runError": run_error, "summary": summary}]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    count=st.integers(min_value=1, max_value=100),
+    arns=st.integers(min_value=1, max_value=100),
+    id_length=st.integers(min_value=7, max_value=120),
+    sessions=st.integers(min_value=0, max_value=1500),
+)
+def test_every_accepted_plan_fits_every_state_the_run_carries(
+    count: int, arns: int, id_length: int, sessions: int
+) -> None:
+    document = bundles_of(count, arns, id_length=id_length)
+    if sessions:
+        document["qapps"] = {"instanceId": INSTANCE, "sessions": _sessions(sessions)}
+    try:
+        plan = plan_run(document, LONGEST_RUN, default_account=ACCOUNT)
+    except InvalidRunInputError:
+        return
+    assert max(compact_size(state) for state in carried_states(plan)) <= 256 * 1024
+
+
+def test_the_biggest_plan_accepted_fits_every_state_and_one_more_arn_is_refused() -> None:
+    # Given 100 bundles of long ARNs: find the most ARNs per bundle that one run accepts
+    def accepted(arns: int) -> dict[str, Any] | None:
+        try:
+            return plan_run(bundles_of(100, arns, id_length=40), LONGEST_RUN, default_account=ACCOUNT)
+        except InvalidRunInputError:
+            return None
+
+    most = max(arns for arns in range(1, 101) if accepted(arns))
+    plan = accepted(most)
+    assert plan is not None and accepted(most + 1) is None
+    # Then even that one fits every state at its largest
+    assert max(compact_size(state) for state in carried_states(plan)) <= 256 * 1024
 
 
 FIELD = re.compile(r'^(\(document\)|(\[".*"\]|[A-Za-z_][\w-]*)(\.[A-Za-z_][\w-]*|\[\d+\]|\[".*"\])*): ')

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from archiver.run_input import EVENTS_PER_BUNDLE, EVENTS_PER_BUNDLE_POLL, EVENTS_PER_QAPPS_ITEM, EVENTS_PER_RUN
+from archiver.run_input import (
+    EVENTS_PER_BUNDLE,
+    EVENTS_PER_BUNDLE_POLL,
+    EVENTS_PER_QAPPS_ITEM,
+    EVENTS_PER_RUN,
+    MAX_INPUT_BYTES,
+    export_job_id,
+)
 from tests.local.demo import seed_emulator
 from tests.workflow.conftest import LocalArchive
 
@@ -79,8 +86,9 @@ def test_a_full_run_archives_every_bundle_session_and_app(archive: LocalArchive)
     # And each bundle is in the archive, byte for byte, at its documented key
     date = archive.manifest("nightly-1")["run"]["date"]
     for name in ("finance", "operations"):
-        key = f"quicksight/{ACCOUNT}/{name}/{date}/nightly-1-{name}.qs"
-        assert archive.read(key) == archive.emulator.bundle_bytes(f"nightly-1-{name}")
+        job_id = export_job_id("nightly-1", name)
+        key = f"quicksight/{ACCOUNT}/{name}/{date}/{job_id}.qs"
+        assert archive.read(key) == archive.emulator.bundle_bytes(job_id)
     # And each session's CSV sits beside its app, and each app's definition once per version
     for app_id, session_id in SESSIONS:
         key = f"qapps/{INSTANCE}/{app_id}/sessions/{session_id}/{date}/nightly-1.csv"
@@ -96,7 +104,9 @@ def test_a_full_run_archives_every_bundle_session_and_app(archive: LocalArchive)
         assert artifact["source"]
     assert result.output["bytes"] == sum(a["size"] for a in manifest["artifacts"])
     sources = {a["itemId"]: a["source"] for a in manifest["artifacts"]}
-    assert sources["bundle/finance"]["jobArn"].endswith(":asset-bundle-export-job/nightly-1-finance")
+    assert sources["bundle/finance"]["jobArn"].endswith(
+        f":asset-bundle-export-job/{export_job_id('nightly-1', 'finance')}"
+    )
     assert sources[f"session/{SESSIONS[2][1]}"]["sessionArn"]
     assert sources[f"app/{APP_B}"]["appVersion"] >= 1
 
@@ -182,7 +192,7 @@ def test_an_expired_link_is_refreshed_and_the_copy_completes(archive: LocalArchi
     assert result.status == "SUCCEEDED", result.cause
     assert [d["status"] for d in archive.emulator.downloads()] == [403, 200]
     (artifact,) = archive.manifest()["artifacts"]
-    assert archive.read(artifact["key"]) == archive.emulator.bundle_bytes("run-1-finance")
+    assert archive.read(artifact["key"]) == archive.emulator.bundle_bytes(export_job_id("run-1", "finance"))
     assert artifact["linkRefreshes"] == 1
 
 
@@ -209,6 +219,58 @@ def test_an_invalid_document_ends_the_run_before_anything_is_exported(
     assert archive.keys() == []
     assert archive.emulator.requests_for("StartAssetBundleExportJob") == []
     assert archive.emulator.requests_for("ExportQAppSessionData") == []
+
+
+def test_a_plan_over_the_state_limit_is_refused_before_anything_is_exported(archive: LocalArchive) -> None:
+    # Given the document: 100 bundles of 27 ARNs, under the input limit, whose plan is not
+    document = {
+        "quicksight": {
+            "bundles": [
+                bundle(f"b{b:03d}", *(f"dashboard/{'d' * 30}-{b:03d}-{i:02d}" for i in range(27))) for b in range(100)
+            ]
+        }
+    }
+    assert 250_000 < len(json.dumps(document, separators=(",", ":"))) < MAX_INPUT_BYTES
+
+    # When it runs
+    result = archive.run(document)
+
+    # Then the run is refused at once, naming the size and what to do (not States.DataLimitExceeded later)
+    assert (result.status, result.error) == ("FAILED", "InvalidRunInput")
+    assert re.search(r"262,144-byte limit, this one carries [\d,]+ bytes", result.cause or ""), result.cause
+    assert "split it into several runs" in (result.cause or "")
+    assert archive.keys() == []
+    assert archive.emulator.requests_for("StartAssetBundleExportJob") == []
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [[("daily", "eu-finance"), ("daily-eu", "finance")], [("nightly.7", "finance"), ("nightly-7", "finance")]],
+    ids=["split-differently", "sanitized-alike"],
+)
+def test_two_runs_never_share_an_export_job_or_an_archived_object(
+    archive: LocalArchive, runs: list[tuple[str, str]]
+) -> None:
+    # Given two runs whose run id and bundle name used to join into one job id
+    documents = {run_id: {"quicksight": {"bundles": [bundle(name, "dashboard/d-1")]}} for run_id, name in runs}
+    for document in documents.values():
+        seed_emulator(archive.emulator, document)
+
+    # When both run
+    results = [archive.run(document, name=run_id) for run_id, document in documents.items()]
+
+    # Then each started an export job of its own and archived that job's bundle, not the other's
+    assert [result.status for result in results] == ["SUCCEEDED", "SUCCEEDED"], [r.cause for r in results]
+    started = [
+        r["params"]["AssetBundleExportJobId"] for r in archive.emulator.requests_for("StartAssetBundleExportJob")
+    ]
+    assert started == [export_job_id(run_id, name) for run_id, name in runs]
+    for run_id, name in runs:
+        (artifact,) = archive.manifest(run_id)["artifacts"]
+        assert artifact["alreadyArchived"] is False
+        assert artifact["source"]["jobArn"].endswith(f"/{export_job_id(run_id, name)}")
+        assert archive.read(artifact["key"]) == archive.emulator.bundle_bytes(export_job_id(run_id, name))
+    assert len({archive.manifest(run_id)["artifacts"][0]["key"] for run_id, _ in runs}) == 2
 
 
 def test_no_download_link_leaks_into_state_logs_or_manifest(archive: LocalArchive) -> None:

@@ -21,6 +21,7 @@ import boto3
 import pytest
 
 from archiver import clients
+from archiver.run_input import export_job_id
 from archiver.settings import get_settings
 from tests.local.demo import seed_emulator
 from tests.local.s3_faults import LambdaTimedOut, S3Faults
@@ -41,6 +42,15 @@ BUNDLE_ONLY = {"quicksight": {"bundles": [{"name": "finance", "resourceArns": [D
 SESSION_ONLY = {"qapps": {"instanceId": INSTANCE, "sessions": [{"appId": APP, "sessionId": SESSION}]}}
 APP_ONLY = {"qapps": {"instanceId": INSTANCE, "apps": [APP]}}
 EVERYTHING = {**BUNDLE_ONLY, **SESSION_ONLY}
+JOB = export_job_id("run-1", "finance")
+# The export options BUNDLE_ONLY's bundle asks for (the run input's defaults).
+BUNDLE_OPTIONS = {
+    "ExportFormat": "QUICKSIGHT_JSON",
+    "IncludeAllDependencies": True,
+    "IncludePermissions": False,
+    "IncludeTags": False,
+    "ValidationStrategy": {"StrictModeForAllResources": True},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -96,19 +106,19 @@ def fails_at_once(
     )
 
 
-def start_job_first(*resource_arns: str) -> Callable[[LocalArchive], None]:
-    """Someone (an earlier attempt, or another run) already runs export job run-1-finance."""
+def start_job_first(*resource_arns: str, **options: Any) -> Callable[[LocalArchive], None]:
+    """Someone (an earlier attempt, or another run) already runs the bundle's export job, with ``options``."""
 
     def inject(archive: LocalArchive) -> None:
-        archive.emulator.set_export_duration("run-1-finance", 20)
+        archive.emulator.set_export_duration(JOB, 20)
         for arn in resource_arns:
             archive.emulator.add_quicksight_resource(arn)
         quicksight = boto3.client("quicksight", endpoint_url=archive.emulator.endpoint_url, region_name=LOCAL_REGION)
         quicksight.start_asset_bundle_export_job(
             AwsAccountId=ACCOUNT,
-            AssetBundleExportJobId="run-1-finance",
+            AssetBundleExportJobId=JOB,
             ResourceArns=list(resource_arns),
-            ExportFormat="QUICKSIGHT_JSON",
+            **{**BUNDLE_OPTIONS, **options},
         )
 
     return inject
@@ -129,7 +139,7 @@ def timed_out_mid_copy(archive: LocalArchive) -> None:
 
 
 def different_object_already_archived(archive: LocalArchive) -> None:
-    key = f"{BUNDLE_KEY_PREFIX}{archive_date()}/run-1-finance.qs"
+    key = f"{BUNDLE_KEY_PREFIX}{archive_date()}/{JOB}.qs"
     archive.s3.put_object(Bucket=BUCKET, Key=key, Body=b"someone else's bundle")
 
 
@@ -237,7 +247,14 @@ MATRIX: dict[str, Fault] = {
     ),
     "quicksight-conflict-other-resources": Fault(
         start_job_first(DASHBOARD.replace("d-1", "other")),
-        failed={BUNDLE_ITEM: ("ResourceConflictError", "export job run-1-finance is QUEUED_FOR_IMMEDIATE_EXECUTION")},
+        failed={BUNDLE_ITEM: ("ResourceConflictError", f"export job {JOB} is QUEUED_FOR_IMMEDIATE_EXECUTION")},
+        calls={"StartAssetBundleExportJob": 2},
+    ),
+    # The same resources exported with other options is another export: adopting it would keep a
+    # bundle with tags (or without dependencies) as this one.
+    "quicksight-conflict-other-options": Fault(
+        start_job_first(DASHBOARD, IncludeTags=True),
+        failed={BUNDLE_ITEM: ("ResourceConflictError", "for other resources or options (IncludeTags True)")},
         calls={"StartAssetBundleExportJob": 2},
     ),
     "qapps-conflict": fails_at_once(
@@ -253,7 +270,7 @@ MATRIX: dict[str, Fault] = {
         "ResourceNotFoundException",
         404,
         reason="ResourceNotFoundError",
-        says=f"bundle finance (export job run-1-finance; {DASHBOARD})",
+        says=f"bundle finance (export job {JOB}; {DASHBOARD})",
     ),
     "quicksight-invalid-parameter": fails_at_once(
         "StartAssetBundleExportJob",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from archiver.run_input import export_job_id
 from tests.local import run
 from tests.local.demo import EXAMPLES_DIR, seed_emulator
 from tests.local.emulator import ServiceEmulator
@@ -34,7 +35,7 @@ def test_the_demo_archives_its_embedded_plan_and_reports_it(
     for artifact in manifest["artifacts"]:
         assert (tmp_path / "out" / "archive" / artifact["key"]).stat().st_size == artifact["size"]
         assert artifact["key"] in output
-    assert "export job demo-1-finance started" in output
+    assert f"export job {export_job_id('demo-1', 'finance')} started" in output
     # And a restore drill then proved the archive restores, beside the originals
     assert summary["drill"]["status"] == "SUCCEEDED"
     assert summary["drill"]["output"]["restored"] == summary["drill"]["output"]["items"] == 3
