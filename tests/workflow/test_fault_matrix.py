@@ -424,7 +424,7 @@ def expected_source(document: dict[str, Any], item_id: str) -> dict[str, Any]:
     kind, _, name = item_id.partition("/")
     if kind == "bundle":
         (bundle,) = (b for b in document["quicksight"]["bundles"] if b["name"] == name)
-        job_id = f"run-1-{name}"
+        job_id = export_job_id("run-1", name)
         job_arn = f"arn:aws:quicksight:{LOCAL_REGION}:{ACCOUNT}:asset-bundle-export-job/{job_id}"
         return {"jobId": job_id, "jobArn": job_arn, "resourceArns": bundle["resourceArns"]}
     instance = document["qapps"]["instanceId"]
