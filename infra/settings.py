@@ -5,7 +5,8 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
 ``coldStorageAfterDays`` (90)
     Days after which archived objects (and noncurrent versions) move to S3 Glacier Instant Retrieval.
 ``downloadAllowlist`` ("https://*.amazonaws.com,https://*.amazonaws.com.cn")
-    Comma-separated ``https://`` host patterns the functions may download presigned links from.
+    Comma-separated origins the functions may download presigned links from (and post Q Apps uploads
+    to), in the grammar of ``archiver.links.parse_allowlist``, the parser the copy steps use.
 ``runTimeoutHours`` (12)
     Longest a run (one state machine execution) may take before Step Functions times it out.
 ``exportDeadlineMinutes`` (120)
@@ -62,6 +63,7 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
+from archiver.links import InvalidAllowlistError, parse_allowlist
 from archiver.restore_input import input_problems as restore_input_problems
 from archiver.run_input import instance_id_pattern, schema_problems
 from archiver.settings import (
@@ -126,7 +128,6 @@ _RETENTION: Mapping[int, logs.RetentionDays] = {
 
 _SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_ALLOWED_HOST = re.compile(r"^https://[A-Za-z0-9*.-]+(:\d+)?$")
 # EventBridge caps a target's constant input at 8192 characters.
 _MAX_PLAN_CHARS = 8192
 # Standard workflows run for at most a year.
@@ -251,7 +252,7 @@ class ArchiverSettings:
                 f"{_key('logRetentionDays')} must be one of CloudWatch Logs' retention periods "
                 f"{sorted(_RETENTION)}, got {retention}"
             )
-        return cls(
+        settings = cls(
             cold_storage_after_days=_int(values, "coldStorageAfterDays", minimum=1, maximum=36500),
             download_allowlist=_allowlist(values, "downloadAllowlist"),
             run_timeout_hours=run_timeout_hours,
@@ -270,6 +271,29 @@ class ArchiverSettings:
             drill_schedule_expression=_schedule(values, "drillScheduleExpression"),
             drill_plan=_plan(values, "drillPlan", problems_of=_drill_problems, what="restore drill input"),
         )
+        _refuse_scheduled_qapps_without_identity(settings)
+        return settings
+
+
+def _refuse_scheduled_qapps_without_identity(settings: ArchiverSettings) -> None:
+    """A schedule that calls Q Apps with role credentials would fail every Q Apps item, every night.
+
+    Q Apps acts as a signed-in user and answers plain role credentials with ``UnauthorizedException``;
+    only ``identity-center`` mode signs as one. A run started by hand is the operator's choice; a
+    schedule that can never archive (or drill) Q Apps is a deployment mistake, refused here.
+    """
+    if settings.qapps_identity_center is not None:
+        return
+    for name, plan in (("schedulePlan", settings.schedule_plan), ("drillPlan", settings.drill_plan)):
+        if plan is not None and plan.get("qapps") is not None:
+            raise SettingsError(
+                f"{_key(name)} calls Q Apps (its 'qapps' section), but {_key('qappsCredentials')} is in mode "
+                f"{ROLE_MODE!r}, and Q Apps refuses plain role credentials (UnauthorizedException): every Q Apps "
+                f"item would fail each time the schedule starts it. Set {_key('qappsCredentials')} to "
+                f'{{"mode": "{IDENTITY_CENTER_MODE}", "secretArn": <full ARN of the secret holding the archive '
+                'user\'s JWT or client-credentials grant>, "applicationArn": <the Identity Center application '
+                "ARN>} (README, \"Q Apps as the archive user\"), or remove 'qapps' from the plan"
+            )
 
 
 def _key(name: str) -> str:
@@ -293,13 +317,14 @@ def _optional_int(values: Mapping[str, Any], name: str, *, minimum: int, maximum
 
 def _allowlist(values: Mapping[str, Any], name: str) -> str:
     value = values[name]
-    if not isinstance(value, str) or not value.strip():
-        raise SettingsError(f"{_key(name)} must be a non-empty comma-separated list of https:// hosts")
-    entries = [entry.strip() for entry in value.split(",")]
-    bad = [entry for entry in entries if not _ALLOWED_HOST.match(entry)]
-    if bad:
-        raise SettingsError(f"{_key(name)} entries must look like 'https://host' or 'https://*.domain', got {bad}")
-    return ",".join(entries)
+    if not isinstance(value, str):
+        raise SettingsError(f"{_key(name)} must be a comma-separated list of origins, got {value!r}")
+    # The copy steps' own parser: an allowlist that synthesizes is one they accept.
+    try:
+        origins = parse_allowlist(value)
+    except InvalidAllowlistError as error:
+        raise SettingsError(f"{_key(name)} {error}") from None
+    return ",".join(str(origin) for origin in origins)
 
 
 def _schedule(values: Mapping[str, Any], name: str) -> str:

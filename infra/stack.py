@@ -41,8 +41,9 @@ OUTCOME_WRITERS = (
     "record_item_failure",
 )
 
-# What StartAssetBundleExportJob needs on the exported resources (QuickSight developer guide,
-# "Asset bundle operations: permissions", and the AWSQuickSightAssetBundleExportPolicy managed policy).
+# What StartAssetBundleExportJob needs on the exported resources: the actions of AWS's managed
+# AWSQuickSightAssetBundleExportPolicy (v1), by resource type, but for QUICKSIGHT_EXPORT_NOT_GRANTED
+# (tests/infra/test_quicksight_managed_policies.py holds the managed policy and checks the two agree).
 QUICKSIGHT_EXPORT_READS: dict[str, Sequence[str]] = {
     "dashboard": ["quicksight:DescribeDashboard", "quicksight:DescribeDashboardPermissions"],
     "analysis": ["quicksight:DescribeAnalysis", "quicksight:DescribeAnalysisPermissions"],
@@ -50,66 +51,104 @@ QUICKSIGHT_EXPORT_READS: dict[str, Sequence[str]] = {
         "quicksight:DescribeDataSet",
         "quicksight:DescribeDataSetPermissions",
         "quicksight:DescribeDataSetRefreshProperties",
-        # Refresh schedules are sub-resources of their data set (dataset/<id>/refresh-schedule/<id>).
+        # Refresh schedules are sub-resources of their data set (dataset/<id>/refresh-schedule/<id>),
+        # which the dataset/* grant covers: IAM's * spans slashes.
         "quicksight:DescribeRefreshSchedule",
         "quicksight:ListRefreshSchedules",
     ],
     "datasource": ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions"],
     "theme": ["quicksight:DescribeTheme", "quicksight:DescribeThemePermissions"],
-    "vpcConnection": ["quicksight:DescribeVPCConnection"],
-    # Only used when a plan exports folders or folder memberships; not verified against a live account.
+    "vpcConnection": ["quicksight:DescribeVPCConnection", "quicksight:ListVPCConnections"],
+    # Beyond the managed policy: only used when a plan exports folders or folder memberships
+    # (IncludeFolderMemberships); not verified against a live account.
     "folder": [
         "quicksight:DescribeFolder",
         "quicksight:DescribeFolderPermissions",
         "quicksight:ListFolderMembers",
     ],
 }
+# Every managed-policy action the export step is not granted, with the reason.
+QUICKSIGHT_EXPORT_NOT_GRANTED: dict[str, str] = {
+    "quicksight:ListAssetBundleExportJobs": "Export job ids are derived from the run; no step ever lists jobs",
+}
 
-# What StartAssetBundleImportJob needs to create or update each kind of resource a bundle holds
-# (QuickSight developer guide, "Asset bundle operations: permissions", and the
-# AWSQuickSightAssetBundleImportPolicy managed policy). Not verified against a live account.
+# What StartAssetBundleImportJob needs on each kind of resource a bundle may hold: the actions of AWS's
+# managed AWSQuickSightAssetBundleImportPolicy (v1), by resource type, but for QUICKSIGHT_IMPORT_NOT_GRANTED.
+# QuickSight checks the caller's create, describe and update permissions for every resource in the bundle
+# before importing; with FailureAction ROLLBACK (the restore's default) it deletes what the failed job
+# created, as the caller: hence the deletes, of every type an import creates. Not verified against a live
+# account.
 QUICKSIGHT_IMPORT_WRITES: dict[str, Sequence[str]] = {
     "dashboard": [
         "quicksight:CreateDashboard",
         "quicksight:UpdateDashboard",
+        "quicksight:DeleteDashboard",
         "quicksight:DescribeDashboard",
         "quicksight:UpdateDashboardPublishedVersion",
+        "quicksight:UpdateDashboardLinks",
+        "quicksight:DescribeDashboardPermissions",
         "quicksight:UpdateDashboardPermissions",
     ],
     "analysis": [
         "quicksight:CreateAnalysis",
         "quicksight:UpdateAnalysis",
+        "quicksight:DeleteAnalysis",
         "quicksight:DescribeAnalysis",
+        "quicksight:DescribeAnalysisPermissions",
         "quicksight:UpdateAnalysisPermissions",
     ],
     "dataset": [
         "quicksight:CreateDataSet",
         "quicksight:UpdateDataSet",
+        "quicksight:DeleteDataSet",
         "quicksight:DescribeDataSet",
         "quicksight:PassDataSet",
+        "quicksight:DescribeDataSetPermissions",
         "quicksight:UpdateDataSetPermissions",
+        "quicksight:DescribeDataSetRefreshProperties",
         "quicksight:PutDataSetRefreshProperties",
+        "quicksight:DeleteDataSetRefreshProperties",
+        # Refresh schedules (dataset/<id>/refresh-schedule/<id>) are covered by dataset/*.
+        "quicksight:ListRefreshSchedules",
         "quicksight:CreateRefreshSchedule",
         "quicksight:UpdateRefreshSchedule",
+        "quicksight:DeleteRefreshSchedule",
         "quicksight:DescribeRefreshSchedule",
     ],
     "datasource": [
         "quicksight:CreateDataSource",
         "quicksight:UpdateDataSource",
+        "quicksight:DeleteDataSource",
         "quicksight:DescribeDataSource",
         "quicksight:PassDataSource",
+        "quicksight:DescribeDataSourcePermissions",
         "quicksight:UpdateDataSourcePermissions",
     ],
     "theme": [
         "quicksight:CreateTheme",
         "quicksight:UpdateTheme",
+        "quicksight:DeleteTheme",
         "quicksight:DescribeTheme",
+        "quicksight:DescribeThemePermissions",
         "quicksight:UpdateThemePermissions",
     ],
-    "vpcConnection": ["quicksight:CreateVPCConnection", "quicksight:UpdateVPCConnection"],
+    "vpcConnection": [
+        "quicksight:ListVPCConnections",
+        "quicksight:CreateVPCConnection",
+        "quicksight:UpdateVPCConnection",
+        "quicksight:DeleteVPCConnection",
+        "quicksight:DescribeVPCConnection",
+    ],
 }
-# QuickSight reads an S3Uri import source as its service role (the default one the console
-# creates); a deployment that gave QuickSight another role changes this name.
+# Tags travel with the bundle (IncludeTags): an import, or its rollback, reads, sets and removes them.
+QUICKSIGHT_IMPORT_TAGGING = ("quicksight:ListTagsForResource", "quicksight:TagResource", "quicksight:UntagResource")
+# Every managed-policy action the import step is not granted, with the reason.
+QUICKSIGHT_IMPORT_NOT_GRANTED: dict[str, str] = {
+    "quicksight:ListAssetBundleImportJobs": "Import job ids are derived from the restore; no step ever lists jobs",
+}
+
+# QuickSight's service role (the default one its console creates), which may read S3Uri import sources;
+# a QuickSight account that uses another role changes this name.
 QUICKSIGHT_SERVICE_ROLE = "service-role/aws-quicksight-service-role-v0"
 
 # The restore steps that read archived objects or write reports through S3, so use the archive's key.
@@ -426,7 +465,7 @@ class ArchiverStack(Stack):
         for resource_type, actions in QUICKSIGHT_IMPORT_WRITES.items():
             self._allow(
                 fn["start_bundle_import"],
-                [*actions, "quicksight:TagResource"],
+                [*actions, *QUICKSIGHT_IMPORT_TAGGING],
                 [self._quicksight_arn(resource_type)],
                 wildcards_because="An import creates or updates the assets in its archived bundle, known at run time",
             )
@@ -450,28 +489,27 @@ class ArchiverStack(Stack):
             fn["restore_qapp_file"], ["qapps:ImportDocument"], qapps_apps, wildcards_because=QAPPS_IDS_AT_RUN_TIME
         )
 
-        # An S3Uri import is read by QuickSight itself, as its service role: bundles only, through S3 only.
+        # S3Uri imports. QuickSight reads "a bucket that the caller has read access to" (API reference,
+        # AssetBundleImportSource): start_bundle_import holds s3:GetObject on quicksight/* and kms:Decrypt
+        # through S3 above. Should QuickSight read as its service role instead, the bucket needs no policy
+        # for it either: a role of the bucket's own account is allowed by its identity policy alone, which
+        # QuickSight's console writes when the bucket is ticked under its S3 access. What that policy lacks
+        # is the archive key; the key policy below lets the role decrypt, through S3 only.
+        # No bucket policy statement, on purpose: Principal "*" limited by aws:PrincipalArn is public to
+        # S3 (aws:PrincipalArn is not among the keys S3 recognises as limiting), so Block Public Access
+        # refuses the whole policy and the first deployment fails; naming the role as Principal instead
+        # fails it wherever QuickSight has not created its role yet ("Invalid principal in policy").
         quicksight_role = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{QUICKSIGHT_SERVICE_ROLE}"
-        # A condition rather than a role principal: a bucket policy naming a role that does not
-        # exist (QuickSight not set up yet) would fail to deploy.
-        as_quicksight = {"ArnEquals": {"aws:PrincipalArn": quicksight_role}}
-        bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="QuickSightReadsBundlesToImport",
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:GetObject"],
-                resources=[objects[QUICKSIGHT_PREFIX]],
-                conditions=as_quicksight,
-            )
-        )
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="QuickSightDecryptsBundlesToImport",
+                # A condition rather than a role principal, so the key deploys before QuickSight is set up
+                # (KMS has no notion of a public key policy; kms:CallerAccount keeps it to this account).
                 principals=[iam.AnyPrincipal()],
                 actions=["kms:Decrypt"],
                 resources=["*"],
                 conditions={
-                    **as_quicksight,
+                    "ArnEquals": {"aws:PrincipalArn": quicksight_role},
                     "StringEquals": {
                         "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com",
                         "kms:CallerAccount": Aws.ACCOUNT_ID,

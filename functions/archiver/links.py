@@ -5,6 +5,10 @@ it never reaches a log line or an exception message. Only links whose scheme and
 on the ``DOWNLOAD_ALLOWLIST`` are fetched; anything else (an internal address, a look-alike
 domain, a ``file://`` link) is refused before a single byte is requested.
 
+The allowlist's grammar lives here only (``parse_allowlist``): the stack validates the
+``downloadAllowlist`` context key with it at synth, so a setting that synthesizes is one every
+copy step accepts, and the other way round.
+
 Links are parsed with urllib3's parser on purpose: it is the parser that later opens the
 connection, so the host checked here is the host connected to (``urllib.parse`` disagrees
 with it on inputs such as ``https://evil.example\\@bucket.s3.amazonaws.com/``).
@@ -25,6 +29,11 @@ from archiver.errors import ConfigurationError, DisallowedLinkError
 SETTING_NAME = "DOWNLOAD_ALLOWLIST"
 
 _SCHEMES = frozenset({"http", "https"})
+# What an allowlist entry may be, said in every refusal (README, "Download links").
+ALLOWLIST_GRAMMAR = (
+    "https://host, https://*.domain (at least two labels after '*.') or https://<IP address>; "
+    "http:// only for a loopback address such as http://127.0.0.1 (local runs); no port, path or user info"
+)
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _ENTRY = re.compile(r"(?P<scheme>[^:/?#]+)://(?P<wildcard>\*\.)?(?P<host>\[[^\]/]*\]|[^:/?#@\[\]]*)/?")
 # Whitespace and control characters have no place in a presigned URL; refusing them up front
@@ -53,7 +62,9 @@ class AllowedOrigin:
         return host == self.host
 
     def __str__(self) -> str:
-        return f"{self.scheme}://{'*.' if self.wildcard else ''}{self.host}"
+        # An IPv6 literal is written in brackets, so that the entry reads back as itself.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{'*.' if self.wildcard else ''}{host}"
 
 
 @dataclass(frozen=True)
@@ -69,10 +80,8 @@ class DownloadLinkPolicy:
         Parameters
         ----------
         setting
-            Comma-separated ``scheme://host`` entries, for example
-            ``https://*.amazonaws.com,https://*.amazonaws.com.cn``. ``*.`` matches one or
-            more DNS labels; an IP literal matches only itself. Entries carry no port, path
-            or user info: ports are ignored when links are matched.
+            Comma-separated entries in the grammar of ``parse_allowlist``, for example
+            ``https://*.amazonaws.com,https://*.amazonaws.com.cn``.
 
         Returns
         -------
@@ -84,11 +93,10 @@ class DownloadLinkPolicy:
         ConfigurationError
             The setting is empty or an entry is not a valid origin.
         """
-        entries = [entry.strip() for entry in setting.split(",")]
-        origins = tuple(_parse_entry(entry) for entry in entries if entry)
-        if not origins:
-            raise ConfigurationError(f"{SETTING_NAME} is empty: no download link could ever be fetched")
-        return cls(origins)
+        try:
+            return cls(parse_allowlist(setting))
+        except InvalidAllowlistError as error:
+            raise ConfigurationError(f"{SETTING_NAME} {error}") from None
 
     def check(self, url: str) -> None:
         """Refuse a link unless its scheme and host are allowed.
@@ -163,11 +171,46 @@ def _parsed_or_none(url: str) -> Url | None:
         return None
 
 
+class InvalidAllowlistError(ValueError):
+    """An allowlist setting that is empty or has an entry outside ``ALLOWLIST_GRAMMAR``.
+
+    The message starts with what is wrong ("entry 'x' is not ..."); the caller prefixes the name
+    of the setting it read (``DOWNLOAD_ALLOWLIST`` at run time, the context key at synth).
+    """
+
+
+def parse_allowlist(setting: str) -> tuple[AllowedOrigin, ...]:
+    """Parse a comma-separated allowlist: the one grammar of synth and run time.
+
+    Parameters
+    ----------
+    setting
+        Entries separated by commas (blank entries are skipped): ``https://host``, ``https://*.domain``
+        (``*.`` matches one or more DNS labels, and at least two labels must follow it: ``*.com`` would
+        trust a whole public suffix), ``https://`` and an IP literal (matching only itself), or ``http://``
+        and a loopback address: the local runner's emulator serves plain http on 127.0.0.1, while a
+        deployed copy step must never send a presigned link in clear text. No port, path or user info:
+        ports are ignored when links are matched, so a port in an entry would promise what is not checked.
+
+    Returns
+    -------
+    tuple[AllowedOrigin, ...]
+        The origins, in the setting's order.
+
+    Raises
+    ------
+    InvalidAllowlistError
+        The setting is empty or an entry is outside the grammar.
+    """
+    entries = [entry.strip() for entry in setting.split(",")]
+    origins = tuple(_parse_entry(entry) for entry in entries if entry)
+    if not origins:
+        raise InvalidAllowlistError("is empty: no download link could ever be fetched")
+    return origins
+
+
 def _parse_entry(entry: str) -> AllowedOrigin:
-    invalid = ConfigurationError(
-        f"{SETTING_NAME} entry {entry!r} is not an origin such as https://*.amazonaws.com "
-        "or http://127.0.0.1 (http or https, no port, path or user info)"
-    )
+    invalid = InvalidAllowlistError(f"entry {entry!r} is not one of: {ALLOWLIST_GRAMMAR}")
     match = _ENTRY.fullmatch(entry)
     if match is None:
         raise invalid
@@ -175,12 +218,14 @@ def _parse_entry(entry: str) -> AllowedOrigin:
     host = match["host"].lower()
     if scheme not in _SCHEMES:
         raise invalid
+    address = _ip_literal(host)
+    if scheme == "http" and (match["wildcard"] or address is None or not address.is_loopback):
+        raise invalid
     if match["wildcard"]:
         # "*.com" would allow any host on a public suffix; a trusted domain has two labels or more.
-        if _ip_literal(host) is not None or not _is_dns_name(host) or "." not in host:
+        if address is not None or not _is_dns_name(host) or "." not in host:
             raise invalid
         return AllowedOrigin(scheme, host, wildcard=True)
-    address = _ip_literal(host)
     if address is not None:
         return AllowedOrigin(scheme, address.compressed)
     if not _is_dns_name(host):

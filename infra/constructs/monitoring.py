@@ -123,7 +123,10 @@ class Monitoring(Construct):
             )
         }
         unsuccessful_runs = cloudwatch.MathExpression(
-            expression=" + ".join(unsuccessful),
+            # Step Functions publishes these metrics only for periods with such an execution, and metric
+            # math yields a point only where every series it combines has one: a bare sum would be missing
+            # (so OK) exactly when one machine failed once. FILL makes each absent series count as zero.
+            expression=" + ".join(f"FILL({name}, 0)" for name in unsuccessful),
             using_metrics=unsuccessful,
             label="Unsuccessful runs",
             period=period,
@@ -136,7 +139,8 @@ class Monitoring(Construct):
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
-            # No runs means nothing failed.
+            # With FILL the sum always has a point; should CloudWatch return none at all (no data in the
+            # window for any series), no runs means nothing failed.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self._notify(self.alarm)

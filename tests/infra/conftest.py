@@ -18,7 +18,18 @@ from aws_cdk.assertions import Template
 from infra.settings import CONTEXT_KEY, ArchiverSettings, load_cdk_json_context
 from infra.stack import ArchiverStack
 
-# A second deployment's settings: a plan to run on a schedule, a subscriber, a shorter cold-storage delay.
+# Q Apps as the archive user, through Identity Center: what any schedule that calls Q Apps needs.
+IDENTITY_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:archiver/qapps-user-AbCdEf"
+IDENTITY_APPLICATION_ARN = "arn:aws:sso::123456789012:application/ssoins-1111222233334444/apl-5555666677778888"
+IDENTITY_SECRET_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+IDENTITY_CENTER_CREDENTIALS: dict[str, Any] = {
+    "mode": "identity-center",
+    "secretArn": IDENTITY_SECRET_ARN,
+    "applicationArn": IDENTITY_APPLICATION_ARN,
+}
+
+# A second deployment's settings: a plan to run on a schedule (Q Apps through Identity Center, which a
+# scheduled Q Apps plan requires), a subscriber, a shorter cold-storage delay.
 SCHEDULED_PLAN: dict[str, Any] = {
     "quicksight": {
         "bundles": [
@@ -39,20 +50,16 @@ SCHEDULED_OVERRIDES: dict[str, Any] = {
     "drillScheduleExpression": "cron(0 6 * * ? *)",
     "notificationEmail": "archive-operator@example.com",
     "coldStorageAfterDays": 30,
+    "qappsCredentials": IDENTITY_CENTER_CREDENTIALS,
 }
 
 # A hardened deployment: Q Apps as the archive user through Identity Center, one Q Apps instance, a
 # break-glass role, Object Lock.
 QAPPS_INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
-IDENTITY_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:archiver/qapps-user-AbCdEf"
-IDENTITY_APPLICATION_ARN = "arn:aws:sso::123456789012:application/ssoins-1111222233334444/apl-5555666677778888"
-IDENTITY_SECRET_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 BREAK_GLASS_ROLE_ARN = "arn:aws:iam::123456789012:role/archive-break-glass"
 HARDENED_OVERRIDES: dict[str, Any] = {
     "qappsCredentials": {
-        "mode": "identity-center",
-        "secretArn": IDENTITY_SECRET_ARN,
-        "applicationArn": IDENTITY_APPLICATION_ARN,
+        **IDENTITY_CENTER_CREDENTIALS,
         "secretKeyArn": IDENTITY_SECRET_KEY_ARN,
         "identityCenterRegion": "eu-west-1",
     },

@@ -151,20 +151,32 @@ def test_steps_that_only_read_the_archive_may_only_decrypt(archiver: Synthesized
     assert not allowed(role_statements(archiver, step), "kms:GenerateDataKey")
 
 
-def test_quicksight_may_read_bundles_to_import_and_nothing_else(archiver: Synthesized) -> None:
+def test_an_s3_uri_import_reads_bundles_with_the_import_steps_own_access(archiver: Synthesized) -> None:
+    # QuickSight reads an S3Uri source the caller can read: the import step reads bundles, through S3's key use
     bucket = archive_bucket_id(archiver.template)
+    statements = role_statements(archiver, "start_bundle_import")
+    assert any(bucket in r and "/quicksight/*" in r for r in allowed(statements, "s3:GetObject"))
+    assert [
+        s["Condition"]["StringEquals"]["kms:ViaService"] for s in statements if "kms:Decrypt" in as_list(s["Action"])
+    ]
+    # ... and the bucket policy grants QuickSight nothing: any Allow there would have to pass Block Public Access
     policies = archiver.template.find_resources("AWS::S3::BucketPolicy")
     (policy,) = [p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": bucket}]
-    (statement,) = [
-        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid", "").startswith("QuickSight")
+    assert {s["Effect"] for s in policy["Properties"]["PolicyDocument"]["Statement"]} == {"Deny"}
+
+
+def test_quicksights_service_role_may_decrypt_bundles_through_s3_only(archiver: Synthesized) -> None:
+    # Should QuickSight read as its service role, the key (not an IAM policy QuickSight writes) must allow it
+    key = archiver.resources[
+        archiver.resources[archive_bucket_id(archiver.template)]["Properties"]["BucketEncryption"][
+            "ServerSideEncryptionConfiguration"
+        ][0]["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0]
     ]
-    assert (statement["Effect"], statement["Action"]) == ("Allow", "s3:GetObject")
-    assert "/quicksight/*" in json.dumps(statement["Resource"])
-    assert "aws-quicksight-service-role-v0" in json.dumps(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"])
-    key = next(iter(archiver.template.find_resources("AWS::KMS::Key").values()))
     (decrypt,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid", "").startswith("QuickSight")]
     assert decrypt["Action"] == "kms:Decrypt"
+    assert "aws-quicksight-service-role-v0" in json.dumps(decrypt["Condition"]["ArnEquals"]["aws:PrincipalArn"])
     assert decrypt["Condition"]["StringEquals"]["kms:ViaService"]
+    assert decrypt["Condition"]["StringEquals"]["kms:CallerAccount"] == {"Ref": "AWS::AccountId"}
 
 
 def test_a_configured_drill_plan_starts_the_restore_on_its_own_schedule(scheduled: Synthesized) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 
+from archiver.errors import ConfigurationError
+from archiver.links import DownloadLinkPolicy
 from infra.settings import (
     DEFAULTS,
     ArchiverSettings,
@@ -63,8 +66,8 @@ def test_an_override_given_as_json_text_is_parsed() -> None:
         ("coldStorageAfterDays", 0, "coldStorageAfterDays' must be between 1 and"),
         ("runTimeoutHours", 9000, "runTimeoutHours' must be between 1 and 8760"),
         ("exportDeadlineMinutes", 24 * 60 + 1, "exportDeadlineMinutes' must be between 1 and 720"),
-        ("downloadAllowlist", "", "downloadAllowlist' must be a non-empty"),
-        ("downloadAllowlist", "http://example.com", "downloadAllowlist' entries must look like"),
+        ("downloadAllowlist", "", "downloadAllowlist' is empty"),
+        ("downloadAllowlist", "http://example.com", "downloadAllowlist' entry 'http://example.com' is not one of"),
         ("scheduleExpression", "every day", "scheduleExpression' must be an EventBridge"),
         ("scheduleExpression", "cron(0 3 * * *)", "scheduleExpression' must be an EventBridge"),
         ("schedulePlan", ["not", "an", "object"], "schedulePlan' must be null (no schedule) or"),
@@ -180,8 +183,10 @@ def test_the_scheduled_plans_instance_must_be_one_the_archiver_may_read() -> Non
     other = "00000000-0000-4000-8000-000000000000"
 
     with pytest.raises(SettingsError, match="does not include 'a1b2c3d4"):
-        settings_from({"schedulePlan": plan, "qappsInstanceIds": [other]})
-    assert settings_from({"schedulePlan": plan, "qappsInstanceIds": [other, INSTANCE]}).qapps_instance_ids
+        settings_from({"schedulePlan": plan, "qappsInstanceIds": [other], "qappsCredentials": identity_center()})
+    assert settings_from(
+        {"schedulePlan": plan, "qappsInstanceIds": [other, INSTANCE], "qappsCredentials": identity_center()}
+    ).qapps_instance_ids
 
 
 @pytest.mark.parametrize("hours", [0, 169, "24", True])
@@ -200,14 +205,83 @@ def test_a_quiet_period_outside_one_hour_to_seven_days_is_refused_by_name(hours:
     ],
 )
 def test_a_schedule_implies_how_long_runs_may_stay_unsuccessful(schedule: str, override: Any, expected: int) -> None:
-    plan = {
-        "qapps": {
-            "instanceId": "11111111-2222-3333-4444-555555555555",
-            "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"],
-        }
-    }
+    plan = {"quicksight": {"bundles": [{"resourceArns": [DASHBOARD]}]}}
     settings = settings_from(
         {"schedulePlan": plan, "scheduleExpression": schedule, "maxHoursWithoutSuccessfulRun": override}
     )
 
     assert settings.successful_run_expected_within_hours == expected
+
+
+# -- Q Apps on a schedule needs the archive user's identity --------------------------------------------
+
+QAPPS_RUN = {"qapps": {"instanceId": INSTANCE, "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"]}}
+# The documented nightly drill (README, "Drills and validation"): it uploads a session's answers to Q Apps.
+QAPPS_DRILL = json.loads(
+    (Path(__file__).parents[2] / "functions/archiver/schema/examples/restore/drill-latest.json").read_text()
+)
+
+
+@pytest.mark.parametrize(("key", "plan"), [("schedulePlan", QAPPS_RUN), ("drillPlan", QAPPS_DRILL)])
+def test_a_schedule_calling_q_apps_with_role_credentials_is_refused_saying_what_to_set(
+    key: str, plan: dict[str, Any]
+) -> None:
+    # Given a schedule whose plan calls Q Apps, and the default qappsCredentials (mode role), which Q Apps
+    # answers with UnauthorizedException on every call
+    # When the settings are read / Then the synth stops, naming the plan, the key and what to set it to
+    with pytest.raises(SettingsError) as refused:
+        settings_from({key: plan})
+
+    message = str(refused.value)
+    assert f"context 'archiver.{key}' calls Q Apps" in message
+    assert "context 'archiver.qappsCredentials' is in mode 'role'" in message
+    assert '"mode": "identity-center", "secretArn"' in message and '"applicationArn"' in message
+
+
+@pytest.mark.parametrize(("key", "plan"), [("schedulePlan", QAPPS_RUN), ("drillPlan", QAPPS_DRILL)])
+def test_a_schedule_calling_q_apps_as_the_archive_user_is_accepted(key: str, plan: dict[str, Any]) -> None:
+    settings = settings_from({key: plan, "qappsCredentials": identity_center()})
+
+    assert settings.qapps_identity_center is not None
+
+
+def test_a_quicksight_only_schedule_needs_no_identity_center() -> None:
+    plan = {"quicksight": {"bundles": [{"resourceArns": [DASHBOARD]}]}}
+
+    assert settings_from({"schedulePlan": plan}).schedule_plan == plan
+
+
+# -- one allowlist grammar, at synth and in the copy steps -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "accepted"),
+    [
+        ("https://example.com:8443", False),  # ports are not matched, so an entry may not name one
+        ("https://*.com", False),  # a wildcard over a public suffix trusts everyone
+        ("http://127.0.0.1", True),  # plain http on loopback: the local runner's emulator
+        ("http://[::1]", True),
+        ("http://example.com", False),  # a presigned link is never sent in clear text over a network
+        ("http://10.0.0.1", False),
+        ("https://*.amazonaws.com", True),
+        ("https://downloads.example.com", True),
+        ("https://[::1]", True),
+        ("https://*.amazonaws.com/path", False),
+    ],
+)
+def test_an_allowlist_entry_synthesizes_exactly_when_the_copy_steps_accept_it(entry: str, accepted: bool) -> None:
+    # Given one allowlist entry, read once by the synth (context) and once by a copy step (its environment)
+    def synth() -> str:
+        return settings_from({"downloadAllowlist": entry}).download_allowlist
+
+    def run_time() -> DownloadLinkPolicy:
+        return DownloadLinkPolicy.from_setting(entry)
+
+    # Then both accept it, or both refuse it, each naming the setting it read
+    if accepted:
+        assert DownloadLinkPolicy.from_setting(synth()) == run_time()
+    else:
+        with pytest.raises(SettingsError, match=r"context 'archiver\.downloadAllowlist' entry"):
+            synth()
+        with pytest.raises(ConfigurationError, match="DOWNLOAD_ALLOWLIST entry"):
+            run_time()
