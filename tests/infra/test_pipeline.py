@@ -13,6 +13,7 @@ import app
 from infra.nag import findings_of_synth
 from infra.pipeline import PIPELINE_CONTEXT_KEY, PipelineSettings
 from infra.settings import SettingsError
+from tests.infra.conftest import as_list
 from tests.infra.test_lint import cfn_lint, listed
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0d7a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"
@@ -78,6 +79,35 @@ def test_the_pipeline_runs_in_the_connections_account_and_pulls_the_configured_b
             )
         },
     )
+
+
+def _actions_allowed_on(template: Template, resource: str) -> set[str]:
+    return {
+        action
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow" and resource in as_list(statement["Resource"])
+        for action in as_list(statement["Action"])
+    }
+
+
+@pytest.mark.parametrize("service", ["codeconnections", "codestar-connections"])
+def test_the_source_action_may_use_the_connection_under_its_arns_own_service_prefix(
+    service: str, pipeline_app: cdk.App, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Given a connection the console made today (codeconnections:) or one made before the rename
+    connection = CONNECTION.replace(":codeconnections:", f":{service}:")
+    if connection != CONNECTION:
+        pipeline_app = app.build_app(
+            outdir=str(tmp_path_factory.mktemp("cdk.out")),
+            context={PIPELINE_CONTEXT_KEY: {**SAMPLE, "connectionArn": connection}},
+        )
+
+    allowed = _actions_allowed_on(_pipeline_template(pipeline_app), connection)
+
+    # Then IAM lets the pipeline pull the source: UseConnection is authorised under the ARN's own prefix
+    assert f"{service}:UseConnection" in allowed
+    assert allowed <= {"codestar-connections:UseConnection", "codeconnections:UseConnection"}
 
 
 def test_the_tests_run_before_the_synth_that_feeds_the_deployments(pipeline_app: cdk.App) -> None:
