@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.pipeline import PIPELINE_CONTEXT_KEY
+from tests.infra.conftest import PIPELINE_SAMPLE
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -72,16 +75,9 @@ def test_a_venv_that_setup_did_not_finish_counts_as_none(project_copy: Path) -> 
     assert "run 'make setup'" in result.stderr
 
 
-PIPELINE = {
-    "connectionArn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/0d7a1b2c-3d4e-5f60-7182-93a4b5c6d7e8",
-    "repository": "example-org/archiver",
-    "stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1"}],
-}
-
-
 @pytest.mark.parametrize(
     ("context", "stack"),
-    [({}, "Archiver"), ({"archiverPipeline": PIPELINE}, "ArchiverPipeline")],
+    [({}, "Archiver"), ({PIPELINE_CONTEXT_KEY: PIPELINE_SAMPLE}, "ArchiverPipeline")],
     ids=["stack", "pipeline"],
 )
 def test_after_setup_the_app_command_synthesizes_with_the_projects_venv(

@@ -10,28 +10,10 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 import app
-from infra.nag import findings_of_synth
 from infra.pipeline import PIPELINE_CONTEXT_KEY, PipelineSettings
 from infra.settings import SettingsError
-from tests.infra.conftest import as_list
+from tests.infra.conftest import PIPELINE_CONNECTION, PIPELINE_SAMPLE, as_list
 from tests.infra.test_lint import cfn_lint, listed
-
-CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0d7a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"
-SAMPLE: dict[str, Any] = {
-    "connectionArn": CONNECTION,
-    "repository": "example-org/archiver",
-    "branch": "release",
-    # Another account and region than the pipeline's: a cross-account key and a replication bucket.
-    "stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1"}],
-}
-
-
-@pytest.fixture(scope="module")
-def pipeline_app(tmp_path_factory: pytest.TempPathFactory) -> cdk.App:
-    built = app.build_app(outdir=str(tmp_path_factory.mktemp("cdk.out")), context={PIPELINE_CONTEXT_KEY: SAMPLE})
-    findings = findings_of_synth(built)
-    assert not findings, "\n".join(findings)
-    return built
 
 
 def _pipeline_template(pipeline_app: cdk.App) -> Template:
@@ -65,7 +47,7 @@ def test_the_pipeline_runs_in_the_connections_account_and_pulls_the_configured_b
                                         "ActionTypeId": Match.object_like({"Provider": "CodeStarSourceConnection"}),
                                         "Configuration": Match.object_like(
                                             {
-                                                "ConnectionArn": CONNECTION,
+                                                "ConnectionArn": PIPELINE_CONNECTION,
                                                 "FullRepositoryId": "example-org/archiver",
                                                 "BranchName": "release",
                                             }
@@ -96,11 +78,11 @@ def test_the_source_action_may_use_the_connection_under_its_arns_own_service_pre
     service: str, pipeline_app: cdk.App, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     # Given a connection the console made today (codeconnections:) or one made before the rename
-    connection = CONNECTION.replace(":codeconnections:", f":{service}:")
-    if connection != CONNECTION:
+    connection = PIPELINE_CONNECTION.replace(":codeconnections:", f":{service}:")
+    if connection != PIPELINE_CONNECTION:
         pipeline_app = app.build_app(
             outdir=str(tmp_path_factory.mktemp("cdk.out")),
-            context={PIPELINE_CONTEXT_KEY: {**SAMPLE, "connectionArn": connection}},
+            context={PIPELINE_CONTEXT_KEY: {**PIPELINE_SAMPLE, "connectionArn": connection}},
         )
 
     allowed = _actions_allowed_on(_pipeline_template(pipeline_app), connection)
@@ -144,17 +126,17 @@ def test_each_stage_deploys_the_archiver_stack_to_its_account_and_region(pipelin
         ({"stages": [{"name": "prod", "account": "2222", "region": "eu-central-1"}]}, r"stages\[0\]\.account"),
         ({"stages": [{"name": "prod", "account": "222222222222", "region": "Frankfurt"}]}, r"stages\[0\]\.region"),
         ({"stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1", "x": 1}]}, r"\['x'\]"),
-        ({"stages": [SAMPLE["stages"][0], SAMPLE["stages"][0]]}, "names must be unique"),
+        ({"stages": [PIPELINE_SAMPLE["stages"][0], PIPELINE_SAMPLE["stages"][0]]}, "names must be unique"),
         ({"approval": True}, r"unknown keys \['approval'\]"),
     ],
 )
 def test_a_bad_pipeline_setting_is_refused_by_name(change: dict[str, Any], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
-        PipelineSettings.from_mapping({**SAMPLE, **change})
+        PipelineSettings.from_mapping({**PIPELINE_SAMPLE, **change})
 
 
 def test_the_setting_may_be_given_as_json_on_the_command_line() -> None:
-    built = cdk.App(context={PIPELINE_CONTEXT_KEY: json.dumps(SAMPLE)})
+    built = cdk.App(context={PIPELINE_CONTEXT_KEY: json.dumps(PIPELINE_SAMPLE)})
 
     settings = PipelineSettings.from_context(built)
 
