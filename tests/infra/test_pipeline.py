@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -149,3 +151,31 @@ def test_cfn_lint_finds_nothing_in_the_pipeline_template(pipeline_app: cdk.App) 
     matches = cfn_lint(template)
 
     assert not matches, listed(matches)
+
+
+def test_the_readme_bootstraps_every_environment_its_example_pipeline_deploys_to(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Given the README's example setting and the bootstrap commands it says to type
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### With the pipeline") :]
+    section = section[: section.index("\n## ")]
+    example = json.loads("{" + section.split("```json\n", 1)[1].split("```", 1)[0] + "}")[PIPELINE_CONTEXT_KEY]
+    bootstraps = dict(re.findall(r"^\s*npx cdk bootstrap aws://(\d{12}/[a-z0-9-]+)(.*)$", section, re.MULTILINE))
+
+    # When the example is synthesized
+    assembly = app.build_app(
+        outdir=str(tmp_path_factory.mktemp("cdk.out")), context={PIPELINE_CONTEXT_KEY: example}
+    ).synth()
+
+    # Then every stack's account and region is bootstrapped (the pipeline's, the cross-region support stacks',
+    # every stage's), and those of other accounts trust the pipeline's with an execution policy
+    pipeline_account = PipelineSettings.from_mapping(example).environment.account
+    environments = {(stack.environment.account, stack.environment.region) for stack in assembly.stacks_recursively}
+    assert len({region for _, region in environments}) > 1, "the example should deploy across regions"
+    for account, region in sorted(environments):
+        flags = bootstraps.get(f"{account}/{region}")
+        assert flags is not None, f"the README never bootstraps aws://{account}/{region}"
+        if account != pipeline_account:
+            assert f"--trust {pipeline_account}" in flags and "--cloudformation-execution-policies " in flags
+    assert len(bootstraps) == len(environments), "the README bootstraps environments nothing deploys to"
