@@ -7,9 +7,9 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # jsii warns on every start that Node 20 is past its end of life; the pinned CLI works with it.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p "process.versions.node.split('.')[0]" 2>/dev/null)
 
-.PHONY: demo bench test lint synth setup clean
+.PHONY: demo bench test lint synth setup lock clean
 
-$(VENV)/.installed: requirements.txt functions/requirements.txt
+$(VENV)/.installed: requirements.txt functions/requirements.in
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
@@ -19,6 +19,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
+
+## lock: resolve functions/requirements.in for Lambda (Python 3.13, arm64) into functions/requirements.lock, hashed
+lock: setup
+	$(BIN)/python -m infra.layer_lock
 
 ## synth: synthesize the CloudFormation template with the pinned CDK CLI (offline, no credentials)
 synth: setup

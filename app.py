@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
 
 import aws_cdk as cdk
 
+from infra.layer_lock import LayerLockError
 from infra.nag import add_checks, findings_of_synth
 from infra.pipeline import ArchiverPipelineStack, PipelineSettings
 from infra.settings import ArchiverSettings, SettingsError, load_cdk_json_context
@@ -50,6 +51,8 @@ if __name__ == "__main__":
         findings = findings_of_synth(build_app(outdir=None if "CDK_OUTDIR" in os.environ else "cdk.out"))
     except SettingsError as error:
         sys.exit(f"Invalid archiver settings: {error}")
+    except LayerLockError as error:
+        sys.exit(f"Dependency layer: {error}")
     if findings:
         sys.exit(
             "cdk-nag findings neither fixed nor acknowledged (see infra/nag.py for how to acknowledge one):\n  "

@@ -1,9 +1,11 @@
 """Builds the functions' dependency layer with pip on this machine, without Docker.
 
-``pip install --platform manylinux2014_aarch64 --only-binary=:all:`` fetches the wheels the Lambda arm64
-Python 3.13 runtime needs, whatever machine runs the synth. Downloads are slow, so each result is kept
-under ``.build/layer-<key>`` (the key hashes the requirements file and the pip flags) and later synths
-copy it from there. The same key is the asset's hash, so CDK knows the asset without bundling first.
+``pip install --require-hashes --no-deps -r functions/requirements.lock --platform manylinux2014_aarch64
+--only-binary=:all:`` installs exactly the locked wheels (see infra/layer_lock.py) for the Lambda arm64
+Python 3.13 runtime, whatever machine runs the synth: pip resolves nothing. Downloads are slow, so each
+result is kept under ``.build/layer-<key>`` (the key hashes the lock and the pip flags) and later synths
+copy it from there. The same key is the asset's hash, so CDK knows the asset without bundling first, and
+the layer changes exactly when the lock does.
 """
 
 from __future__ import annotations
@@ -21,25 +23,28 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = REPO_ROOT / "functions"
-REQUIREMENTS = FUNCTIONS_DIR / "requirements.txt"
+from infra.layer_lock import FUNCTIONS_DIR, LAMBDA_PLATFORM, LAMBDA_PYTHON_VERSION, LOCK, check_lock
+
+REPO_ROOT = FUNCTIONS_DIR.parent
 CACHE_ROOT = REPO_ROOT / ".build"
 
-# Lambda's arm64 Python 3.13 runtime; change together with the functions' runtime and architecture.
+# What pip installs, for Lambda's runtime (infra/layer_lock.py names it): every wheel hashed in the lock,
+# none of their dependencies resolved anew (the lock lists them all).
 PIP_TARGET_FLAGS: tuple[str, ...] = (
+    "--require-hashes",
+    "--no-deps",
     "--platform",
-    "manylinux2014_aarch64",
+    LAMBDA_PLATFORM,
     "--only-binary=:all:",
     "--python-version",
-    "3.13",
+    LAMBDA_PYTHON_VERSION,
     "--implementation",
     "cp",
 )
 
 
-def layer_key(requirements: Path = REQUIREMENTS, flags: tuple[str, ...] = PIP_TARGET_FLAGS) -> str:
-    """Hash of what decides the layer's contents: the pinned requirements and the target platform."""
+def layer_key(requirements: Path = LOCK, flags: tuple[str, ...] = PIP_TARGET_FLAGS) -> str:
+    """Hash of what decides the layer's contents: the lock (versions and hashes) and the target platform."""
     digest = hashlib.sha256(requirements.read_bytes())
     digest.update("\0".join(flags).encode())
     return digest.hexdigest()
@@ -47,12 +52,12 @@ def layer_key(requirements: Path = REQUIREMENTS, flags: tuple[str, ...] = PIP_TA
 
 @jsii.implements(ILocalBundling)
 class PipLayerBundler:
-    """Installs a requirements file into ``<output>/python`` (the layout Lambda layers expect)."""
+    """Installs a hashed lock into ``<output>/python`` (the layout Lambda layers expect)."""
 
     def __init__(
         self,
         *,
-        requirements: Path = REQUIREMENTS,
+        requirements: Path = LOCK,
         cache_root: Path = CACHE_ROOT,
         flags: tuple[str, ...] = PIP_TARGET_FLAGS,
     ) -> None:
@@ -103,8 +108,13 @@ class PipLayerBundler:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def dependency_layer_code(requirements: Path = REQUIREMENTS) -> lambda_.Code:
-    """The layer's code asset, bundled locally; Docker is never used (the image name is a placeholder)."""
+def dependency_layer_code(lock: Path = LOCK) -> lambda_.Code:
+    """The layer's code asset, bundled locally; Docker is never used (the image name is a placeholder).
+
+    A lock that is stale against requirements.in, or unhashed, fails the synth (``make lock`` fixes it)
+    rather than deploy something other than what requirements.in says.
+    """
+    requirements = check_lock(lock.with_suffix(".in"), lock)
     bundler = PipLayerBundler(requirements=requirements)
     return lambda_.Code.from_asset(
         str(requirements.parent),

@@ -84,7 +84,7 @@ class ArchiverFunctions(Construct):
     log_groups:
         Each function's log group by step name.
     dependency_layer:
-        The layer built from ``functions/requirements.txt``.
+        The layer built from ``functions/requirements.lock``.
     powertools_layer:
         The pinned public Powertools for AWS Lambda (Python) layer.
     """
@@ -115,12 +115,12 @@ class ArchiverFunctions(Construct):
             code=dependency_layer_code(),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
             compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="Pinned dependencies of the archiver's functions (functions/requirements.txt)",
+            description="Locked dependencies of the archiver's functions (functions/requirements.lock)",
         )
         # One asset for all functions: the steps share the archiver package.
         code = lambda_.Code.from_asset(
             str(FUNCTIONS_DIR),
-            exclude=["requirements.txt", "**/__pycache__", "*.pyc", "**/*.pyc"],
+            exclude=["requirements.in", "requirements.lock", "**/__pycache__", "*.pyc", "**/*.pyc"],
         )
         environment = {
             "ARCHIVE_BUCKET": archive_bucket_name,

@@ -15,6 +15,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+import app
+from infra.nag import findings_of_synth
+from infra.pipeline import PIPELINE_CONTEXT_KEY
 from infra.settings import CONTEXT_KEY, ArchiverSettings, load_cdk_json_context
 from infra.stack import ArchiverStack
 
@@ -69,6 +72,17 @@ HARDENED_OVERRIDES: dict[str, Any] = {
 }
 
 
+# The opt-in pipeline, deploying to another account and region than its own: a cross-account key and a
+# cross-region replication bucket.
+PIPELINE_CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0d7a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"
+PIPELINE_SAMPLE: dict[str, Any] = {
+    "connectionArn": PIPELINE_CONNECTION,
+    "repository": "example-org/archiver",
+    "branch": "release",
+    "stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1"}],
+}
+
+
 @dataclass(frozen=True)
 class Synthesized:
     stack: ArchiverStack
@@ -106,6 +120,16 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 def hardened(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The stack with Identity Center credentials for Q Apps, one instance, a break-glass role and Object Lock."""
     return synthesize(tmp_path_factory.mktemp("cdk.out"), HARDENED_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def pipeline_app(tmp_path_factory: pytest.TempPathFactory) -> cdk.App:
+    """The pipeline app (`cdk synth` with archiverPipeline set), cdk-nag clean: its stack, stages, support stacks."""
+    outdir = str(tmp_path_factory.mktemp("cdk.out"))
+    built = app.build_app(outdir=outdir, context={PIPELINE_CONTEXT_KEY: PIPELINE_SAMPLE})
+    findings = findings_of_synth(built)
+    assert not findings, "\n".join(findings)
+    return built
 
 
 # -- helpers shared by the test modules -----------------------------------------------------------------

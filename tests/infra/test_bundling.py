@@ -1,4 +1,4 @@
-"""The dependency layer's local bundler: pip once per requirements, then the cache."""
+"""The dependency layer's local bundler: pip once per lock, installing only what it hashes, then the cache."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from infra.bundling import PIP_TARGET_FLAGS, PipLayerBundler, layer_key
 
 @pytest.fixture
 def requirements(tmp_path: Path) -> Path:
-    path = tmp_path / "requirements.txt"
-    path.write_text("boto3==1.44.5\n")
+    path = tmp_path / "requirements.lock"
+    path.write_text("boto3==1.44.5 --hash=sha256:667b344e25d2bcbb7c42fcf6b92a07bb1d73ee9d6d12c3a7873ec4c490b6fb64\n")
     return path
 
 
@@ -30,9 +30,11 @@ def fake_pip(calls: list[list[str]]) -> Any:
     return run
 
 
-def test_the_key_changes_with_the_requirements_and_the_platform(requirements: Path) -> None:
+def test_the_key_changes_with_the_lock_and_the_platform(requirements: Path) -> None:
     before = layer_key(requirements)
-    requirements.write_text("boto3==1.44.6\n")
+    requirements.write_text(
+        "boto3==1.44.5 --hash=sha256:70c3e0409794b29ec1900bcaff0695b73234a2d32ffaed35045b94caa26212a5\n"
+    )
 
     assert layer_key(requirements) != before
     assert layer_key(requirements, ("--platform", "manylinux2014_x86_64")) != layer_key(requirements)
@@ -52,10 +54,11 @@ def test_a_cold_cache_runs_pip_for_the_lambda_platform_then_a_warm_one_does_not(
     assert bundler.try_bundle(str(first), object())
     assert bundler.try_bundle(str(second), object())
 
-    # Then pip ran once, for Lambda's platform, and both got the layer's python/ tree
+    # Then pip ran once, for Lambda's platform, on the lock's hashed wheels alone, and both got the layer's tree
     assert len(calls) == 1
-    assert calls[0][1:5] == ["-m", "pip", "install", "-r"]
+    assert calls[0][1:6] == ["-m", "pip", "install", "-r", str(requirements)]
     assert all(flag in calls[0] for flag in PIP_TARGET_FLAGS)
+    assert {"--require-hashes", "--no-deps"} <= set(calls[0])
     assert (first / "python" / "boto3" / "__init__.py").is_file()
     assert (second / "python" / "boto3" / "__init__.py").is_file()
     assert [p.name for p in (tmp_path / ".build").iterdir()] == [bundler.cache_dir.name]

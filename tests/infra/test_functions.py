@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra.constructs.functions import RESTORE_STEP_SPECS, STEP_SPECS
+from infra.layer_lock import LOCK, normalise, read_pins
 from tests.infra.conftest import Synthesized, archive_bucket_id, function_id, only_id
 
 COPY_STEPS = {"archive_bundle", "archive_session"}
@@ -101,11 +102,11 @@ def test_the_code_asset_holds_the_steps_but_not_requirements_or_bytecode(archive
 
     assert (asset / "archiver" / "settings.py").is_file()
     assert {step for step in STEP_SPECS if (asset / step).is_dir()} == set(STEP_SPECS)
-    assert not (asset / "requirements.txt").exists()
+    assert not (asset / "requirements.in").exists() and not (asset / "requirements.lock").exists()
     assert not list(asset.rglob("__pycache__")) and not list(asset.rglob("*.pyc"))
 
 
-def test_the_dependency_layer_holds_the_pinned_requirements_for_the_lambda_platform(
+def test_the_dependency_layer_holds_exactly_the_locked_packages_for_the_lambda_platform(
     archiver: Synthesized,
 ) -> None:
     layer = archiver.resources[only_id(archiver.template, "AWS::Lambda::LayerVersion")]
@@ -113,7 +114,14 @@ def test_the_dependency_layer_holds_the_pinned_requirements_for_the_lambda_platf
 
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert (asset / "python" / "boto3-1.44.5.dist-info").is_dir()
-    assert (asset / "python" / "jsonschema-4.26.0.dist-info").is_dir()
+    # A wheel's metadata directory is named {name}-{version}.dist-info.
+    installed = {
+        (normalise(name), version)
+        for name, _, version in (dist.stem.rpartition("-") for dist in (asset / "python").glob("*.dist-info"))
+    }
+    # Every locked package at its locked version and nothing else: typing-extensions, which referencing
+    # needs only below Python 3.13, stays out although the build machine's Python is older.
+    assert installed == {(pin.name, pin.version) for pin in read_pins(LOCK)}
+    assert ("boto3", "1.44.5") in installed and ("jsonschema", "4.26.0") in installed
     # rpds-py is compiled: the wheel pip picked must be the Linux arm64 CPython 3.13 build.
     assert list((asset / "python" / "rpds").glob("*cpython-313-aarch64-linux-gnu.so"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -10,27 +12,10 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 import app
-from infra.nag import findings_of_synth
 from infra.pipeline import PIPELINE_CONTEXT_KEY, PipelineSettings
 from infra.settings import SettingsError
+from tests.infra.conftest import PIPELINE_CONNECTION, PIPELINE_SAMPLE, as_list
 from tests.infra.test_lint import cfn_lint, listed
-
-CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0d7a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"
-SAMPLE: dict[str, Any] = {
-    "connectionArn": CONNECTION,
-    "repository": "example-org/archiver",
-    "branch": "release",
-    # Another account and region than the pipeline's: a cross-account key and a replication bucket.
-    "stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1"}],
-}
-
-
-@pytest.fixture(scope="module")
-def pipeline_app(tmp_path_factory: pytest.TempPathFactory) -> cdk.App:
-    built = app.build_app(outdir=str(tmp_path_factory.mktemp("cdk.out")), context={PIPELINE_CONTEXT_KEY: SAMPLE})
-    findings = findings_of_synth(built)
-    assert not findings, "\n".join(findings)
-    return built
 
 
 def _pipeline_template(pipeline_app: cdk.App) -> Template:
@@ -64,7 +49,7 @@ def test_the_pipeline_runs_in_the_connections_account_and_pulls_the_configured_b
                                         "ActionTypeId": Match.object_like({"Provider": "CodeStarSourceConnection"}),
                                         "Configuration": Match.object_like(
                                             {
-                                                "ConnectionArn": CONNECTION,
+                                                "ConnectionArn": PIPELINE_CONNECTION,
                                                 "FullRepositoryId": "example-org/archiver",
                                                 "BranchName": "release",
                                             }
@@ -78,6 +63,35 @@ def test_the_pipeline_runs_in_the_connections_account_and_pulls_the_configured_b
             )
         },
     )
+
+
+def _actions_allowed_on(template: Template, resource: str) -> set[str]:
+    return {
+        action
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow" and resource in as_list(statement["Resource"])
+        for action in as_list(statement["Action"])
+    }
+
+
+@pytest.mark.parametrize("service", ["codeconnections", "codestar-connections"])
+def test_the_source_action_may_use_the_connection_under_its_arns_own_service_prefix(
+    service: str, pipeline_app: cdk.App, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Given a connection the console made today (codeconnections:) or one made before the rename
+    connection = PIPELINE_CONNECTION.replace(":codeconnections:", f":{service}:")
+    if connection != PIPELINE_CONNECTION:
+        pipeline_app = app.build_app(
+            outdir=str(tmp_path_factory.mktemp("cdk.out")),
+            context={PIPELINE_CONTEXT_KEY: {**PIPELINE_SAMPLE, "connectionArn": connection}},
+        )
+
+    allowed = _actions_allowed_on(_pipeline_template(pipeline_app), connection)
+
+    # Then IAM lets the pipeline pull the source: UseConnection is authorised under the ARN's own prefix
+    assert f"{service}:UseConnection" in allowed
+    assert allowed <= {"codestar-connections:UseConnection", "codeconnections:UseConnection"}
 
 
 def test_the_tests_run_before_the_synth_that_feeds_the_deployments(pipeline_app: cdk.App) -> None:
@@ -114,17 +128,17 @@ def test_each_stage_deploys_the_archiver_stack_to_its_account_and_region(pipelin
         ({"stages": [{"name": "prod", "account": "2222", "region": "eu-central-1"}]}, r"stages\[0\]\.account"),
         ({"stages": [{"name": "prod", "account": "222222222222", "region": "Frankfurt"}]}, r"stages\[0\]\.region"),
         ({"stages": [{"name": "prod", "account": "222222222222", "region": "eu-central-1", "x": 1}]}, r"\['x'\]"),
-        ({"stages": [SAMPLE["stages"][0], SAMPLE["stages"][0]]}, "names must be unique"),
+        ({"stages": [PIPELINE_SAMPLE["stages"][0], PIPELINE_SAMPLE["stages"][0]]}, "names must be unique"),
         ({"approval": True}, r"unknown keys \['approval'\]"),
     ],
 )
 def test_a_bad_pipeline_setting_is_refused_by_name(change: dict[str, Any], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
-        PipelineSettings.from_mapping({**SAMPLE, **change})
+        PipelineSettings.from_mapping({**PIPELINE_SAMPLE, **change})
 
 
 def test_the_setting_may_be_given_as_json_on_the_command_line() -> None:
-    built = cdk.App(context={PIPELINE_CONTEXT_KEY: json.dumps(SAMPLE)})
+    built = cdk.App(context={PIPELINE_CONTEXT_KEY: json.dumps(PIPELINE_SAMPLE)})
 
     settings = PipelineSettings.from_context(built)
 
@@ -137,3 +151,31 @@ def test_cfn_lint_finds_nothing_in_the_pipeline_template(pipeline_app: cdk.App) 
     matches = cfn_lint(template)
 
     assert not matches, listed(matches)
+
+
+def test_the_readme_bootstraps_every_environment_its_example_pipeline_deploys_to(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Given the README's example setting and the bootstrap commands it says to type
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### With the pipeline") :]
+    section = section[: section.index("\n## ")]
+    example = json.loads("{" + section.split("```json\n", 1)[1].split("```", 1)[0] + "}")[PIPELINE_CONTEXT_KEY]
+    bootstraps = dict(re.findall(r"^\s*npx cdk bootstrap aws://(\d{12}/[a-z0-9-]+)(.*)$", section, re.MULTILINE))
+
+    # When the example is synthesized
+    assembly = app.build_app(
+        outdir=str(tmp_path_factory.mktemp("cdk.out")), context={PIPELINE_CONTEXT_KEY: example}
+    ).synth()
+
+    # Then every stack's account and region is bootstrapped (the pipeline's, the cross-region support stacks',
+    # every stage's), and those of other accounts trust the pipeline's with an execution policy
+    pipeline_account = PipelineSettings.from_mapping(example).environment.account
+    environments = {(stack.environment.account, stack.environment.region) for stack in assembly.stacks_recursively}
+    assert len({region for _, region in environments}) > 1, "the example should deploy across regions"
+    for account, region in sorted(environments):
+        flags = bootstraps.get(f"{account}/{region}")
+        assert flags is not None, f"the README never bootstraps aws://{account}/{region}"
+        if account != pipeline_account:
+            assert f"--trust {pipeline_account}" in flags and "--cloudformation-execution-policies " in flags
+    assert len(bootstraps) == len(environments), "the README bootstraps environments nothing deploys to"
