@@ -34,16 +34,16 @@ from urllib.parse import urlencode
 import urllib3
 from botocore.exceptions import ClientError
 
-from archiver.errors import (
+from archiver.core.errors import (
     ArchiveConflictError,
     ChecksumMismatchError,
     DownloadFailedError,
     LinkExpiredError,
 )
-from archiver.links import DownloadLinkPolicy, origin, redact
-from archiver.log_redaction import redact_urllib3_request_logs
-from archiver.observability import logger
-from archiver.service_errors import calling
+from archiver.core.links import DownloadLinkPolicy, origin, redact
+from archiver.core.log_redaction import redact_urllib3_request_logs
+from archiver.core.observability import logger
+from archiver.core.service_errors import calling
 
 S3Client: TypeAlias = Any
 """A boto3 S3 client (typed loosely: the project does not depend on mypy-boto3 stubs)."""

@@ -54,8 +54,8 @@ import urllib3
 from botocore.awsrequest import AWSResponse
 from botocore.httpchecksum import apply_request_checksum
 
-from archiver.links import DownloadLinkPolicy
-from archiver.settings import Settings, get_settings
+from archiver.core.links import DownloadLinkPolicy
+from archiver.core.settings import Settings, get_settings
 from archiver.transfer import archive_download
 
 MIB = 1024 * 1024

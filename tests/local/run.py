@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if str(FUNCTIONS_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS_DIR))  # the runtime library, as the handlers import it
-    from archiver.errors import InvalidRunInputError
-    from archiver.run_input import parse_run_input
+    from archiver.archive.run_input import parse_run_input
+    from archiver.core.errors import InvalidRunInputError
 
     try:
         # Read as StartExecution would: a document it refuses never starts a run.

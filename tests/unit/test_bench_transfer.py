@@ -15,7 +15,7 @@ import pytest
 import urllib3
 from botocore.exceptions import ClientError
 
-from archiver.settings import Settings
+from archiver.core.settings import Settings
 from tests.bench.transfer import (
     BASELINE,
     BUCKET,

@@ -22,18 +22,18 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from archiver import clients
-from archiver.credentials import (
+from archiver.core import clients
+from archiver.core.errors import ConfigurationError, QAppsIdentityError
+from archiver.core.identity import (
     IDENTITY_CENTER_CONTEXT_PROVIDER,
     JWT_BEARER_GRANT,
     IdentityCenterChain,
     identity_center_session,
     post_over_https,
 )
-from archiver.errors import ConfigurationError, QAppsIdentityError
-from archiver.log_redaction import redact_botocore_wire_logs
-from archiver.observability import logger
-from archiver.settings import IdentityCenterAccess, get_qapps_access
+from archiver.core.log_redaction import redact_botocore_wire_logs
+from archiver.core.observability import logger
+from archiver.core.settings import IdentityCenterAccess, get_qapps_access
 
 REGION = "us-east-1"
 APPLICATION_ARN = "arn:aws:sso::123456789012:application/ssoins-1111222233334444/apl-5555666677778888"

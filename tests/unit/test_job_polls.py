@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.errors import BundleExportTimedOutError, BundleImportTimedOutError
-from archiver.job_polls import first_poll, next_poll
-from archiver.settings import Settings
+from archiver.core.errors import BundleExportTimedOutError, BundleImportTimedOutError
+from archiver.core.job_polls import first_poll, next_poll
+from archiver.core.settings import Settings
 
 SETTINGS = Settings(
     archive_bucket="archive",

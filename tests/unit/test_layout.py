@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archiver import layout
-from archiver.restore_input import import_job_id
-from archiver.run_input import export_job_id
+from archiver.archive.run_input import export_job_id
+from archiver.core import layout
+from archiver.restore.request import import_job_id
 
 ACCOUNT = "123456789012"
 INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"

@@ -12,9 +12,9 @@ import pytest
 import urllib3
 from urllib3 import BaseHTTPResponse
 
-from archiver.errors import ConfigurationError, DisallowedLinkError, DownloadFailedError
-from archiver.links import DownloadLinkPolicy, origin, redact
-from archiver.settings import DEFAULT_DOWNLOAD_ALLOWLIST
+from archiver.core.errors import ConfigurationError, DisallowedLinkError, DownloadFailedError
+from archiver.core.links import DownloadLinkPolicy, origin, redact
+from archiver.core.settings import DEFAULT_DOWNLOAD_ALLOWLIST
 from archiver.transfer import archive_download
 
 SIGNATURE = "X-Amz-Signature=0123456789abcdef"

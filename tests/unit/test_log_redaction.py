@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from archiver.log_redaction import BOTOCORE_WIRE_LOGGERS, redact_botocore_wire_logs, redact_secrets
+from archiver.core.log_redaction import BOTOCORE_WIRE_LOGGERS, redact_botocore_wire_logs, redact_secrets
 
 SIGNATURE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6"
 USER_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhcmNoaXZlLXVzZXIifQ.c2lnbmF0dXJlLXNlY3JldA"

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from archiver import errors, metric_names, observability
+from archiver.core import errors, metric_names, observability
 
 
 @pytest.fixture(autouse=True)

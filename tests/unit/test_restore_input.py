@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from archiver.errors import InvalidRestoreInputError
-from archiver.restore_input import RestoreContext, input_problems, normalised_request
-from archiver.restore_plan import INLINE_MAX_BYTES, S3_URI_MAX_BYTES, choose_import_source, plan_restore
-from archiver.restore_qapps import StreamedForm, allowed_upload_size
+from archiver.core.errors import InvalidRestoreInputError
+from archiver.restore.plan import INLINE_MAX_BYTES, S3_URI_MAX_BYTES, choose_import_source, plan_restore
+from archiver.restore.qapps import StreamedForm, allowed_upload_size
+from archiver.restore.request import RestoreContext, input_problems, normalised_request
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples" / "restore"
 CONTEXT = RestoreContext(restore_id="drill-2026-11-22", execution_id="arn:x", started_at="2026-11-22T04:00:00Z")

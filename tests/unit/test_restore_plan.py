@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from archiver.errors import InvalidRestoreInputError
-from archiver.restore_input import RestoreContext
-from archiver.restore_plan import plan_restore
+from archiver.core.errors import InvalidRestoreInputError
+from archiver.restore.plan import plan_restore
+from archiver.restore.request import RestoreContext
 
 BUCKET = "archive"
 CONTEXT = RestoreContext(restore_id="r-1", execution_id="arn:x", started_at="2026-11-22T04:00:00Z")

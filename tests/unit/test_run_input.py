@@ -11,8 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archiver.errors import InvalidRunInputError
-from archiver.run_input import (
+from archiver.archive.run_input import (
     MAX_INPUT_BYTES,
     RunContext,
     export_job_id,
@@ -20,6 +19,7 @@ from archiver.run_input import (
     plan_run,
     schema_problems,
 )
+from archiver.core.errors import InvalidRunInputError
 from tests.local import run as local_runner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples"

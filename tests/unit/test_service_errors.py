@@ -8,8 +8,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from archiver import errors
-from archiver.service_errors import calling, service_error
+from archiver.core import errors
+from archiver.core.service_errors import calling, service_error
 
 RESOURCE = "session 7a2b9c4d-1e3f-4a5b-8c6d-2e4f6a8b0c11 of app 3f1c6a52 (instance a1b2)"
 

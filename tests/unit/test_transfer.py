@@ -25,14 +25,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from urllib3 import BaseHTTPResponse
 
-from archiver.errors import (
+from archiver.core.errors import (
     ArchiveConflictError,
     DisallowedLinkError,
     DownloadFailedError,
     LinkExpiredError,
     ServiceBusyError,
 )
-from archiver.links import DownloadLinkPolicy
+from archiver.core.links import DownloadLinkPolicy
 from archiver.transfer import StoredObject, archive_bytes, archive_download
 
 MIB = 1024 * 1024

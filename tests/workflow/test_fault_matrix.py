@@ -20,9 +20,9 @@ from typing import Any
 import boto3
 import pytest
 
-from archiver import clients
-from archiver.run_input import export_job_id
-from archiver.settings import get_settings
+from archiver.archive.run_input import export_job_id
+from archiver.core import clients
+from archiver.core.settings import get_settings
 from tests.local.demo import seed_emulator
 from tests.local.s3_faults import LambdaTimedOut, S3Faults
 from tests.local.template import LOCAL_REGION

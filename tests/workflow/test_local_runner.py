@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from archiver.run_input import export_job_id
+from archiver.archive.run_input import export_job_id
 from tests.local import run
 from tests.local.demo import EXAMPLES_DIR, seed_emulator
 from tests.local.emulator import ServiceEmulator

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver.settings import Settings
+from archiver.core.settings import Settings
 
 STARTED = "STARTED"
 

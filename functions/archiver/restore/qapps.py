@@ -24,13 +24,13 @@ from xml.etree import ElementTree
 
 import urllib3
 
-from archiver.errors import ChecksumMismatchError, UploadInterruptedError, UploadRejectedError
-from archiver.links import DownloadLinkPolicy, origin
-from archiver.observability import logger
-from archiver.restore_report import record_restored
-from archiver.restore_sources import ArchivedObject, iter_object, sha256_of
-from archiver.service_errors import calling
-from archiver.settings import Settings
+from archiver.core.errors import ChecksumMismatchError, UploadInterruptedError, UploadRejectedError
+from archiver.core.links import DownloadLinkPolicy, origin
+from archiver.core.observability import logger
+from archiver.core.service_errors import calling
+from archiver.core.settings import Settings
+from archiver.restore.report import record_restored
+from archiver.restore.sources import ArchivedObject, iter_object, sha256_of
 
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from archiver import layout
-from archiver.run_input import listed_items, part_conforms, schema_problems
+from archiver.archive.run_input import listed_items, part_conforms, schema_problems
+from archiver.core import layout
 
-SCHEMA_PATH = Path(__file__).with_name("schema") / "restore-input.schema.json"
+SCHEMA_PATH = Path(__file__).parents[1] / "schema" / "restore-input.schema.json"
 
 RESTORE, DRILL, VALIDATE = "restore", "drill", "validate"
 LATEST_MANIFEST = "latest"

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from archiver.errors import InvalidRestoreInputError
-from archiver.observability import logger
-from archiver.restore_input import RestoreContext, normalised_request, request_problems, restore_input_validator
-from archiver.restore_sources import ArchivedObject, Manifests, SourceNotFound, bundle_resources, resolve, sha256_of
-from archiver.run_input import schema_problems
-from archiver.service_errors import calling
+from archiver.archive.run_input import schema_problems
+from archiver.core.errors import InvalidRestoreInputError
+from archiver.core.observability import logger
+from archiver.core.service_errors import calling
+from archiver.restore.request import RestoreContext, normalised_request, request_problems, restore_input_validator
+from archiver.restore.sources import ArchivedObject, Manifests, SourceNotFound, bundle_resources, resolve, sha256_of
 
 MB = 1_000_000
 # StartAssetBundleImportJob: an inline Body up to 20 MB (botocore: 20,971,520 bytes), an S3Uri

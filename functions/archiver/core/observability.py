@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from archiver import metric_names as names
+from archiver.core import metric_names as names
 
 # Steps that only validate or record outcomes publish no metrics of their own, as intended.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from archiver.links import DownloadLinkPolicy
-from archiver.observability import count_artifact, logger
-from archiver.outcomes import record_archived, recorded_outcome
-from archiver.settings import Settings
+from archiver.archive.manifest import record_archived, recorded_outcome
+from archiver.core.links import DownloadLinkPolicy
+from archiver.core.observability import count_artifact, logger
+from archiver.core.settings import Settings
 from archiver.transfer import StoredObject, archive_bytes, archive_download, holds
 
 

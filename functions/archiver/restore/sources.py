@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from archiver import layout
-from archiver.restore_input import LATEST_MANIFEST
-from archiver.service_errors import calling
+from archiver.core import layout
+from archiver.core.service_errors import calling
+from archiver.restore.request import LATEST_MANIFEST
 from archiver.transfer import SHA256_TAG
 
 _CHUNK = 1024 * 1024

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver import layout
-from archiver.artifacts import first_then_fresh, keep_download, previously_kept
-from archiver.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
-from archiver.job_polls import first_poll, next_poll
-from archiver.observability import archiving_export_ready_since, count_failure, export_ready_at, logger
-from archiver.outcomes import bundle_source, item_named, record_failed
-from archiver.service_errors import calling
-from archiver.settings import Settings
+from archiver.archive.artifacts import first_then_fresh, keep_download, previously_kept
+from archiver.archive.manifest import bundle_source, item_named, record_failed
+from archiver.core import layout
+from archiver.core.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
+from archiver.core.job_polls import first_poll, next_poll
+from archiver.core.observability import archiving_export_ready_since, count_failure, export_ready_at, logger
+from archiver.core.service_errors import calling
+from archiver.core.settings import Settings
 
 SUCCESSFUL = "SUCCESSFUL"
 FAILED = "FAILED"

@@ -39,10 +39,10 @@ import urllib3
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
-from archiver.errors import QAppsIdentityError
-from archiver.links import origin
-from archiver.observability import logger
-from archiver.settings import IdentityCenterAccess
+from archiver.core.errors import QAppsIdentityError
+from archiver.core.links import origin
+from archiver.core.observability import logger
+from archiver.core.settings import IdentityCenterAccess
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 IDENTITY_CENTER_CONTEXT_PROVIDER = "arn:aws:iam::aws:contextProvider/IdentityCenter"

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from archiver.errors import ConfigurationError
+from archiver.core.errors import ConfigurationError
 
 MIB = 1024 * 1024
 
@@ -98,7 +98,7 @@ class IdentityCenterAccess:
     """Where the Q Apps steps get the archive user's identity (``QAPPS_CREDENTIALS=identity-center``)."""
 
     secret_arn: str
-    """The Secrets Manager secret holding the user's JWT, or how to fetch one (see ``archiver.credentials``)."""
+    """The Secrets Manager secret holding the user's JWT, or how to fetch one (see ``archiver.core.identity``)."""
     application_arn: str
     """The Identity Center customer-managed application that trusts the token issuer (jwt-bearer grant)."""
     role_arn: str

@@ -21,10 +21,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from archiver import layout
-from archiver.errors import InvalidRunInputError
+from archiver.core import layout
+from archiver.core.errors import InvalidRunInputError
 
-SCHEMA_PATH = Path(__file__).with_name("schema") / "run-input.schema.json"
+SCHEMA_PATH = Path(__file__).parents[1] / "schema" / "run-input.schema.json"
 
 # Step Functions keeps at most 25,000 events in an execution's history, and every inline Map
 # iteration lands in it: a plan that would overflow it must be split before it starts, not die

@@ -51,7 +51,7 @@ FAILURE_REASONS: Mapping[str, str] = {
     "ArchiveConflictError": "ArchiveConflict",
     "InvalidParameterValueException": "InvalidPlan",
     "ValidationException": "InvalidPlan",
-    # The archiver's own names for the services' errors (archiver.service_errors, archiver.errors)
+    # The archiver's own names for the services' errors (archiver.core.service_errors, archiver.core.errors)
     "ServiceBusyError": "ServiceError",
     "ExportSlotsBusyError": "Throttled",
     "RetryAfterTooLongError": "Throttled",
@@ -69,7 +69,7 @@ FAILURE_REASONS: Mapping[str, str] = {
     "UploadRejectedError": "UploadFailed",
     "UploadInterruptedError": "UploadFailed",
 }
-# A busy service that named its wait: RetryAfter{seconds}sError (archiver.errors.retry_after_error_name).
+# A busy service that named its wait: RetryAfter{seconds}sError (archiver.core.errors.retry_after_error_name).
 _RETRY_AFTER = re.compile(r"RetryAfter\d+sError")
 OTHER_REASON = "Other"
 REASONS = (*sorted(set(FAILURE_REASONS.values())), OTHER_REASON)

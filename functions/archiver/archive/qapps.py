@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from archiver import layout
-from archiver.artifacts import first_then_fresh, keep_document, keep_download, previously_kept
-from archiver.observability import archiving_fresh_export
-from archiver.outcomes import item_named
-from archiver.service_errors import calling
-from archiver.settings import Settings
+from archiver.archive.artifacts import first_then_fresh, keep_document, keep_download, previously_kept
+from archiver.archive.manifest import item_named
+from archiver.core import layout
+from archiver.core.observability import archiving_fresh_export
+from archiver.core.service_errors import calling
+from archiver.core.settings import Settings
 
 
 def archive_session(

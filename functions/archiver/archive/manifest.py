@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver import clients, layout
-from archiver.observability import count_failure, logger
-from archiver.run_input import plan_items
-from archiver.service_errors import calling
+from archiver.archive.run_input import plan_items
+from archiver.core import clients, layout
+from archiver.core.observability import count_failure, logger
+from archiver.core.service_errors import calling
 from archiver.transfer import StoredObject
 
 MANIFEST_VERSION = 1

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from archiver.errors import BundleImportTimedOutError, ChecksumMismatchError
-from archiver.job_polls import first_poll, next_poll
-from archiver.observability import count_failure, logger
-from archiver.restore_report import record_failed, record_restored
-from archiver.restore_sources import ArchivedObject, iter_object
-from archiver.service_errors import calling
-from archiver.settings import Settings
+from archiver.core.errors import BundleImportTimedOutError, ChecksumMismatchError
+from archiver.core.job_polls import first_poll, next_poll
+from archiver.core.observability import count_failure, logger
+from archiver.core.service_errors import calling
+from archiver.core.settings import Settings
+from archiver.restore.report import record_failed, record_restored
+from archiver.restore.sources import ArchivedObject, iter_object
 
 SUCCESSFUL = "SUCCESSFUL"
 # FAILED, FAILED_ROLLBACK_IN_PROGRESS, FAILED_ROLLBACK_COMPLETED, FAILED_ROLLBACK_ERROR: a rollback

@@ -24,7 +24,7 @@ from typing import TypeAlias
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
-from archiver.errors import ConfigurationError, DisallowedLinkError
+from archiver.core.errors import ConfigurationError, DisallowedLinkError
 
 SETTING_NAME = "DOWNLOAD_ALLOWLIST"
 

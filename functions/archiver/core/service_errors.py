@@ -2,7 +2,7 @@
 
 The state machine decides on retries by error name (``Retry``/``Catch``), so every service
 error a step can meet leaves the step under a name that says what to do about it (see
-``archiver.errors``), and a message that names the resource and, when no retry can help,
+``archiver.core.errors``), and a message that names the resource and, when no retry can help,
 what the operator must fix.
 
 botocore's own retries are no substitute: they ignore ``Retry-After`` and wait inside a
@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from archiver.errors import (
+from archiver.core.errors import (
     ArchiverError,
     CredentialsRejectedError,
     ExportSlotsBusyError,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver import layout
-from archiver.outcomes import (
+from archiver.archive.manifest import (
     describe_step_error,
     error_record,
     failure_noted,
@@ -19,8 +18,9 @@ from archiver.outcomes import (
     now,
     put_document,
 )
-from archiver.restore_input import VALIDATE
-from archiver.restore_plan import plan_items
+from archiver.core import layout
+from archiver.restore.plan import plan_items
+from archiver.restore.request import VALIDATE
 
 REPORT_VERSION = 1
 # What the report keeps of a planned item, besides its outcome: where it came from, where it went.
