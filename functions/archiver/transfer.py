@@ -43,7 +43,7 @@ from archiver.core.errors import (
 from archiver.core.links import DownloadLinkPolicy, origin, redact
 from archiver.core.log_redaction import redact_urllib3_request_logs
 from archiver.core.observability import logger
-from archiver.core.service_errors import calling
+from archiver.core.service_errors import naming_errors
 
 S3Client: TypeAlias = Any
 """A boto3 S3 client (typed loosely: the project does not depend on mypy-boto3 stubs)."""
@@ -172,7 +172,7 @@ def archive_download(
         link = fetch_link()
         policy.check(link)
         try:
-            with calling("S3", resource=str(target)):
+            with naming_errors("S3", resource=str(target)):
                 stored = _copy_link(link, pool, timeout, target, part_size, max_parts_in_flight)
         except _LinkRefused:
             logger.info(
@@ -213,13 +213,13 @@ def archive_bytes(*, s3: S3Client, bucket: str, key: str, body: bytes, content_t
         S3 rejected the body because it did not match its SHA-256.
     """
     target = _Target(s3, bucket, key, content_type)
-    with calling("S3", resource=str(target)):
+    with naming_errors("S3", resource=str(target)):
         return _put_once(target, body, hashlib.sha256(body).digest())
 
 
 def holds(s3: S3Client, bucket: str, key: str, *, size: int, sha256: str) -> bool:
     """Whether the archive holds an object of ``size`` bytes at ``key`` tagged with ``sha256``."""
-    with calling("S3", resource=f"s3://{bucket}/{key}"):
+    with naming_errors("S3", resource=f"s3://{bucket}/{key}"):
         try:
             head = s3.head_object(Bucket=bucket, Key=key)
         except ClientError as error:

@@ -151,8 +151,10 @@ def _drill(
     print(f"\nRestore drill {name} ended {result.status}", file=out)
     if result.status != "SUCCEEDED":
         print(f"  error: {result.error}\n  cause: {result.cause}", file=out)
+    from archiver.core import layout  # imported once main() has put the runtime library on the path
+
     try:
-        report = json.loads(s3.get_object(Bucket=bucket, Key=f"restores/{name}.json")["Body"].read())
+        report = json.loads(s3.get_object(Bucket=bucket, Key=layout.restore_report_key(name))["Body"].read())
     except s3.exceptions.NoSuchKey:
         return result
     for item in report["items"]:
@@ -183,8 +185,10 @@ def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
 
 
 def _read_manifest(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
+    from archiver.core import layout  # imported once main() has put the runtime library on the path
+
     try:
-        body = s3.get_object(Bucket=bucket, Key=f"manifests/{run_id}.json")["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(run_id))["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     manifest: dict[str, Any] = json.loads(body)

@@ -15,7 +15,6 @@ from archiver.core import errors, metric_names, observability
 @pytest.fixture(autouse=True)
 def _clean_metrics() -> Iterator[None]:
     observability.metrics.clear_metrics()
-    observability._export_ready.clear()
     yield
     observability.metrics.clear_metrics()
 
@@ -81,9 +80,8 @@ def test_an_archived_export_reports_how_long_it_waited_since_it_was_ready(capsys
     assert observability.export_ready_at(ready_at, ready=True) == 1000.0
 
     # When its bundle is archived at t=1042.5
-    observability.archiving_export_ready_since(ready_at)
     with mock.patch.object(observability.time, "time", return_value=1042.5):
-        observability.count_artifact("bundle", 10, already_archived=False)
+        observability.count_artifact("bundle", 10, already_archived=False, ready_at=ready_at)
 
     # Then the wait is published in seconds
     document = _published(capsys)
@@ -97,7 +95,6 @@ def test_an_export_not_yet_ready_has_no_ready_time_and_a_repeat_reports_no_wait(
 ) -> None:
     assert observability.export_ready_at(None, ready=False) is None
 
-    observability.archiving_fresh_export()
-    observability.count_artifact("session", 10, already_archived=True)
+    observability.count_artifact("session", 10, already_archived=True, ready_at=observability.time.time())
 
     assert metric_names.EXPORT_READY_TO_ARCHIVED not in _published(capsys)

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from archiver.core import errors
-from archiver.core.service_errors import calling, service_error
+from archiver.core.service_errors import naming_errors, service_error
 
 RESOURCE = "session 7a2b9c4d-1e3f-4a5b-8c6d-2e4f6a8b0c11 of app 3f1c6a52 (instance a1b2)"
 
@@ -166,11 +166,11 @@ def test_an_unreadable_retry_after_backs_off_as_usual() -> None:
 def test_an_unreachable_service_is_busy(raised: Exception) -> None:
     with (
         pytest.raises(errors.ServiceBusyError, match="could not be reached about bundle finance"),
-        calling("QuickSight", resource="bundle finance"),
+        naming_errors("QuickSight", resource="bundle finance"),
     ):
         raise raised
 
 
 def test_errors_of_the_archiver_pass_through_unchanged() -> None:
-    with pytest.raises(errors.ArchiveConflictError), calling("S3", resource="s3://b/k"):
+    with pytest.raises(errors.ArchiveConflictError), naming_errors("S3", resource="s3://b/k"):
         raise errors.ArchiveConflictError("already holds a different object")

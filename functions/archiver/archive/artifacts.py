@@ -45,7 +45,7 @@ def previously_kept(
     return outcome
 
 
-def _settle(
+def _count_and_record(
     s3: Any,
     settings: Settings,
     stored: StoredObject,
@@ -55,8 +55,16 @@ def _settle(
     kind: str,
     source: dict[str, Any],
     warnings: list[dict[str, Any]] | None,
+    ready_at: float | None = None,
 ) -> dict[str, Any]:
-    count_artifact(kind, stored.size, already_archived=stored.already_archived, link_refreshes=stored.link_refreshes)
+    """Count the artifact now in the archive, log it and record the item's outcome."""
+    count_artifact(
+        kind,
+        stored.size,
+        already_archived=stored.already_archived,
+        link_refreshes=stored.link_refreshes,
+        ready_at=ready_at,
+    )
     logger.info(
         "Artifact archived",
         extra={
@@ -89,13 +97,15 @@ def keep_download(
     key: str,
     content_type: str,
     fetch_link: Callable[[], str],
+    export_ready_at: Callable[[], float | None],
     source: dict[str, Any],
     warnings: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Stream what a presigned link serves into the archive at ``key``; return the item's outcome.
 
     ``fetch_link`` is called for the first link and again whenever the host says it has expired,
-    so the link is only ever held inside this call.
+    so the link is only ever held inside this call. ``export_ready_at`` says, once the copy is done,
+    when the export it copied was ready (a refresh may have exported again), if known.
     """
     stored = archive_download(
         fetch_link=fetch_link,
@@ -110,7 +120,17 @@ def keep_download(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
-    return _settle(s3, settings, stored, run=run, item=item, kind=kind, source=source, warnings=warnings)
+    return _count_and_record(
+        s3,
+        settings,
+        stored,
+        run=run,
+        item=item,
+        kind=kind,
+        source=source,
+        warnings=warnings,
+        ready_at=export_ready_at(),
+    )
 
 
 def keep_document(
@@ -126,10 +146,10 @@ def keep_document(
 ) -> dict[str, Any]:
     """Write a small in-memory document (e.g. JSON) into the archive at ``key``; return the outcome."""
     stored = archive_bytes(s3=s3, bucket=settings.archive_bucket, key=key, body=body, content_type="application/json")
-    return _settle(s3, settings, stored, run=run, item=item, kind=kind, source=source, warnings=None)
+    return _count_and_record(s3, settings, stored, run=run, item=item, kind=kind, source=source, warnings=None)
 
 
-def first_then_fresh(first: str, fresh: Callable[[], str]) -> Callable[[], str]:
+def link_in_hand_then_fresh(first: str, fresh: Callable[[], str]) -> Callable[[], str]:
     """A link source: the link already in hand, then a fresh one from ``fresh`` for each refresh."""
     pending = [first]
 

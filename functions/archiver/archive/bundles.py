@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver.archive.artifacts import first_then_fresh, keep_download, previously_kept
+from archiver.archive.artifacts import keep_download, link_in_hand_then_fresh, previously_kept
 from archiver.archive.manifest import bundle_source, item_named, record_failed
 from archiver.core import layout
 from archiver.core.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
 from archiver.core.job_polls import first_poll, next_poll
-from archiver.core.observability import archiving_export_ready_since, count_failure, export_ready_at, logger
-from archiver.core.service_errors import calling
+from archiver.core.observability import count_failure, export_ready_at, logger
+from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
 
 SUCCESSFUL = "SUCCESSFUL"
@@ -29,7 +29,7 @@ def _named(bundle: dict[str, Any]) -> str:
 
 
 def _describe(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
-    with calling("QuickSight", resource=_named(bundle)):
+    with naming_errors("QuickSight", resource=_named(bundle)):
         job: dict[str, Any] = qs.describe_asset_bundle_export_job(
             AwsAccountId=account_id, AssetBundleExportJobId=bundle["jobId"]
         )
@@ -99,7 +99,7 @@ def start_export(
     job_id = bundle["jobId"]
     if kept := previously_kept(s3, settings, run=run, item=bundle, key=_archive_key(run, account_id, bundle)):
         return {"jobId": job_id, "jobArn": kept["source"]["jobArn"], "status": ALREADY_ARCHIVED}
-    with calling("QuickSight", resource=_named(bundle)):
+    with naming_errors("QuickSight", resource=_named(bundle)):
         try:
             started = qs.start_asset_bundle_export_job(
                 AwsAccountId=account_id,
@@ -180,7 +180,6 @@ def archive_bundle(
     job = _describe(qs, account_id, bundle)
     if job["JobStatus"] != SUCCESSFUL:
         raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
-    archiving_export_ready_since(export.get("readyAt"))
     return keep_download(
         s3,
         settings,
@@ -189,7 +188,10 @@ def archive_bundle(
         kind="bundle",
         key=key,
         content_type=_CONTENT_TYPE[bundle["exportFormat"]],
-        fetch_link=first_then_fresh(job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]),
+        fetch_link=link_in_hand_then_fresh(
+            job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]
+        ),
+        export_ready_at=lambda: export.get("readyAt"),
         source={"jobArn": job["Arn"], "resourceArns": bundle["resourceArns"], "exportFormat": bundle["exportFormat"]},
         warnings=job.get("Warnings", []),
     )

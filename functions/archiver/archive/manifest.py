@@ -3,24 +3,29 @@
 Item steps write their outcome to the bucket instead of returning it through the state
 machine: a run's outcomes can outgrow the 256 KiB state payload, and the manifest step then
 accounts for every planned item by reading exactly the outcomes the plan says to expect.
-A restore's outcomes and report (``restore_report``) are the same kind of document, written alike.
+A restore's outcomes and report (``archiver.restore.report``) are the same kind of document, written
+alike (``archiver.core.documents``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from archiver.archive.run_input import plan_items
+from archiver.archive.run_input import run_items
 from archiver.core import clients, layout
-from archiver.core.observability import count_failure, logger
-from archiver.core.service_errors import calling
+from archiver.core.documents import (
+    describe_step_error,
+    error_record,
+    failure_noted,
+    get_document,
+    no_outcome_recorded,
+    now,
+    put_document,
+)
 from archiver.transfer import StoredObject
 
 MANIFEST_VERSION = 1
-_MAX_MESSAGE = 2000
 
 
 @dataclass(frozen=True)
@@ -85,49 +90,6 @@ def naming_the_item(message: str, item: dict[str, Any], *, kind: str, instance_i
     if _names_item(message, item, kind):
         return message
     return f"{item_named(item, kind=kind, instance_id=instance_id)}: {message}"
-
-
-def now() -> str:
-    """When an outcome or a report is written: UTC, to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def put_document(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
-    """Write ``document`` as indented JSON with sorted keys; S3 checks the body's SHA-256.
-
-    S3 failing here is named like any busy service (``ServiceBusyError``) and retried by the state
-    machine: the step runs again, finds its artifact already archived (or restored), and records then.
-    """
-    body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
-    with calling("S3", resource=f"s3://{bucket}/{key}"):
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", ChecksumAlgorithm="SHA256")
-
-
-def get_document(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    """The JSON document at ``key``, or ``None`` when there is none."""
-    with calling("S3", resource=f"s3://{bucket}/{key}"):
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-    document: dict[str, Any] = json.loads(body)
-    return document
-
-
-def error_record(error: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """An outcome's ``error``: its type (the state's Error), a message of bounded length, the service's details."""
-    return {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []}
-
-
-def no_outcome_recorded(step_error: dict[str, Any] | None, *, item: str = "the item") -> dict[str, Any]:
-    """The ``error`` of a planned ``item`` whose step ended without recording an outcome.
-
-    ``step_error`` says why, when known (the Catch of a branch that died as a whole).
-    """
-    error_type, message = describe_step_error(step_error or {})
-    return error_record(
-        "NoOutcomeRecorded", f"the step of {item} ended without recording an outcome ({error_type}: {message})"
-    )
 
 
 def record_archived(
@@ -217,30 +179,6 @@ def record_caught_failure(
     return failure_noted("Item failed", item_id=item["itemId"], kind=kind, error=error, message=message)
 
 
-def failure_noted(log_message: str, *, item_id: str, kind: str, error: str, message: str) -> dict[str, str]:
-    """Count and log an item's recorded failure; return ``{itemId, error}`` (the message stays in the outcome)."""
-    count_failure(kind, error)
-    logger.warning(log_message, extra={"item_id": item_id, "error": error, "reason": message})
-    return {"itemId": item_id, "error": error}
-
-
-def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
-    """The error type and message of a caught step failure (a ``Catch`` block's ``{Error, Cause}``).
-
-    A Lambda failure's cause is the runtime's JSON error report; only its message is kept:
-    stack traces belong in the function's logs, not in the manifest.
-    """
-    name = str(error.get("Error", "UnknownError"))
-    cause = error.get("Cause") or ""
-    try:
-        report = json.loads(cause)
-    except (TypeError, ValueError):
-        return name, str(cause)
-    if isinstance(report, dict) and "errorMessage" in report:
-        return str(report.get("errorType", name)), str(report["errorMessage"])
-    return name, str(cause)
-
-
 def recorded_outcome(s3: Any, bucket: str, *, run: dict[str, Any], item_id: str) -> dict[str, Any] | None:
     """The outcome an earlier execution of this run recorded for the item, if any."""
     return get_document(s3, bucket, layout.outcome_key(run["id"], item_id))
@@ -257,7 +195,7 @@ def write_manifest(
     run = plan["run"]
     artifacts: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    for item in plan_items(plan):
+    for item in run_items(plan):
         outcome = get_document(s3, bucket, layout.outcome_key(run["id"], item["itemId"]))
         if outcome is None:
             kind = item["kind"]

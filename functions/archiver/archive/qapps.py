@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from archiver.archive.artifacts import first_then_fresh, keep_document, keep_download, previously_kept
+from archiver.archive.artifacts import keep_document, keep_download, link_in_hand_then_fresh, previously_kept
 from archiver.archive.manifest import item_named
 from archiver.core import layout
-from archiver.core.observability import archiving_fresh_export
-from archiver.core.service_errors import calling
+from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
 
 
@@ -38,10 +38,13 @@ def archive_session(
     if kept := previously_kept(s3, settings, run=run, item=session, key=key):
         return kept
     resource = item_named(session, kind="session", instance_id=instance_id)
+    # When each export was asked for (the first, then one per refresh): Q Apps exports synchronously,
+    # so the data copied is the last export's, ready as its call returned.
+    exported_at: list[float] = []
 
     def export_session() -> dict[str, Any]:
-        archiving_fresh_export()
-        with calling("Q Apps", resource=resource):
+        exported_at.append(time.time())
+        with naming_errors("Q Apps", resource=resource):
             answer: dict[str, Any] = client.export_q_app_session_data(instanceId=instance_id, sessionId=session_id)
         return answer
 
@@ -54,10 +57,11 @@ def archive_session(
         kind="session",
         key=key,
         content_type="text/csv",
-        fetch_link=first_then_fresh(
+        fetch_link=link_in_hand_then_fresh(
             export["csvFileLink"],
             lambda: export_session()["csvFileLink"],
         ),
+        export_ready_at=lambda: exported_at[-1],
         source={"sessionArn": export["sessionArn"], "appId": session["appId"], "sessionId": session_id},
     )
 
@@ -76,7 +80,7 @@ def archive_app(
     definitions = layout.app_definition_prefix(instance_id=instance_id, app_id=app["appId"])
     if kept := previously_kept(s3, settings, run=run, item=app, key=definitions, key_is_prefix=True):
         return kept
-    with calling("Q Apps", resource=item_named(app, kind="app", instance_id=instance_id)):
+    with naming_errors("Q Apps", resource=item_named(app, kind="app", instance_id=instance_id)):
         response = client.get_q_app(instanceId=instance_id, appId=app["appId"])
     key = layout.app_definition_key(instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"])
     return keep_document(

@@ -39,6 +39,7 @@ import urllib3
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
+from archiver.core.connections import NETWORK_ERRORS, connection_pool
 from archiver.core.errors import QAppsIdentityError
 from archiver.core.links import origin
 from archiver.core.observability import logger
@@ -66,7 +67,7 @@ def post_over_https(url: str, headers: Mapping[str, str], body: bytes) -> tuple[
         # The secret's tokenUrl is checked already; this guards against any other caller.
         raise QAppsIdentityError(f"Refusing to send client credentials to {origin(url)}: only https is allowed")
     try:
-        response = urllib3.PoolManager(cert_reqs="CERT_REQUIRED").request(
+        response = connection_pool().request(
             "POST",
             url,
             body=body,
@@ -76,7 +77,7 @@ def post_over_https(url: str, headers: Mapping[str, str], body: bytes) -> tuple[
             redirect=False,
             retries=False,
         )
-    except (urllib3.exceptions.HTTPError, OSError) as error:
+    except NETWORK_ERRORS as error:
         raise QAppsIdentityError(
             f"The token endpoint {origin(url)} (tokenUrl of the archive user's secret) could not be reached: "
             f"{type(error).__name__}"

@@ -41,14 +41,9 @@ def step_handler(handler: Handler) -> Handler:
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def wrapped(event: dict[str, Any], context: Any) -> Any:
-        _export_ready.clear()  # a warm container's previous invocation never leaks its timing
         return handler(event, context)
 
     return wrapped
-
-
-# When the export the current invocation is archiving became ready (epoch seconds), if known.
-_export_ready: dict[str, float] = {}
 
 
 def export_ready_at(previous: float | None, *, ready: bool) -> float | None:
@@ -58,28 +53,18 @@ def export_ready_at(previous: float | None, *, ready: bool) -> float | None:
     return time.time() if ready else None
 
 
-def archiving_export_ready_since(ready_at: float | None) -> None:
-    """Mark when the export about to be archived was ready (epoch seconds; ``None``: not known).
+def count_artifact(
+    kind: str, size: int, *, already_archived: bool, link_refreshes: int = 0, ready_at: float | None = None
+) -> None:
+    """Record one archived artifact in the run's metrics.
 
-    The artifact counted next reports ``ExportReadyToArchived``: how long the data waited to be safe.
+    ``ready_at`` is when its export was ready (epoch seconds), if known: an artifact newly archived then
+    reports ``ExportReadyToArchived``, how long the data waited to be safe.
     """
-    _export_ready.clear()
-    if ready_at is not None:
-        _export_ready["at"] = ready_at
-
-
-def archiving_fresh_export() -> None:
-    """Mark an export that is ready as its call returns (Q Apps exports synchronously)."""
-    archiving_export_ready_since(time.time())
-
-
-def count_artifact(kind: str, size: int, *, already_archived: bool, link_refreshes: int = 0) -> None:
-    """Record one archived artifact in the run's metrics."""
     metrics.add_dimension(name=names.ITEM_KIND, value=kind)
     metrics.add_metric(name=names.ARTIFACTS_ARCHIVED, unit=MetricUnit.Count, value=0 if already_archived else 1)
     metrics.add_metric(name=names.BYTES_ARCHIVED, unit=MetricUnit.Bytes, value=0 if already_archived else size)
     metrics.add_metric(name=names.LINK_REFRESHES, unit=MetricUnit.Count, value=link_refreshes)
-    ready_at = _export_ready.pop("at", None)
     if ready_at is not None and not already_archived:
         waited = max(0.0, time.time() - ready_at)
         metrics.add_metric(name=names.EXPORT_READY_TO_ARCHIVED, unit=MetricUnit.Seconds, value=waited)

@@ -47,9 +47,18 @@ BUSY_CODES = frozenset(
         "LimitExceededException",
     }
 )
-NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFoundException"})
+# S3's answers for an object (or a version of it) that is not there: a HEAD has no body, so its
+# code is the bare status ("404", or "NotFound" in some clients).
+MISSING_OBJECT_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchVersion"})
+NOT_FOUND_CODES = MISSING_OBJECT_CODES | {"ResourceNotFoundException", "NoSuchBucket", "NotFoundException"}
 REJECTED_CODES = frozenset({"ValidationException", "InvalidParameterValueException", "InvalidRequestException"})
 _IAM_PREFIX = {"QuickSight": "quicksight", "Q Apps": "qapps", "S3": "s3"}
+
+
+def object_missing(error: Exception) -> bool:
+    """Whether S3 answered that the object (or the version asked for) is not there."""
+    response: dict[str, Any] = getattr(error, "response", None) or {}
+    return response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,7 @@ def service_error(error: ClientError, *, service: str, resource: str) -> Archive
 
 
 @contextmanager
-def calling(service: str, *, resource: str) -> Iterator[None]:
+def naming_errors(service: str, *, resource: str) -> Iterator[None]:
     """Translate whatever a call to ``service`` about ``resource`` raises into a named error."""
     try:
         yield

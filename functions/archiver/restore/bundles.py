@@ -8,7 +8,7 @@ from typing import Any
 from archiver.core.errors import BundleImportTimedOutError, ChecksumMismatchError
 from archiver.core.job_polls import first_poll, next_poll
 from archiver.core.observability import count_failure, logger
-from archiver.core.service_errors import calling
+from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
 from archiver.restore.report import record_failed, record_restored
 from archiver.restore.sources import ArchivedObject, iter_object
@@ -38,7 +38,7 @@ def _named(bundle: dict[str, Any]) -> str:
 
 
 def _describe(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
-    with calling("QuickSight", resource=_named(bundle)):
+    with naming_errors("QuickSight", resource=_named(bundle)):
         job: dict[str, Any] = qs.describe_asset_bundle_import_job(
             AwsAccountId=account_id, AssetBundleImportJobId=bundle["jobId"]
         )
@@ -61,7 +61,7 @@ def start_import(qs: Any, s3: Any, *, account_id: str, bundle: dict[str, Any], s
     if bundle["overrideParameters"]:
         request["OverrideParameters"] = bundle["overrideParameters"]
     # Named as the archive's steps name them, so the same retriers honour Retry-After and retry 5xx.
-    with calling("QuickSight", resource=_named(bundle)):
+    with naming_errors("QuickSight", resource=_named(bundle)):
         try:
             job_arn = qs.start_asset_bundle_import_job(**request)["Arn"]
             logger.info("Import job started", extra={"job_id": job_id, "import_source": bundle["importSource"]})

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from archiver.archive.run_input import schema_problems
+from archiver.core.documents import planned_items
 from archiver.core.errors import InvalidRestoreInputError
+from archiver.core.input_problems import schema_problems
 from archiver.core.observability import logger
-from archiver.core.service_errors import calling
+from archiver.core.service_errors import naming_errors
 from archiver.restore.request import RestoreContext, normalised_request, request_problems, restore_input_validator
 from archiver.restore.sources import ArchivedObject, Manifests, SourceNotFound, bundle_resources, resolve, sha256_of
 
@@ -114,7 +115,7 @@ def _app_reader(qapps: Any, instance_id: str) -> Callable[[str], dict[str, Any] 
 
     @cache
     def read(app_id: str) -> dict[str, Any] | None:
-        with calling("Q Apps", resource=f"app {app_id} (instance {instance_id})"):
+        with naming_errors("Q Apps", resource=f"app {app_id} (instance {instance_id})"):
             try:
                 app: dict[str, Any] = qapps.get_q_app(instanceId=instance_id, appId=app_id)
             except qapps.exceptions.ResourceNotFoundException:
@@ -167,7 +168,7 @@ def plan_restore(
     InvalidRestoreInputError
         With every problem found, each naming its field and what was expected.
     """
-    problems = schema_problems(document, validator=restore_input_validator())
+    problems = schema_problems(document, restore_input_validator())
     if problems:
         # What the document gets wrong beyond the schema is named in the same refusal.
         raise InvalidRestoreInputError(problems + request_problems(document))
@@ -207,9 +208,10 @@ def plan_restore(
     return plan
 
 
-def plan_items(plan: dict[str, Any]) -> list[dict[str, Any]]:
+# Where a restore plan lists each kind of item it puts back: (service, list).
+RESTORE_ITEMS = {"bundle": ("quicksight", "bundles"), "file": ("qapps", "files")}
+
+
+def restore_items(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """Every item a restore plan puts back, each with its ``itemId`` and kind."""
-    return [
-        *({"kind": "bundle", **bundle} for bundle in plan["quicksight"]["bundles"]),
-        *({"kind": "file", **file} for file in plan["qapps"]["files"]),
-    ]
+    return planned_items(plan, RESTORE_ITEMS)

@@ -24,15 +24,14 @@ from xml.etree import ElementTree
 
 import urllib3
 
+from archiver.core.connections import NETWORK_ERRORS, connection_pool
 from archiver.core.errors import ChecksumMismatchError, UploadInterruptedError, UploadRejectedError
 from archiver.core.links import DownloadLinkPolicy, origin
 from archiver.core.observability import logger
-from archiver.core.service_errors import calling
+from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
 from archiver.restore.report import record_restored
 from archiver.restore.sources import ArchivedObject, iter_object, sha256_of
-
-_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
 class StreamedForm:
@@ -93,7 +92,7 @@ def _rejection(response: urllib3.BaseHTTPResponse) -> str:
 
 
 def _post(url: str, form: StreamedForm, settings: Settings) -> None:
-    pool = urllib3.PoolManager(num_pools=1, maxsize=1)
+    pool = connection_pool()
     try:
         response = pool.request(
             "POST",
@@ -104,7 +103,7 @@ def _post(url: str, form: StreamedForm, settings: Settings) -> None:
             retries=False,
             redirect=False,
         )
-    except _NETWORK_ERRORS as error:
+    except NETWORK_ERRORS as error:
         # urllib3's messages may quote the URL: name only the error's class.
         raise UploadInterruptedError(f"The upload to {origin(url)} did not complete: {type(error).__name__}") from None
     finally:
@@ -137,7 +136,7 @@ def restore_file(
     if "sessionId" in file:
         request["sessionId"] = file["sessionId"]
     card = f"card {file['cardId']} of app {file['appId']} (instance {instance_id})"
-    with calling("Q Apps", resource=card):
+    with naming_errors("Q Apps", resource=card):
         presigned = client.create_presigned_url(**request)
     url, fields = presigned["presignedUrl"], presigned["presignedUrlFields"]
     DownloadLinkPolicy.from_setting(settings.download_allowlist).check(url)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver.archive.manifest import (
+from archiver.core import layout
+from archiver.core.documents import (
     describe_step_error,
     error_record,
     failure_noted,
@@ -18,8 +19,7 @@ from archiver.archive.manifest import (
     now,
     put_document,
 )
-from archiver.core import layout
-from archiver.restore.plan import plan_items
+from archiver.restore.plan import restore_items
 from archiver.restore.request import VALIDATE
 
 REPORT_VERSION = 1
@@ -92,7 +92,7 @@ def write_report(
     """
     restore = plan["restore"]
     items: list[dict[str, Any]] = []
-    for item in plan_items(plan):
+    for item in restore_items(plan):
         if restore["mode"] == VALIDATE:
             items.append(_validated(item))
             continue

@@ -18,8 +18,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from archiver.archive.run_input import listed_items, part_conforms, schema_problems
 from archiver.core import layout
+from archiver.core.input_problems import listed_items, part_conforms, schema_problems
 
 SCHEMA_PATH = Path(__file__).parents[1] / "schema" / "restore-input.schema.json"
 
@@ -53,7 +53,7 @@ def import_job_id(restore_id: str, index: int) -> str:
 
 
 def _conforms(value: Any, pointer: str) -> bool:
-    return part_conforms(value, pointer, validator=restore_input_validator())
+    return part_conforms(value, pointer, restore_input_validator())
 
 
 def _reference_problems(reference: Any, field: str, *, kind: str) -> list[str]:
@@ -119,7 +119,7 @@ def _file_problems(file: Any, field: str) -> list[str]:
 
 def input_problems(document: Any) -> list[str]:
     """Every way ``document`` is not a restore input, one field-naming line each."""
-    return schema_problems(document, validator=restore_input_validator()) + request_problems(document)
+    return schema_problems(document, restore_input_validator()) + request_problems(document)
 
 
 def request_problems(document: Any) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from archiver.core import layout
-from archiver.core.service_errors import calling
+from archiver.core.service_errors import naming_errors, object_missing
 from archiver.restore.request import LATEST_MANIFEST
 from archiver.transfer import SHA256_TAG
 
@@ -49,11 +49,6 @@ class ArchivedObject:
 
 class SourceNotFound(Exception):
     """The reference names nothing restorable; the message says why, for the named field."""
-
-
-def _not_found(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
-    return code in ("404", "NoSuchKey", "NoSuchVersion", "NotFound")
 
 
 def latest_run_id(s3: Any, bucket: str) -> str | None:
@@ -128,7 +123,7 @@ def _head(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, A
     try:
         head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key, **_version(version_id))
     except Exception as error:
-        if _not_found(error):
+        if object_missing(error):
             raise SourceNotFound(f"key: no archived object at {key!r}") from None
         raise
     return head
@@ -166,7 +161,7 @@ def _version(version_id: str | None) -> dict[str, str]:
 
 def iter_object(s3: Any, bucket: str, archived: ArchivedObject, chunk_size: int = _CHUNK) -> Iterator[bytes]:
     """Stream the archived object's bytes (that version), ``chunk_size`` at a time."""
-    with calling("S3", resource=f"s3://{bucket}/{archived.key}"):
+    with naming_errors("S3", resource=f"s3://{bucket}/{archived.key}"):
         body = s3.get_object(Bucket=bucket, Key=archived.key, **_version(archived.version_id))["Body"]
     try:
         yield from body.iter_chunks(chunk_size)
