@@ -8,7 +8,7 @@ from archiver.archive.artifacts import keep_download, link_in_hand_then_fresh, p
 from archiver.archive.manifest import bundle_source, item_named, record_failed
 from archiver.core import layout
 from archiver.core.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
-from archiver.core.job_polls import first_poll, next_poll
+from archiver.core.job_polls import first_poll, job_errors, next_poll
 from archiver.core.observability import count_failure, export_ready_at, logger
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
@@ -142,7 +142,7 @@ def check_export(
             kind="bundle",
             error="BundleExportFailed",
             message=f"{item_named(bundle, kind='bundle', instance_id=None)}: the export job FAILED: "
-            + ("; ".join(f"{e.get('Arn', '')}: {e.get('Message', '')}" for e in errors) or "QuickSight gave no errors"),
+            + job_errors(errors, none="QuickSight gave no errors"),
             details=errors,
             source=bundle_source(bundle, job_arn=export["jobArn"]),
         )

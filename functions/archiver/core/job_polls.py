@@ -15,6 +15,11 @@ from archiver.core.settings import Settings
 STARTED = "STARTED"
 
 
+def job_errors(errors: list[dict[str, Any]], *, none: str) -> str:
+    """A failed job's ``Errors`` (``Arn``, ``Message``) in one line, or ``none`` when QuickSight gave none."""
+    return "; ".join(f"{error.get('Arn', '')}: {error.get('Message', '')}" for error in errors) or none
+
+
 def first_poll(*, job_id: str, job_arn: str, settings: Settings) -> dict[str, Any]:
     """The polling state of a job just started (or found running): wait the initial interval, then describe it."""
     return {

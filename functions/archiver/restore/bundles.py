@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from archiver.core.errors import BundleImportTimedOutError, ChecksumMismatchError
-from archiver.core.job_polls import first_poll, next_poll
+from archiver.core.job_polls import first_poll, job_errors, next_poll
 from archiver.core.observability import count_failure, logger
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
@@ -115,8 +115,7 @@ def check_import(
             item=bundle,
             kind="bundle",
             error="BundleImportFailed",
-            message=f"{status}: "
-            + ("; ".join(f"{e.get('Arn', '')}: {e.get('Message', '')}" for e in errors) or "no errors reported"),
+            message=f"{status}: {job_errors(errors, none='no errors reported')}",
             details=errors,
         )
         count_failure("bundle", "BundleImportFailed")
