@@ -15,7 +15,7 @@ from archiver.restore.plan import INLINE_MAX_BYTES, S3_URI_MAX_BYTES, choose_imp
 from archiver.restore.qapps import StreamedForm, allowed_upload_size
 from archiver.restore.request import RestoreContext, input_problems, normalised_request
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples" / "restore"
+EXAMPLES = Path(__file__).resolve().parents[3] / "functions" / "archiver" / "schema" / "examples" / "restore"
 CONTEXT = RestoreContext(restore_id="drill-2026-11-22", execution_id="arn:x", started_at="2026-11-22T04:00:00Z")
 APP = "9e4f2a63-7b5c-4d1e-a2f3-4b6c8d0e2f53"
 CARD = "0b6f3c1e-2d4a-4e8b-9c7d-5a3f1e2d4c6b"

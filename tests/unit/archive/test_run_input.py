@@ -22,7 +22,7 @@ from archiver.archive.run_input import (
 from archiver.core.errors import InvalidRunInputError
 from tests.local import run as local_runner
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "functions" / "archiver" / "schema" / "examples"
 RUN = RunContext(
     run_id="nightly-42",
     execution_id="arn:aws:states:us-east-1:1:execution:sm:nightly-42",
