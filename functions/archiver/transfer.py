@@ -64,7 +64,7 @@ SINGLE_PUT_CHECKSUM = "SHA256"
 MULTIPART_CHECKSUM = "CRC32"
 """The checksum S3 verifies per part and records for a multipart object: its full-object CRC32."""
 
-# Reads from the socket are this size at most; a part is filled by several of them.
+# The look-ahead read after each part (telling a last part when the length is unknown).
 _READ_SIZE = 1 * MIB
 # Errors urllib3 or the standard library may raise while a response is opened or read.
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
@@ -338,7 +338,6 @@ class _PartReader:
         self._expected_size = expected_size
         self._size = 0
         self._ended = False
-        # One read of look-ahead tells whether the part just read was the last one.
         self._lookahead = b""
 
     @property
@@ -356,13 +355,19 @@ class _PartReader:
         chunks = [self._lookahead] if self._lookahead else []
         filled = len(self._lookahead)
         self._lookahead = b""
-        while filled < self.part_size and not self._ended:
-            chunk = self._read(min(_READ_SIZE, self.part_size - filled))
+        # A part is asked for in one read: urllib3 and http.client fill it straight from the
+        # socket, and a single chunk needs no join (b"".join returns it as is).
+        wanted = self.part_size
+        if self._expected_size is not None:
+            wanted = min(wanted, self._expected_size - self._size + filled)
+        while filled < wanted and not self._ended:
+            chunk = self._read(wanted - filled)
             chunks.append(chunk)
             filled += len(chunk)
-        if not self._ended:
+        if not self._ended and (self._expected_size is None or self._size >= self._expected_size):
+            # One read of look-ahead tells whether this was the last part: for a body of unknown
+            # length, or to find the end (an empty read) of one read to its length.
             self._lookahead = self._read(_READ_SIZE)
-        # One copy per byte, here: botocore (and moto, the tests' S3) want each body as bytes.
         return b"".join(chunks)
 
     def _read(self, size: int) -> bytes:
