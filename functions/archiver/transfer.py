@@ -1,9 +1,9 @@
 """Copy a download into the archive bucket, streaming, verified and write-once.
 
 A download link is fetched with urllib3 and its body streamed into S3 in parts, so memory stays
-about ``part_size x (max_parts_in_flight + 2)`` whatever the artifact's size: the parts uploading,
-the part being read, and its reads while they are joined (``make bench`` measures the whole
-process). Every byte is hashed once with SHA-256 as it is read (the manifest's
+about ``part_size x (max_parts_in_flight + 1)`` whatever the artifact's size: the parts uploading
+and the one being read, each read in one call straight from the socket (``make bench`` measures
+the whole process). Every byte is hashed once with SHA-256 as it is read (the manifest's
 ``sha256``) and once with CRC32 (C-fast, S3's check of what it receives): a single PUT carries the
 object's SHA-256, which S3 verifies; a multipart upload carries each part's CRC32, which S3
 verifies part by part, and the whole object's CRC32 (``ChecksumType=FULL_OBJECT``, combined from
@@ -151,7 +151,7 @@ def archive_download(
     part_size
         Bytes per multipart part (at least 5 MiB); smaller downloads take a single PUT.
     max_parts_in_flight
-        Parts uploaded at once; memory stays about ``part_size x (max_parts_in_flight + 2)``.
+        Parts uploaded at once; memory stays about ``part_size x (max_parts_in_flight + 1)``.
     max_link_refreshes
         Fresh links asked for after the first before giving up.
     connect_timeout, read_timeout
