@@ -2,15 +2,16 @@
 
 A download link is fetched with urllib3 and its body streamed into S3 in parts, so memory stays
 about ``part_size x (max_parts_in_flight + 1)`` whatever the artifact's size: the parts uploading
-and the one being read, each read in one call straight from the socket (``make bench`` measures
-the whole process). Every byte is hashed once with SHA-256 as it is read (the manifest's
-``sha256``) and once with CRC32 (C-fast, S3's check of what it receives): a single PUT carries the
-object's SHA-256, which S3 verifies; a multipart upload carries each part's CRC32, which S3
-verifies part by part, and the whole object's CRC32 (``ChecksumType=FULL_OBJECT``, combined from
-the parts'), which S3 verifies against the parts it assembled. SHA-256 per part as well would
-hash every byte twice, and parts' SHA-256 digests cannot be combined into the object's. Every
-object is written with ``IfNoneMatch="*"``: an archive key is written once and never
-overwritten. A re-run that finds the same bytes already archived succeeds
+and the one being read, each read in one call straight from the socket. (The allocator may keep
+up to two freed parts besides; ``make bench`` measures the whole process against that bound.)
+
+Every byte is hashed once with SHA-256 as it is read (the manifest's ``sha256``). A single PUT
+carries that SHA-256, which S3 verifies. A multipart upload carries each part's CRC32 (zlib's, far
+cheaper than a second SHA-256), which S3 verifies part by part, and the whole object's CRC32
+(``ChecksumType=FULL_OBJECT``, combined from the parts'), which S3 verifies against the parts it
+assembled. Parts' SHA-256 digests could not be combined into the object's, so SHA-256 per part
+would hash every byte twice. Every object is written with ``IfNoneMatch="*"``: an archive key is
+written once and never overwritten. A re-run that finds the same bytes already archived succeeds
 (``already_archived``); one that finds different bytes fails with ``ArchiveConflictError``.
 
 What is deliberately not done here: retrying a failed download or write. A truncated body, a

@@ -215,8 +215,9 @@ def test_one_tiny_run_measures_every_candidate_in_every_sink(tiny_run: tuple[Set
         assert rows[(sink, UPLOAD_FILEOBJ)]["speedVsUploadFileobj"] == 1.0
         assert rows[(sink, UPLOAD_FILEOBJ)]["memoryVsUploadFileobj"] == 1.0
     assert summary["settings"] == {"partSizeMiB": 5, "maxPartsInFlight": 2}
-    # The bound: parts in flight, the part being read, reads, a constant.
-    assert summary["archiverBoundMiB"] == 5 * (2 + 1) + 2 + 8
+    # The bound: parts in flight, the part being read, two of the allocator's slack, reads, a constant.
+    assert summary["archiverBoundMiB"] == 5 * (2 + 1 + 2) + 2 + 4
+    assert set(summary["targets"]) == set(SINKS)
     assert summary["archiverWithinBound"] is True
     assert summary["copyStepMemoryMB"] == 1024
 
