@@ -270,11 +270,11 @@ def _copy_link(
                 f"of {part_size} bytes: raise the part size"
             )
         reader = _PartReader(response, link, part_size=part_size, expected_size=expected_size)
-        first = reader.read_part()
+        reader.read_first_part()
         if reader.finished:
-            stored = _put_once(target, first, reader.whole.digest())
+            stored = _put_once(target, reader.take_first_part(), reader.whole.digest())
         else:
-            stored = _upload_multipart(target, reader, first, max_parts_in_flight)
+            stored = _upload_multipart(target, reader, max_parts_in_flight)
     except BaseException:
         # Unread body bytes would poison a pooled connection: drop the connection instead.
         response.close()
@@ -340,6 +340,7 @@ class _PartReader:
         self._size = 0
         self._ended = False
         self._lookahead = b""
+        self._first_part: bytes | None = None
 
     @property
     def finished(self) -> bool:
@@ -350,6 +351,17 @@ class _PartReader:
     def size(self) -> int:
         """Bytes read so far (the whole body's size once it is exhausted)."""
         return self._size
+
+    def read_first_part(self) -> None:
+        """Read the first part and keep it (``finished`` then tells whether it is the whole body)."""
+        self._first_part = self.read_part()
+
+    def take_first_part(self) -> bytes:
+        """Hand the first part over, keeping no reference to it (an uploaded part is freed at once)."""
+        part, self._first_part = self._first_part, None
+        if part is None:
+            raise RuntimeError("the first part was not read, or was taken already")
+        return part
 
     def read_part(self) -> bytes:
         """Read and return the next part (empty only for an empty body)."""
@@ -417,7 +429,7 @@ def _put_once(target: _Target, body: bytes, digest: bytes) -> StoredObject:
     return _stored(target, len(body), sha256, checksum, SINGLE_PUT_CHECKSUM, response.get("VersionId"))
 
 
-def _upload_multipart(target: _Target, reader: _PartReader, first: bytes, max_parts_in_flight: int) -> StoredObject:
+def _upload_multipart(target: _Target, reader: _PartReader, max_parts_in_flight: int) -> StoredObject:
     """Upload the body as a multipart upload, aborted on any failure so nothing partial remains."""
     _abort_left_behind(target)
     upload_id = target.s3.create_multipart_upload(
@@ -429,7 +441,7 @@ def _upload_multipart(target: _Target, reader: _PartReader, first: bytes, max_pa
     )["UploadId"]
     completed = False
     try:
-        parts = _upload_parts(target, upload_id, reader, first, max_parts_in_flight)
+        parts = _upload_parts(target, upload_id, reader, max_parts_in_flight)
         size = reader.size
         sha256 = reader.whole.hexdigest()
         checksum = _crc32_b64(_combined_crc32(parts))
@@ -463,7 +475,7 @@ def _upload_multipart(target: _Target, reader: _PartReader, first: bytes, max_pa
 
 
 def _upload_parts(
-    target: _Target, upload_id: str, reader: _PartReader, first: bytes, max_parts_in_flight: int
+    target: _Target, upload_id: str, reader: _PartReader, max_parts_in_flight: int
 ) -> list[_UploadedPart]:
     """Upload parts on a small pool, reading the next part only when a slot is free."""
     slots = threading.BoundedSemaphore(max_parts_in_flight)
@@ -477,8 +489,8 @@ def _upload_parts(
 
     with ThreadPoolExecutor(max_workers=max_parts_in_flight, thread_name_prefix="archive-part") as pool:
         try:
-            body: bytes | None = first
-            del first  # the loop's `body` is the only reference: an uploaded part is freed at once
+            # The loop's `body` is the only reference to a part: once uploaded it is freed.
+            body: bytes | None = reader.take_first_part()
             number = 0
             while body is not None:
                 number += 1
