@@ -724,13 +724,14 @@ def report(measurements: list[Measurement], settings: Settings) -> dict[str, Any
         "archiverLowestPeakMiB": round(min(archiver_peaks) / MIB, 1),
         "archiverWithinBound": archiver_peak <= bound,
         "copyStepMemoryMB": _copy_step_memory_mb(),
-        "targets": _targets(rows),
+        "targets": _targets(rows, settings.part_size_bytes / MIB),
     }
 
 
-def _targets(rows: list[dict[str, Any]]) -> dict[str, str]:
+def _targets(rows: list[dict[str, Any]], part_mib: float) -> dict[str, str]:
     """Issue 14's targets, per sink: from 512 MiB up, at least as fast as both others in half
-    upload_fileobj's memory, the peak flat (within 10% or 2 MiB from size to size).
+    upload_fileobj's memory, the peak flat: within one part (and 2 MiB) from size to size, as the
+    copy holds memory in whole parts and how many slots fill varies from copy to copy.
     Reported, never a failure: speed here depends on what else the machine runs."""
     verdicts = {}
     for sink in dict.fromkeys(row["sink"] for row in rows):
@@ -748,7 +749,7 @@ def _targets(rows: list[dict[str, Any]]) -> dict[str, str]:
         ]
         # A copy too short to fill every slot peaks lower; from 512 MiB up the peak must not grow.
         peaks = [row["peakOverIdleMiB"] for row in large]
-        if peaks and max(peaks) > max(min(peaks) * 1.1, min(peaks) + 2):
+        if peaks and max(peaks) - min(peaks) > part_mib + 2:
             missed.append(f"peak not flat ({min(peaks)} to {max(peaks)} MiB)")
         if not large:
             verdicts[sink] = "targets not judged (no size of 512 MiB or more)"
