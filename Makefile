@@ -32,7 +32,7 @@ synth: setup
 demo: synth
 	$(BIN)/python -m tests.local.run $(ARGS)
 
-## bench: the archiver's streaming copy against reading the whole download into memory (memory, speed)
+## bench: the archiver's streaming copy against upload_fileobj and read-all, over S3's wire protocol and in process (whole-process memory, speed)
 bench: setup
 	$(BIN)/python -m tests.bench.transfer $(ARGS)
 

@@ -1,10 +1,17 @@
 """Copy a download into the archive bucket, streaming, verified and write-once.
 
 A download link is fetched with urllib3 and its body streamed into S3 in parts, so memory stays
-about ``part_size x (max_parts_in_flight + 2)`` whatever the artifact's size (the parts uploading,
-the part being read, and its reads while they are joined; ``make bench`` measures it). Every
-object is written with ``IfNoneMatch="*"``: an archive key is written once and never
-overwritten. A re-run that finds the same bytes already archived succeeds
+about ``part_size x (max_parts_in_flight + 1)`` whatever the artifact's size: the parts uploading
+and the one being read, each read in one call straight from the socket. (The allocator may keep
+up to two freed parts besides; ``make bench`` measures the whole process against that bound.)
+
+Every byte is hashed once with SHA-256 as it is read (the manifest's ``sha256``). A single PUT
+carries that SHA-256, which S3 verifies. A multipart upload carries each part's CRC32 (zlib's, far
+cheaper than a second SHA-256), which S3 verifies part by part, and the whole object's CRC32
+(``ChecksumType=FULL_OBJECT``, combined from the parts'), which S3 verifies against the parts it
+assembled. Parts' SHA-256 digests could not be combined into the object's, so SHA-256 per part
+would hash every byte twice. Every object is written with ``IfNoneMatch="*"``: an archive key is
+written once and never overwritten. A re-run that finds the same bytes already archived succeeds
 (``already_archived``); one that finds different bytes fails with ``ArchiveConflictError``.
 
 What is deliberately not done here: retrying a failed download or write. A truncated body, a
@@ -24,6 +31,7 @@ import base64
 import hashlib
 import http.client
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -52,8 +60,12 @@ MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's smallest part (except the last)
 MAX_PARTS = 10_000  # S3's most parts per upload
 SHA256_TAG = "sha256"
+SINGLE_PUT_CHECKSUM = "SHA256"
+"""The checksum S3 verifies and records for an object written with one PUT: the object's SHA-256."""
+MULTIPART_CHECKSUM = "CRC32"
+"""The checksum S3 verifies per part and records for a multipart object: its full-object CRC32."""
 
-# Reads from the socket are this size at most; a part is assembled from several of them.
+# The look-ahead read after each part (telling a last part when the length is unknown).
 _READ_SIZE = 1 * MIB
 # Errors urllib3 or the standard library may raise while a response is opened or read.
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
@@ -69,7 +81,11 @@ class StoredObject:
     sha256: str
     """Hex SHA-256 of the whole object, computed while streaming."""
     s3_checksum: str
-    """What S3 records: base64 SHA-256 of the object, or composite ``<base64>-<parts>`` for multipart."""
+    """What S3 records for the object, base64, of the algorithm ``s3_checksum_algorithm`` names."""
+    s3_checksum_algorithm: str
+    """``SHA256`` (one PUT: the object's SHA-256) or ``CRC32`` (multipart: the whole object's CRC32,
+    ``ChecksumType=FULL_OBJECT``). Objects archived before that change hold a composite SHA-256
+    (``<base64>-<parts>``, ``SHA256``)."""
     version_id: str | None
     already_archived: bool
     """True when an identical object was already at the key (an idempotent re-run)."""
@@ -96,10 +112,11 @@ class _Target:
 class _UploadedPart:
     number: int
     etag: str
-    digest: bytes
+    size: int
+    crc32: int
 
     def as_completed_part(self) -> dict[str, Any]:
-        return {"PartNumber": self.number, "ETag": self.etag, "ChecksumSHA256": _b64(self.digest)}
+        return {"PartNumber": self.number, "ETag": self.etag, "ChecksumCRC32": _crc32_b64(self.crc32)}
 
 
 def archive_download(
@@ -135,7 +152,7 @@ def archive_download(
     part_size
         Bytes per multipart part (at least 5 MiB); smaller downloads take a single PUT.
     max_parts_in_flight
-        Parts uploaded at once; memory stays about ``part_size x (max_parts_in_flight + 2)``.
+        Parts uploaded at once; memory stays about ``part_size x (max_parts_in_flight + 1)``.
     max_link_refreshes
         Fresh links asked for after the first before giving up.
     connect_timeout, read_timeout
@@ -160,7 +177,7 @@ def archive_download(
     ArchiveConflictError
         A different object already exists at the key; it is left untouched.
     ChecksumMismatchError
-        S3 rejected a part or object because its bytes did not match their SHA-256.
+        S3 rejected a part or object because its bytes did not match their checksum.
     """
     if part_size < MIN_PART_SIZE or max_parts_in_flight < 1 or max_link_refreshes < 0:
         raise ValueError("part_size must be >= 5 MiB, max_parts_in_flight >= 1, max_link_refreshes >= 0")
@@ -253,8 +270,9 @@ def _copy_link(
                 f"of {part_size} bytes: raise the part size"
             )
         reader = _PartReader(response, link, part_size=part_size, expected_size=expected_size)
-        if reader.fits_in_one_part():
-            stored = _put_once(target, reader.next_part() or b"", reader.whole.digest())
+        reader.read_first_part()
+        if reader.finished:
+            stored = _put_once(target, reader.take_first_part(), reader.whole.digest())
         else:
             stored = _upload_multipart(target, reader, max_parts_in_flight)
     except BaseException:
@@ -306,62 +324,62 @@ def _content_length(response: urllib3.BaseHTTPResponse, link: str) -> int | None
 class _PartReader:
     """Reads a response body as parts of exactly ``part_size`` bytes (the last may be shorter).
 
-    It hashes the whole body as it goes and refuses a body whose length differs from its
-    ``Content-Length``, so a short download fails before its last part reaches S3.
+    It hashes the whole body with SHA-256 as it goes, each read while it is fresh in the cache,
+    and refuses a body whose length differs from its ``Content-Length``, so a short download
+    fails before its last part reaches S3.
     """
 
     def __init__(
         self, response: urllib3.BaseHTTPResponse, link: str, *, part_size: int, expected_size: int | None
     ) -> None:
         self.whole = hashlib.sha256()
+        self.part_size = part_size
         self._response = response
         self._origin = origin(link)
-        self._part_size = part_size
         self._expected_size = expected_size
         self._size = 0
         self._ended = False
-        # One read of look-ahead tells whether the part just read was the last one.
         self._lookahead = b""
         self._first_part: bytes | None = None
 
-    def fits_in_one_part(self) -> bool:
-        """Read the first part (kept for ``next_part``) and tell whether it is the whole body."""
-        self._first_part = self._read_part()
-        return self._finished
-
-    def next_part(self) -> bytes | None:
-        """Return the next part, or None once the body is exhausted."""
-        if self._first_part is not None:
-            # Hand the first part over without keeping a reference to it.
-            part, self._first_part = self._first_part, None
-            return part
-        if self._finished:
-            return None
-        return self._read_part()
-
-    def parts(self) -> Iterator[bytes]:
-        """Yield the remaining parts (the first one included if not yet taken)."""
-        while (part := self.next_part()) is not None:
-            yield part
+    @property
+    def finished(self) -> bool:
+        """Whether the body is exhausted (its last part has been read)."""
+        return self._ended and not self._lookahead
 
     @property
     def size(self) -> int:
         """Bytes read so far (the whole body's size once it is exhausted)."""
         return self._size
 
-    @property
-    def _finished(self) -> bool:
-        return self._ended and not self._lookahead
+    def read_first_part(self) -> None:
+        """Read the first part and keep it (``finished`` then tells whether it is the whole body)."""
+        self._first_part = self.read_part()
 
-    def _read_part(self) -> bytes:
+    def take_first_part(self) -> bytes:
+        """Hand the first part over, keeping no reference to it (an uploaded part is freed at once)."""
+        part, self._first_part = self._first_part, None
+        if part is None:
+            raise RuntimeError("the first part was not read, or was taken already")
+        return part
+
+    def read_part(self) -> bytes:
+        """Read and return the next part (empty only for an empty body)."""
         chunks = [self._lookahead] if self._lookahead else []
         filled = len(self._lookahead)
         self._lookahead = b""
-        while filled < self._part_size and not self._ended:
-            chunk = self._read(min(_READ_SIZE, self._part_size - filled))
+        # A part is asked for in one read: urllib3 and http.client fill it straight from the
+        # socket, and a single chunk needs no join (b"".join returns it as is).
+        wanted = self.part_size
+        if self._expected_size is not None:
+            wanted = min(wanted, self._expected_size - self._size + filled)
+        while filled < wanted and not self._ended:
+            chunk = self._read(wanted - filled)
             chunks.append(chunk)
             filled += len(chunk)
-        if not self._ended:
+        if not self._ended and (self._expected_size is None or self._size >= self._expected_size):
+            # One read of look-ahead tells whether this was the last part: for a body of unknown
+            # length, or to find the end (an empty read) of one read to its length.
             self._lookahead = self._read(_READ_SIZE)
         return b"".join(chunks)
 
@@ -389,7 +407,7 @@ class _PartReader:
 
 
 def _put_once(target: _Target, body: bytes, digest: bytes) -> StoredObject:
-    """PUT a whole object unless the key exists, tagged with its SHA-256."""
+    """PUT a whole object unless the key exists, tagged with its SHA-256 (which S3 verifies)."""
     checksum = _b64(digest)
     sha256 = digest.hex()
     try:
@@ -399,7 +417,7 @@ def _put_once(target: _Target, body: bytes, digest: bytes) -> StoredObject:
                 Key=target.key,
                 Body=body,
                 ContentType=target.content_type,
-                ChecksumAlgorithm="SHA256",
+                ChecksumAlgorithm=SINGLE_PUT_CHECKSUM,
                 ChecksumSHA256=checksum,
                 IfNoneMatch="*",
                 Tagging=urlencode({SHA256_TAG: sha256}),
@@ -407,35 +425,43 @@ def _put_once(target: _Target, body: bytes, digest: bytes) -> StoredObject:
     except ClientError as error:
         if not _precondition_failed(error):
             raise
-        return _already_archived(target, size=len(body), sha256=sha256, s3_checksum=checksum)
-    return _stored(target, len(body), sha256, checksum, response.get("VersionId"))
+        return _already_archived(target, size=len(body), sha256=sha256, s3_checksum=checksum, algorithm="SHA256")
+    return _stored(target, len(body), sha256, checksum, SINGLE_PUT_CHECKSUM, response.get("VersionId"))
 
 
 def _upload_multipart(target: _Target, reader: _PartReader, max_parts_in_flight: int) -> StoredObject:
     """Upload the body as a multipart upload, aborted on any failure so nothing partial remains."""
     _abort_left_behind(target)
     upload_id = target.s3.create_multipart_upload(
-        Bucket=target.bucket, Key=target.key, ContentType=target.content_type, ChecksumAlgorithm="SHA256"
+        Bucket=target.bucket,
+        Key=target.key,
+        ContentType=target.content_type,
+        ChecksumAlgorithm=MULTIPART_CHECKSUM,
+        ChecksumType="FULL_OBJECT",
     )["UploadId"]
     completed = False
     try:
-        parts = _upload_parts(target, upload_id, reader.parts(), max_parts_in_flight)
+        parts = _upload_parts(target, upload_id, reader, max_parts_in_flight)
         size = reader.size
         sha256 = reader.whole.hexdigest()
-        checksum = _composite_checksum(parts)
+        checksum = _crc32_b64(_combined_crc32(parts))
         try:
-            response = target.s3.complete_multipart_upload(
-                Bucket=target.bucket,
-                Key=target.key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": [part.as_completed_part() for part in parts]},
-                IfNoneMatch="*",
-            )
+            with _bad_digest_as_mismatch(target):
+                response = target.s3.complete_multipart_upload(
+                    Bucket=target.bucket,
+                    Key=target.key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": [part.as_completed_part() for part in parts]},
+                    # S3 checks the parts it assembled against the whole object's CRC32.
+                    ChecksumCRC32=checksum,
+                    ChecksumType="FULL_OBJECT",
+                    IfNoneMatch="*",
+                )
         except ClientError as error:
             if not _precondition_failed(error):
                 raise
             # The upload still exists after a refused completion: the finally below aborts it.
-            return _already_archived(target, size=size, sha256=sha256, s3_checksum=checksum)
+            return _already_archived(target, size=size, sha256=sha256, s3_checksum=checksum, algorithm="CRC32")
         completed = True
     finally:
         if not completed:
@@ -445,11 +471,11 @@ def _upload_multipart(target: _Target, reader: _PartReader, max_parts_in_flight:
     # whole-object SHA-256 goes on as a tag. If tagging fails the object stays untagged; the
     # state machine's retry finds it already archived and adds the tag then.
     _add_sha256_tag(target, sha256, version_id=version_id, existing=[])
-    return _stored(target, size, sha256, checksum, version_id)
+    return _stored(target, size, sha256, checksum, MULTIPART_CHECKSUM, version_id)
 
 
 def _upload_parts(
-    target: _Target, upload_id: str, parts: Iterator[bytes], max_parts_in_flight: int
+    target: _Target, upload_id: str, reader: _PartReader, max_parts_in_flight: int
 ) -> list[_UploadedPart]:
     """Upload parts on a small pool, reading the next part only when a slot is free."""
     slots = threading.BoundedSemaphore(max_parts_in_flight)
@@ -463,7 +489,11 @@ def _upload_parts(
 
     with ThreadPoolExecutor(max_workers=max_parts_in_flight, thread_name_prefix="archive-part") as pool:
         try:
-            for number, body in enumerate(parts, start=1):
+            # The loop's `body` is the only reference to a part: once uploaded it is freed.
+            body: bytes | None = reader.take_first_part()
+            number = 0
+            while body is not None:
+                number += 1
                 if number > MAX_PARTS:
                     raise DownloadFailedError(
                         f"The download for {target} needs more than {MAX_PARTS} parts: raise the part size"
@@ -475,8 +505,10 @@ def _upload_parts(
                 future = pool.submit(_upload_part, target, upload_id, number, body)
                 future.add_done_callback(part_done)
                 futures.append(future)
-                # Without this the loop variable would keep an uploaded part alive while the next is read.
-                del body
+                # Dropped before the next is read, or an uploaded part would stay alive meanwhile.
+                body = None
+                if not reader.finished:
+                    body = reader.read_part()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -484,7 +516,8 @@ def _upload_parts(
 
 
 def _upload_part(target: _Target, upload_id: str, number: int, body: bytes) -> _UploadedPart:
-    digest = hashlib.sha256(body).digest()
+    # zlib releases the GIL over a part: the next part's reads go on meanwhile.
+    crc32 = zlib.crc32(body)
     with _bad_digest_as_mismatch(target):
         response = target.s3.upload_part(
             Bucket=target.bucket,
@@ -492,10 +525,10 @@ def _upload_part(target: _Target, upload_id: str, number: int, body: bytes) -> _
             UploadId=upload_id,
             PartNumber=number,
             Body=body,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=_b64(digest),
+            ChecksumAlgorithm=MULTIPART_CHECKSUM,
+            ChecksumCRC32=_crc32_b64(crc32),
         )
-    return _UploadedPart(number, response["ETag"], digest)
+    return _UploadedPart(number, response["ETag"], len(body), crc32)
 
 
 def _abort(target: _Target, upload_id: str) -> None:
@@ -521,45 +554,69 @@ def _abort_left_behind(target: _Target) -> None:
             _abort(target, upload["UploadId"])
 
 
-def _already_archived(target: _Target, *, size: int, sha256: str, s3_checksum: str) -> StoredObject:
-    """Accept the object already at the key if it holds our bytes; otherwise refuse to touch it."""
+def _already_archived(target: _Target, *, size: int, sha256: str, s3_checksum: str, algorithm: str) -> StoredObject:
+    """Accept the object already at the key if it holds our bytes; otherwise refuse to touch it.
+
+    The bytes are ours when the object's size matches and either S3's own SHA-256 of the whole
+    object equals ours (a single PUT), or the SHA-256 tag this module wrote beside it does (any
+    object, whatever its parts or checksum scheme, the composite SHA-256 of earlier versions of
+    this module included). A CRC32 is no proof that two objects are the same, so an object
+    without its tag (tagging failed after the write) is read back and hashed once, then tagged.
+    """
     head = target.s3.head_object(Bucket=target.bucket, Key=target.key, ChecksumMode="ENABLED")
-    existing_checksum = head.get("ChecksumSHA256")
     tags = target.s3.get_object_tagging(Bucket=target.bucket, Key=target.key)["TagSet"]
     recorded_sha256 = next((tag["Value"] for tag in tags if tag["Key"] == SHA256_TAG), None)
-    if head.get("ContentLength") != size or not (
-        _same_s3_checksum(existing_checksum, s3_checksum)
-        or (_either_composite(head, s3_checksum) and recorded_sha256 == sha256)
-    ):
-        raise ArchiveConflictError(f"{target} already holds a different object; archived objects are never overwritten")
     version_id = _version(head.get("VersionId"))
+    same = head.get("ContentLength") == size and (
+        (algorithm == "SHA256" and _same_whole_sha256(head, s3_checksum))
+        or recorded_sha256 == sha256
+        or (recorded_sha256 is None and _sha256_of_object(target, version_id) == sha256)
+    )
+    if not same:
+        raise ArchiveConflictError(f"{target} already holds a different object; archived objects are never overwritten")
     if recorded_sha256 is None:
         _add_sha256_tag(target, sha256, version_id=version_id, existing=tags)
+    existing_algorithm, existing_checksum = _recorded_checksum(head)
     return StoredObject(
         bucket=target.bucket,
         key=target.key,
         size=size,
         sha256=sha256,
-        s3_checksum=s3_checksum,
+        # What S3 holds for the object found, which an earlier scheme may have written.
+        s3_checksum=existing_checksum or s3_checksum,
+        s3_checksum_algorithm=existing_algorithm or algorithm,
         version_id=version_id,
         already_archived=True,
         link_refreshes=0,
     )
 
 
-def _same_s3_checksum(existing: str | None, ours: str) -> bool:
-    # Real S3 reports a multipart object's checksum as "<base64>-<parts>"; moto 5.2's
-    # head_object drops the "-<parts>". The base64 digest alone decides: a composite digest
-    # and a whole-object digest are hashes of different inputs and cannot coincide.
-    return existing is not None and existing.split("-")[0] == ours.split("-")[0]
+def _same_whole_sha256(head: dict[str, Any], ours: str) -> bool:
+    # Real S3 reports a composite checksum as "<base64>-<parts>"; moto 5.2's head_object drops
+    # the "-<parts>". A composite digest and a whole-object digest are hashes of different
+    # inputs and cannot coincide, so the base64 digest alone decides.
+    existing = head.get("ChecksumSHA256")
+    return existing is not None and existing.split("-")[0] == ours
 
 
-def _either_composite(head: dict[str, Any], ours: str) -> bool:
-    # The same bytes split into other parts (the part size setting changed between runs, or
-    # one run used a single PUT) give another composite checksum. Then the SHA-256 tag this
-    # module wrote alongside the object is the only record of its whole-object digest.
-    existing = f"{head.get('ChecksumSHA256', '')} {head.get('ETag', '')}"
-    return "-" in ours or "-" in existing or head.get("ChecksumType") == "COMPOSITE"
+def _recorded_checksum(head: dict[str, Any]) -> tuple[str | None, str | None]:
+    for algorithm in ("CRC32", "SHA256", "CRC32C", "CRC64NVME", "SHA1"):
+        value = head.get(f"Checksum{algorithm}")
+        if value:
+            return algorithm, value
+    return None, None
+
+
+def _sha256_of_object(target: _Target, version_id: str | None) -> str:
+    version = {"VersionId": version_id} if version_id is not None else {}
+    body = target.s3.get_object(Bucket=target.bucket, Key=target.key, **version)["Body"]
+    digest = hashlib.sha256()
+    try:
+        for chunk in body.iter_chunks(_READ_SIZE):
+            digest.update(chunk)
+    finally:
+        body.close()
+    return digest.hexdigest()
 
 
 def _add_sha256_tag(target: _Target, sha256: str, *, version_id: str | None, existing: list[dict[str, str]]) -> None:
@@ -572,23 +629,67 @@ def _add_sha256_tag(target: _Target, sha256: str, *, version_id: str | None, exi
     )
 
 
-def _stored(target: _Target, size: int, sha256: str, checksum: str, version_id: str | None) -> StoredObject:
+def _stored(
+    target: _Target, size: int, sha256: str, checksum: str, algorithm: str, version_id: str | None
+) -> StoredObject:
     return StoredObject(
         bucket=target.bucket,
         key=target.key,
         size=size,
         sha256=sha256,
         s3_checksum=checksum,
+        s3_checksum_algorithm=algorithm,
         version_id=_version(version_id),
         already_archived=False,
         link_refreshes=0,
     )
 
 
-def _composite_checksum(parts: list[_UploadedPart]) -> str:
-    """S3's checksum of a multipart SHA256 object: the SHA-256 of the parts' digests, and their count."""
-    combined = hashlib.sha256(b"".join(part.digest for part in parts)).digest()
-    return f"{_b64(combined)}-{len(parts)}"
+def _combined_crc32(parts: list[_UploadedPart]) -> int:
+    """The whole object's CRC32, from its parts' (what S3 computes for a FULL_OBJECT checksum)."""
+    crc = 0
+    for part in parts:
+        crc = crc32_combine(crc, part.crc32, part.size)
+    return crc
+
+
+# CRC32 (zlib's, reflected polynomial) arithmetic over GF(2), as zlib's crc32_combine does it:
+# appending ``n`` bytes multiplies the first CRC by x^(8n) modulo the polynomial.
+_CRC32_POLY = 0xEDB88320
+
+
+def _crc32_multiply(a: int, b: int) -> int:
+    """a x b modulo the CRC32 polynomial (bit-reflected: bit 31 is x^0)."""
+    product = 0
+    mask = 1 << 31
+    while mask:
+        if a & mask:
+            product ^= b
+        b = (b >> 1) ^ _CRC32_POLY if b & 1 else b >> 1
+        mask >>= 1
+    return product
+
+
+def _crc32_x_to_2n() -> list[int]:
+    powers = [1 << 30]  # x^1
+    for _ in range(31):
+        powers.append(_crc32_multiply(powers[-1], powers[-1]))
+    return powers  # powers[k] is x^(2^k)
+
+
+_CRC32_X_TO_2N = _crc32_x_to_2n()
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC32 of A + B from CRC32(A), CRC32(B) and B's length in bytes (zlib's crc32_combine)."""
+    shift = 1 << 31  # x^0
+    bits, k = length2 * 8, 0
+    while bits:
+        if bits & 1:
+            shift = _crc32_multiply(_CRC32_X_TO_2N[k % 32], shift)
+        bits >>= 1
+        k += 1
+    return _crc32_multiply(shift, crc1) ^ crc2
 
 
 def _version(version_id: str | None) -> str | None:
@@ -610,9 +711,13 @@ def _bad_digest_as_mismatch(target: _Target) -> Iterator[None]:
         if error.response.get("Error", {}).get("Code") != "BadDigest":
             raise
         raise ChecksumMismatchError(
-            f"S3 refused bytes for {target}: they do not match the SHA-256 computed while streaming"
+            f"S3 refused bytes for {target}: they do not match the checksum computed while streaming"
         ) from error
 
 
 def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
+
+
+def _crc32_b64(crc32: int) -> str:
+    return _b64(crc32.to_bytes(4, "big"))

@@ -42,7 +42,8 @@ class StepSpec:
 
 _SMALL = StepSpec(memory_mb=256, timeout=Duration.minutes(1))
 # The copy steps stream a download into a multipart upload: their memory stays about part size x (parts
-# in flight + 2), some 40 MiB (make bench); the size buys Lambda's CPU share for TLS and SHA-256 over every byte.
+# in flight + 1), at most 48 MiB over idle with the allocator's slack (make bench); the size buys Lambda's
+# CPU share for TLS, SHA-256 and CRC32 over every byte.
 _COPY = StepSpec(memory_mb=1024, timeout=Duration.minutes(15))
 
 # Step name -> size. The name is also the handler's package inside the functions/ asset.

@@ -13,6 +13,7 @@ import random
 import socket
 import threading
 import traceback
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,18 +23,21 @@ import boto3
 import pytest
 import urllib3
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 from urllib3 import BaseHTTPResponse
 
 from archiver.core.errors import (
     ArchiveConflictError,
+    ChecksumMismatchError,
     DisallowedLinkError,
     DownloadFailedError,
     LinkExpiredError,
     ServiceBusyError,
 )
 from archiver.core.links import DownloadLinkPolicy
-from archiver.transfer import StoredObject, archive_bytes, archive_download
+from archiver.transfer import StoredObject, archive_bytes, archive_download, crc32_combine
 
 MIB = 1024 * 1024
 PART_SIZE = 5 * MIB
@@ -52,8 +56,14 @@ def sha256_b64(data: bytes) -> str:
 
 
 def composite_checksum(data: bytes, part_size: int) -> str:
+    """The S3 checksum of a multipart object written by this module before it moved to CRC32."""
     digests = [hashlib.sha256(data[i : i + part_size]).digest() for i in range(0, len(data), part_size)]
     return f"{base64.b64encode(hashlib.sha256(b''.join(digests)).digest()).decode()}-{len(digests)}"
+
+
+def full_object_crc32(data: bytes) -> str:
+    """S3's FULL_OBJECT CRC32 of a multipart object: the CRC32 of its bytes, whatever its parts."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 # --- the download host -------------------------------------------------------------------------
@@ -314,8 +324,11 @@ def test_large_download_is_a_multipart_upload_stored_byte_identical(download_hos
     # And the whole-object SHA-256 is recorded as a tag (multipart metadata is fixed too early)
     assert stored.sha256 == hashlib.sha256(body).hexdigest()
     assert stored_tags(s3) == {"sha256": stored.sha256}
-    # And the S3 checksum is the composite of the parts' SHA-256 digests
-    assert stored.s3_checksum == composite_checksum(body, PART_SIZE)
+    # And the S3 checksum is the whole object's CRC32, combined from its parts' as S3 computes it
+    assert stored.s3_checksum == full_object_crc32(body)
+    assert stored.s3_checksum_algorithm == "CRC32"
+    head = s3.client.head_object(Bucket=BUCKET, Key=KEY, ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (full_object_crc32(body), "FULL_OBJECT")
     assert s3.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
@@ -336,7 +349,8 @@ def test_part_boundaries_store_the_exact_bytes(download_host: DownloadHost, s3: 
     assert stored_bytes(s3) == body
     assert s3.calls.count("upload_part") == parts
     assert stored.sha256 == hashlib.sha256(body).hexdigest()
-    assert stored.s3_checksum == (composite_checksum(body, PART_SIZE) if parts else sha256_b64(body))
+    assert stored.s3_checksum == (full_object_crc32(body) if parts else sha256_b64(body))
+    assert stored.s3_checksum_algorithm == ("CRC32" if parts else "SHA256")
 
 
 def test_versioned_archive_reports_and_tags_the_written_version(download_host: DownloadHost, s3: SpyS3) -> None:
@@ -660,7 +674,7 @@ def test_parts_in_flight_and_read_ahead_stay_bounded(download_host: DownloadHost
     # And the copy never held more than those parts, the one waiting for a slot and one read of look-ahead
     assert most_read_ahead <= (limit + 1) * PART_SIZE + MIB
     assert stored_bytes(s3) == body
-    assert stored.s3_checksum == composite_checksum(body, PART_SIZE)
+    assert stored.s3_checksum == full_object_crc32(body)
 
 
 def test_archive_bytes_writes_once(s3: SpyS3) -> None:
@@ -696,3 +710,86 @@ def test_a_retried_copy_aborts_the_upload_an_attempt_cut_short_left_behind(
     assert stored.sha256 == hashlib.sha256(body).hexdigest()
     remaining = {u["UploadId"] for u in s3.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])}
     assert left not in remaining and other in remaining
+
+
+# --- the checksum scheme -------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.binary(max_size=4096), second=st.binary(max_size=4096))
+def test_combined_crc32_is_the_crc32_of_the_joined_bytes(first: bytes, second: bytes) -> None:
+    # S3 checks a FULL_OBJECT checksum against the parts it assembled: the combination must be exact.
+    assert crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second)) == zlib.crc32(first + second)
+
+
+def archive_the_old_way(s3: SpyS3, body: bytes, *, tagged: bool) -> None:
+    """Write ``body`` at KEY as this module did before CRC32: a composite SHA-256 multipart upload."""
+    upload_id = s3.client.create_multipart_upload(Bucket=BUCKET, Key=KEY, ChecksumAlgorithm="SHA256")["UploadId"]
+    parts = []
+    for number, start in enumerate(range(0, len(body), PART_SIZE), start=1):
+        chunk = body[start : start + PART_SIZE]
+        checksum = sha256_b64(chunk)
+        answer = s3.client.upload_part(
+            Bucket=BUCKET, Key=KEY, UploadId=upload_id, PartNumber=number, Body=chunk, ChecksumSHA256=checksum
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
+    s3.client.complete_multipart_upload(Bucket=BUCKET, Key=KEY, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    if tagged:
+        sha256 = hashlib.sha256(body).hexdigest()
+        s3.client.put_object_tagging(Bucket=BUCKET, Key=KEY, Tagging={"TagSet": [{"Key": "sha256", "Value": sha256}]})
+
+
+@pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "tag-lost"])
+def test_objects_archived_with_composite_sha256_are_still_recognised(
+    download_host: DownloadHost, s3: SpyS3, tagged: bool
+) -> None:
+    # Given an artifact archived before the move to CRC32 (composite SHA-256), with or without its tag
+    body = payload(12 * MIB)
+    archive_the_old_way(s3, body, tagged=tagged)
+    download_host.script.body = body
+
+    # When the same bytes are archived again to that key
+    again = copy(s3, LinkIssuer(download_host.base_url))
+
+    # Then they are already archived, the manifest reports the SHA-256 scheme S3 holds, and the tag is there
+    assert again.already_archived is True
+    assert again.sha256 == hashlib.sha256(body).hexdigest()
+    assert again.s3_checksum_algorithm == "SHA256"
+    assert again.s3_checksum.split("-")[0] == composite_checksum(body, PART_SIZE).split("-")[0]
+    assert stored_tags(s3) == {"sha256": again.sha256}
+    assert s3.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "tag-lost"])
+def test_other_bytes_over_a_composite_sha256_object_conflict(
+    download_host: DownloadHost, s3: SpyS3, tagged: bool
+) -> None:
+    # Given an old-scheme object, and a download of the same size but other bytes
+    original = payload(12 * MIB, seed=1)
+    archive_the_old_way(s3, original, tagged=tagged)
+    download_host.script.body = payload(12 * MIB, seed=2)
+
+    # When it is archived to that key, then it is refused and the original stays, untagged if it was
+    with pytest.raises(ArchiveConflictError):
+        copy(s3, LinkIssuer(download_host.base_url))
+    assert stored_bytes(s3) == original
+    assert stored_tags(s3) == ({"sha256": hashlib.sha256(original).hexdigest()} if tagged else {})
+    assert s3.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_whole_object_crc32_s3_refuses_is_a_checksum_mismatch_and_leaves_nothing(
+    download_host: DownloadHost, s3: SpyS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given S3 finding that the parts it assembled do not match the whole object's CRC32
+    download_host.script.body = payload(12 * MIB)
+    refusal = ClientError({"Error": {"Code": "BadDigest", "Message": "CRC32 mismatch"}}, "CompleteMultipartUpload")
+
+    def refuse(**_: Any) -> Any:
+        raise refusal
+
+    monkeypatch.setattr(s3, "complete_multipart_upload", refuse, raising=False)
+
+    # When the download is archived, then the copy fails as a mismatch and the upload is aborted
+    with pytest.raises(ChecksumMismatchError, match="do not match the checksum"):
+        copy(s3, LinkIssuer(download_host.base_url))
+    assert_archive_empty(s3)

@@ -113,6 +113,7 @@ def record_archived(
             "size": stored.size,
             "sha256": stored.sha256,
             "s3Checksum": stored.s3_checksum,
+            "s3ChecksumAlgorithm": stored.s3_checksum_algorithm,
             "versionId": stored.version_id,
             "alreadyArchived": stored.already_archived,
         },

@@ -4,7 +4,7 @@ The schema (``schema/restore-input.schema.json``) is the contract; what it canno
 ``from`` that names both a key and a manifest item, ``sessionId`` without scope ``SESSION``, a
 drill without a drill session for Q Apps files) is checked here. Every problem is reported at
 once, each naming its field. Nothing here touches AWS: whether the named objects exist and can be
-restored is checked next, by ``restore_plan``.
+restored is checked next, by ``archiver.restore.plan``.
 """
 
 from __future__ import annotations
