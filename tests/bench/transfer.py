@@ -6,7 +6,7 @@
 
 Every candidate copies the same download into the same S3 sink, in the same run:
 
-- ``archiver``: ``archiver.transfer.archive_download`` with the deployed transfer settings
+- ``archiver``: ``archiver.store.copy.archive_download`` with the deployed transfer settings
   (``TRANSFER_PART_SIZE_MIB`` and ``TRANSFER_MAX_PARTS_IN_FLIGHT`` in the environment override them,
   as they would in the function's configuration);
 - ``upload_fileobj``: boto3's managed upload reading the response through a SHA-256 reader (the
@@ -69,7 +69,8 @@ from botocore.httpchecksum import apply_request_checksum
 
 from archiver.core.links import DownloadLinkPolicy
 from archiver.core.settings import Settings, get_settings
-from archiver.transfer import archive_download, crc32_combine
+from archiver.store.copy import archive_download
+from archiver.store.multipart import crc32_combine
 
 MIB = 1024 * 1024
 BUCKET = "archiver-bench"
@@ -81,7 +82,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 _BLOCK = random.Random(20261122).randbytes(1_000_003)
 _SINK_READ_SIZE = 1 * MIB
 _WARM_UP_SIZE = 1024
-# The archiver reads each part in one call (archiver.transfer); besides the parts it holds, at
+# The archiver reads each part in one call (archiver.store.download); besides the parts it holds, at
 # most one 1 MiB read of look-ahead (at the body's end) and one read under way in urllib3.
 _ARCHIVER_READS = 2 * MIB
 # Freed parts the allocator keeps: once a block that large is freed, glibc serves such blocks from

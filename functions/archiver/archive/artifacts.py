@@ -9,7 +9,8 @@ from archiver.archive.manifest import record_archived, recorded_outcome
 from archiver.core.links import DownloadLinkPolicy
 from archiver.core.observability import count_artifact, logger
 from archiver.core.settings import Settings
-from archiver.transfer import StoredObject, archive_bytes, archive_download, holds
+from archiver.store.copy import archive_bytes, archive_download
+from archiver.store.write_once import StoredObject, is_archived_intact
 
 
 def previously_kept(
@@ -39,7 +40,9 @@ def previously_kept(
     artifact = outcome["artifact"]
     if not (artifact["key"].startswith(key) if key_is_prefix else artifact["key"] == key):
         return None
-    if not holds(s3, settings.archive_bucket, artifact["key"], size=artifact["size"], sha256=artifact["sha256"]):
+    if not is_archived_intact(
+        s3, settings.archive_bucket, artifact["key"], size=artifact["size"], sha256=artifact["sha256"]
+    ):
         return None
     logger.info("Already archived by an earlier execution of this run", extra={"item_id": item["itemId"]})
     return outcome

@@ -23,7 +23,7 @@ from archiver.core.documents import (
     now,
     put_document,
 )
-from archiver.transfer import StoredObject
+from archiver.store.write_once import StoredObject
 
 MANIFEST_VERSION = 1
 

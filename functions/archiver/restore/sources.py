@@ -19,7 +19,7 @@ from typing import Any
 from archiver.core import layout
 from archiver.core.service_errors import naming_errors, object_missing
 from archiver.restore.request import LATEST_MANIFEST
-from archiver.transfer import SHA256_TAG
+from archiver.store.write_once import recorded_sha256
 
 _CHUNK = 1024 * 1024
 # A bundle lists one JSON document per resource, under a folder named after its type.
@@ -132,8 +132,7 @@ def _head(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, A
 def _from_key(s3: Any, bucket: str, key: str) -> ArchivedObject:
     head = _head(s3, bucket, key, None)
     version_id = head.get("VersionId")
-    tags = s3.get_object_tagging(Bucket=bucket, Key=key, **_version(version_id))["TagSet"]
-    sha256 = next((tag["Value"] for tag in tags if tag["Key"] == SHA256_TAG), None)
+    sha256 = recorded_sha256(s3, bucket, key, version_id=version_id)
     export_format = (
         "CLOUDFORMATION_JSON" if key.startswith(layout.QUICKSIGHT_PREFIX) and key.endswith(".json") else None
     )

@@ -15,7 +15,7 @@ from urllib3 import BaseHTTPResponse
 from archiver.core.errors import ConfigurationError, DisallowedLinkError, DownloadFailedError
 from archiver.core.links import DownloadLinkPolicy, origin, redact
 from archiver.core.settings import DEFAULT_DOWNLOAD_ALLOWLIST
-from archiver.transfer import archive_download
+from archiver.store.copy import archive_download
 
 SIGNATURE = "X-Amz-Signature=0123456789abcdef"
 QUERY = f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=300&{SIGNATURE}"

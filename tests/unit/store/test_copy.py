@@ -37,7 +37,9 @@ from archiver.core.errors import (
     ServiceBusyError,
 )
 from archiver.core.links import DownloadLinkPolicy
-from archiver.transfer import StoredObject, archive_bytes, archive_download, crc32_combine
+from archiver.store.copy import archive_bytes, archive_download
+from archiver.store.multipart import crc32_combine
+from archiver.store.write_once import StoredObject
 
 MIB = 1024 * 1024
 PART_SIZE = 5 * MIB
