@@ -29,11 +29,8 @@ SHA256_TAG = "sha256"
 
 SINGLE_PUT_CHECKSUM = "SHA256"
 """The checksum S3 verifies and records for an object written with one PUT: the object's SHA-256."""
-
-
 MULTIPART_CHECKSUM = "CRC32"
 """The checksum S3 verifies per part and records for a multipart object: its full-object CRC32."""
-
 
 # Reading an object back to hash it (an untagged object found at a key), this much at a time.
 _READ_BACK_CHUNK = 1024 * 1024
@@ -187,6 +184,7 @@ def _sha256_of_object(target: Target, version_id: str | None) -> str:
 
 
 def add_sha256_tag(target: Target, sha256: str, *, version_id: str | None, existing: list[dict[str, str]]) -> None:
+    """Tag the object (that version) with its SHA-256, keeping the tags it has (``existing``)."""
     version = {"VersionId": version_id} if version_id is not None else {}
     target.s3.put_object_tagging(
         Bucket=target.bucket,
@@ -199,6 +197,7 @@ def add_sha256_tag(target: Target, sha256: str, *, version_id: str | None, exist
 def stored_object(
     target: Target, size: int, sha256: str, checksum: str, algorithm: str, version_id: str | None
 ) -> StoredObject:
+    """The ``StoredObject`` this copy just wrote (not one found already archived)."""
     return StoredObject(
         bucket=target.bucket,
         key=target.key,
@@ -213,11 +212,13 @@ def stored_object(
 
 
 def version_or_none(version_id: str | None) -> str | None:
+    """The object's version id, or ``None`` for an unversioned bucket."""
     # An unversioned bucket has no version id; S3 (and moto) may still say "null".
     return None if version_id in (None, "null") else version_id
 
 
 def precondition_failed(error: ClientError) -> bool:
+    """Whether S3 refused a write because the key exists (``IfNoneMatch``: 412 ``PreconditionFailed``)."""
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return error.response.get("Error", {}).get("Code") == "PreconditionFailed" or status == 412
 
