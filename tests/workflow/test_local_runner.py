@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,29 @@ def test_the_demo_archives_its_embedded_plan_and_reports_it(
     assert summary["drill"]["status"] == "SUCCEEDED"
     assert summary["drill"]["output"]["restored"] == summary["drill"]["output"]["items"] == 3
     assert (tmp_path / "out" / "archive" / "restores" / "demo-1-drill.json").exists()
+
+
+def test_the_demo_runs_as_make_demo_starts_it_in_a_fresh_process(cdk_out: Path, tmp_path: Path) -> None:
+    # Given a fresh interpreter, with only the environment a person's shell has (no test configuration):
+    # the runner puts the runtime library on the path and sets the functions' environment itself
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("POWERTOOLS_")}
+    environment.pop("PYTHONPATH", None)
+    # When the demo runs as `make demo` starts it
+    command = [sys.executable, "-m", "tests.local.run", "--cdk-out", str(cdk_out), "--out", str(tmp_path / "out")]
+    finished = subprocess.run(
+        [*command, "--json", "--no-drill", "--name", "demo-2"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Then every item is archived
+    summary = last_json_line(finished.stdout)
+    assert finished.returncode == 0, finished.stderr
+    assert summary["status"] == "SUCCEEDED"
+    assert summary["output"]["archived"] == summary["output"]["items"] == 8
 
 
 def test_a_bad_input_document_exits_non_zero_with_the_error(

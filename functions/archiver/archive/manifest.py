@@ -17,12 +17,12 @@ from archiver.core import clients, layout
 from archiver.core.documents import (
     describe_step_error,
     error_record,
-    failure_noted,
     get_document,
     no_outcome_recorded,
     now,
     put_document,
 )
+from archiver.core.observability import failure_noted
 from archiver.store.write_once import StoredObject
 
 MANIFEST_VERSION = 1

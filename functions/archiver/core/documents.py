@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver.core.observability import count_failure, logger
 from archiver.core.service_errors import naming_errors
 
 _MAX_MESSAGE = 2000
@@ -82,10 +81,3 @@ def no_outcome_recorded(step_error: dict[str, Any] | None, *, item: str = "the i
     return error_record(
         "NoOutcomeRecorded", f"the step of {item} ended without recording an outcome ({error_type}: {message})"
     )
-
-
-def failure_noted(log_message: str, *, item_id: str, kind: str, error: str, message: str) -> dict[str, str]:
-    """Count and log an item's recorded failure; return ``{itemId, error}`` (the message stays in the outcome)."""
-    count_failure(kind, error)
-    logger.warning(log_message, extra={"item_id": item_id, "error": error, "reason": message})
-    return {"itemId": item_id, "error": error}

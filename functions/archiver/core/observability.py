@@ -75,3 +75,10 @@ def count_failure(kind: str, error: str) -> None:
     metrics.add_dimension(name=names.ITEM_KIND, value=kind)
     metrics.add_dimension(name=names.REASON, value=names.failure_reason(error))
     metrics.add_metric(name=names.ITEMS_FAILED, unit=MetricUnit.Count, value=1)
+
+
+def failure_noted(log_message: str, *, item_id: str, kind: str, error: str, message: str) -> dict[str, str]:
+    """Count and log an item's recorded failure; return ``{itemId, error}`` (the message stays in the outcome)."""
+    count_failure(kind, error)
+    logger.warning(log_message, extra={"item_id": item_id, "error": error, "reason": message})
+    return {"itemId": item_id, "error": error}

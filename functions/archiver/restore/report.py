@@ -13,12 +13,12 @@ from archiver.core import layout
 from archiver.core.documents import (
     describe_step_error,
     error_record,
-    failure_noted,
     get_document,
     no_outcome_recorded,
     now,
     put_document,
 )
+from archiver.core.observability import failure_noted
 from archiver.restore.plan import restore_items
 from archiver.restore.request import VALIDATE
 
