@@ -445,7 +445,7 @@ def archiver_bound(settings: Settings) -> int:
 
     The parts in flight, the next part being read while they upload, and, for a moment while that
     part is joined from its reads, a second copy of it; the reads under way; a small constant.
-    The README states the bound as about part size x (parts in flight + 2), with this benchmark as its source.
+    docs/benchmark.md states the bound as about part size x (parts in flight + 2), with this benchmark as its source.
     """
     parts = settings.max_parts_in_flight + 2
     return parts * settings.part_size_bytes + _ARCHIVER_READS + _ARCHIVER_CONSTANT
