@@ -9,9 +9,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p "process
 
 .PHONY: demo bench test lint synth setup lock clean
 
-$(VENV)/.installed: requirements.txt functions/requirements.in
+PIP := $(BIN)/pip --quiet --disable-pip-version-check
+# The dev lock, hashed (every package the demo, the tests and the tools need), then the project itself,
+# editable and without dependencies, built by the locked hatchling (no unpinned build environment).
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP) install --require-hashes -r requirements.txt
+	$(PIP) install --no-deps --no-build-isolation --editable .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -20,8 +24,11 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed
 
-## lock: resolve functions/requirements.in for Lambda (Python 3.13, arm64) into functions/requirements.lock, hashed
+## lock: resolve both locks, hashed: pyproject.toml's dependencies and groups into requirements.txt (any
+## platform, Python 3.11+), and functions/requirements.in into functions/requirements.lock (Lambda's 3.13, arm64)
 lock: setup
+	$(BIN)/uv pip compile pyproject.toml --group dev --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --output-file requirements.txt --quiet
 	$(BIN)/python -m infra.layer_lock
 
 ## synth: synthesize the CloudFormation template with the pinned CDK CLI (offline, no credentials)
@@ -30,7 +37,7 @@ synth: setup
 
 ## demo: archive the embedded demo plan locally, on the real synthesized state machine
 demo: synth
-	$(BIN)/python -m tests.local.run $(ARGS)
+	$(BIN)/archiver-local $(ARGS)
 
 ## bench: the archiver's streaming copy against upload_fileobj and read-all, over S3's wire protocol and in process (whole-process memory, speed)
 bench: setup

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
-
-# The synth checks the schedule's plan with the functions' own run-input validator.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "functions"))
 
 import aws_cdk as cdk
 

@@ -638,7 +638,7 @@ def archiver_bound(settings: Settings) -> int:
     The parts in flight and the next part being read while they upload (each read in one call,
     never joined); up to two parts' worth of freed memory the allocator keeps; the look-ahead
     read at the body's end and a read under way; a constant for the process (threads,
-    connections). The README states the bound, with this benchmark as its source.
+    connections). docs/benchmark.md states the bound, with this benchmark as its source.
     """
     parts = settings.max_parts_in_flight + 1 + _ALLOCATOR_SLACK_PARTS
     return parts * settings.part_size_bytes + _ARCHIVER_READS + _ARCHIVER_CONSTANT

@@ -153,13 +153,13 @@ def test_cfn_lint_finds_nothing_in_the_pipeline_template(pipeline_app: cdk.App) 
     assert not matches, listed(matches)
 
 
-def test_the_readme_bootstraps_every_environment_its_example_pipeline_deploys_to(
+def test_the_docs_bootstrap_every_environment_their_example_pipeline_deploys_to(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    # Given the README's example setting and the bootstrap commands it says to type
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("### With the pipeline") :]
-    section = section[: section.index("\n## ")]
+    # Given the deploy page's example setting and the bootstrap commands it says to type
+    page = (Path(__file__).resolve().parents[2] / "docs" / "deploying.md").read_text()
+    section = page[page.index("\n## With the pipeline\n") :]
+    section = section.split("\n## ", 2)[1]
     example = json.loads("{" + section.split("```json\n", 1)[1].split("```", 1)[0] + "}")[PIPELINE_CONTEXT_KEY]
     bootstraps = dict(re.findall(r"^\s*npx cdk bootstrap aws://(\d{12}/[a-z0-9-]+)(.*)$", section, re.MULTILINE))
 
@@ -175,7 +175,7 @@ def test_the_readme_bootstraps_every_environment_its_example_pipeline_deploys_to
     assert len({region for _, region in environments}) > 1, "the example should deploy across regions"
     for account, region in sorted(environments):
         flags = bootstraps.get(f"{account}/{region}")
-        assert flags is not None, f"the README never bootstraps aws://{account}/{region}"
+        assert flags is not None, f"docs/deploying.md never bootstraps aws://{account}/{region}"
         if account != pipeline_account:
             assert f"--trust {pipeline_account}" in flags and "--cloudformation-execution-policies " in flags
-    assert len(bootstraps) == len(environments), "the README bootstraps environments nothing deploys to"
+    assert len(bootstraps) == len(environments), "docs/deploying.md bootstraps environments nothing deploys to"

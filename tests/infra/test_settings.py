@@ -216,7 +216,7 @@ def test_a_schedule_implies_how_long_runs_may_stay_unsuccessful(schedule: str, o
 # -- Q Apps on a schedule needs the archive user's identity --------------------------------------------
 
 QAPPS_RUN = {"qapps": {"instanceId": INSTANCE, "apps": ["3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"]}}
-# The documented nightly drill (README, "Drills and validation"): it uploads a session's answers to Q Apps.
+# The documented nightly drill (docs/restore.md, "Drills and validation"): it uploads a session's answers to Q Apps.
 QAPPS_DRILL = json.loads(
     (Path(__file__).parents[2] / "functions/archiver/schema/examples/restore/drill-latest.json").read_text()
 )

@@ -22,13 +22,11 @@ import io
 import json
 import logging
 import os
-import sys
 import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 from unittest import mock
@@ -51,7 +49,6 @@ from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, SynthesizedWorkflo
 # The emulator serves its links over plain http on the loopback address.
 LOCAL_DOWNLOAD_ALLOWLIST = "http://127.0.0.1"
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 _ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/archiver-local"
 
 
@@ -265,9 +262,6 @@ class LocalStepFunctions:
         self._sfn: Any = None
 
     def __enter__(self) -> LocalStepFunctions:
-        # The handlers import the runtime library as Lambda does: from the asset's root.
-        if str(FUNCTIONS_DIR) not in sys.path:
-            sys.path.insert(0, str(FUNCTIONS_DIR))
         stack = self._stack
         stack.enter_context(mock.patch.dict(os.environ, self.environment))
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))

@@ -1,9 +1,12 @@
 """Run an archive locally: the synthesized state machine, the real handlers, emulated services.
 
-    python -m tests.local.run                      # the demo: the embedded plan
-    python -m tests.local.run --input plan.json    # any run input document
-    python -m tests.local.run --json               # last line: one JSON object for scripts
-    python -m tests.local.run --no-drill           # archive only (by default a restore drill follows)
+    archiver-local                      # the demo: the embedded plan (make demo)
+    archiver-local --input plan.json    # any run input document (make demo ARGS="--input plan.json")
+    archiver-local --json               # last line: one JSON object for scripts
+    archiver-local --no-drill           # archive only (by default a restore drill follows)
+
+``archiver-local`` is this module's entry point (``python -m tests.local.run`` is the same), installed into
+.venv by ``make setup``.
 
 Quicksight and Q Apps are answered by the project's emulator and S3 by moto, unless the
 standard AWS_ENDPOINT_URL_QUICKSIGHT / AWS_ENDPOINT_URL_QAPPS / AWS_ENDPOINT_URL_S3 variables
@@ -27,9 +30,10 @@ from typing import Any, TextIO
 
 import boto3
 
+from archiver.core import layout
 from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, drill_request, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
-from tests.local.engine import FUNCTIONS_DIR, ExecutionResult, Invocation, LocalStepFunctions, local_environment
+from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions, local_environment
 from tests.local.template import LOCAL_REGION, RESTORE_WORKFLOW, SynthesizedWorkflow, find_template, load_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,8 +155,6 @@ def _drill(
     print(f"\nRestore drill {name} ended {result.status}", file=out)
     if result.status != "SUCCEEDED":
         print(f"  error: {result.error}\n  cause: {result.cause}", file=out)
-    from archiver.core import layout  # imported once main() has put the runtime library on the path
-
     try:
         report = json.loads(s3.get_object(Bucket=bucket, Key=layout.restore_report_key(name))["Body"].read())
     except s3.exceptions.NoSuchKey:
@@ -185,8 +187,6 @@ def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
 
 
 def _read_manifest(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
-    from archiver.core import layout  # imported once main() has put the runtime library on the path
-
     try:
         body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(run_id))["Body"].read()
     except s3.exceptions.NoSuchKey:
@@ -196,7 +196,7 @@ def _read_manifest(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.local.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="archiver-local", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, help="run input document (default: the embedded demo plan)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out", help="synthesized cloud assembly")
@@ -206,8 +206,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
 
-    if str(FUNCTIONS_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS_DIR))  # the runtime library, as the handlers import it
     from archiver.archive.run_input import parse_run_input
     from archiver.core.errors import InvalidRunInputError
 
