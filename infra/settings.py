@@ -63,10 +63,9 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
-from archiver.links import InvalidAllowlistError, parse_allowlist
-from archiver.restore_input import input_problems as restore_input_problems
-from archiver.run_input import instance_id_pattern, schema_problems
-from archiver.settings import (
+from archiver.archive.run_input import instance_id_pattern, schema_problems
+from archiver.core.links import InvalidAllowlistError, parse_allowlist
+from archiver.core.settings import (
     APPLICATION_ARN_EXPECTED,
     APPLICATION_ARN_PATTERN,
     IDENTITY_CENTER_MODE,
@@ -76,6 +75,7 @@ from archiver.settings import (
     ROLE_MODE,
     SECRET_ARN_PATTERN,
 )
+from archiver.restore.request import input_problems as restore_input_problems
 
 CONTEXT_KEY = "archiver"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"

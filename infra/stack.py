@@ -15,8 +15,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 # The functions' own archive layout: grants follow where the code writes, by construction.
-from archiver import layout
-from archiver.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX, RESTORES_PREFIX
+from archiver.core import layout
+from archiver.core.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX, RESTORES_PREFIX
 from infra.constructs.archive_bucket import ArchiveBucket
 from infra.constructs.functions import ArchiverFunctions
 from infra.constructs.monitoring import Monitoring

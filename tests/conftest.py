@@ -25,8 +25,8 @@ os.environ.update(
 
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
-    from archiver import clients
-    from archiver.settings import get_settings
+    from archiver.core import clients
+    from archiver.core.settings import get_settings
 
     get_settings.cache_clear()
     clients.reset()

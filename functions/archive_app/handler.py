@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from archiver import clients, qapps
-from archiver.artifacts import step_result
-from archiver.observability import step_handler
-from archiver.settings import get_settings
+from archiver.archive import qapps
+from archiver.archive.artifacts import step_result
+from archiver.core import clients
+from archiver.core.observability import step_handler
+from archiver.core.settings import get_settings
 
 
 @step_handler

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from archiver import bundles, clients
-from archiver.observability import step_handler
-from archiver.settings import get_settings
+from archiver.archive import bundles
+from archiver.core import clients
+from archiver.core.observability import step_handler
+from archiver.core.settings import get_settings
 
 
 @step_handler

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from archiver import clients
-from archiver.observability import step_handler
-from archiver.restore_bundles import start_import
-from archiver.settings import get_settings
+from archiver.core import clients
+from archiver.core.observability import step_handler
+from archiver.core.settings import get_settings
+from archiver.restore.bundles import start_import
 
 
 @step_handler

@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from archiver import clients
-from archiver.observability import step_handler
-from archiver.restore_input import RestoreContext
-from archiver.restore_plan import plan_restore
-from archiver.settings import get_settings
+from archiver.core import clients
+from archiver.core.observability import step_handler
+from archiver.core.settings import get_settings
+from archiver.restore.plan import plan_restore
+from archiver.restore.request import RestoreContext
 
 
 @step_handler

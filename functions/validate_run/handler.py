@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from archiver.observability import step_handler
-from archiver.run_input import RunContext, plan_run
-from archiver.settings import get_settings
+from archiver.archive.run_input import RunContext, plan_run
+from archiver.core.observability import step_handler
+from archiver.core.settings import get_settings
 
 
 @step_handler

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from archiver import clients
-from archiver.observability import logger, step_handler
-from archiver.outcomes import ItemPlace, write_manifest
-from archiver.settings import get_settings
+from archiver.archive.manifest import ItemPlace, write_manifest
+from archiver.core import clients
+from archiver.core.observability import logger, step_handler
+from archiver.core.settings import get_settings
 
 
 @step_handler

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from archiver import clients
-from archiver.observability import logger, step_handler
-from archiver.restore_report import write_report
-from archiver.settings import get_settings
+from archiver.core import clients
+from archiver.core.observability import logger, step_handler
+from archiver.core.settings import get_settings
+from archiver.restore.report import write_report
 
 
 @step_handler

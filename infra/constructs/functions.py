@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from archiver import metric_names
+from archiver.core import metric_names
 from infra.bundling import FUNCTIONS_DIR, dependency_layer_code
 from infra.constructs.restore_workflow import RestoreSteps
 from infra.constructs.workflow import WorkflowSteps

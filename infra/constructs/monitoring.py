@@ -18,7 +18,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from archiver import metric_names as names
+from archiver.core import metric_names as names
 
 FAILED_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
 

@@ -15,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from archiver.settings import IDENTITY_CENTER_MODE
+from archiver.core.settings import IDENTITY_CENTER_MODE
 from infra.nag import acknowledge_wildcard
 
 

@@ -16,7 +16,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from archiver.errors import RETRY_AFTER_WAITS, retry_after_error_name
+from archiver.core.errors import RETRY_AFTER_WAITS, retry_after_error_name
 from infra.nag import acknowledge, acknowledge_wildcard
 
 # Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose

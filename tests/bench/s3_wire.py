@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.etree import ElementTree
 
-from archiver.transfer import crc32_combine
+from archiver.store.multipart import crc32_combine
 
 _READ_SIZE = 1024 * 1024
 _XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"

@@ -6,7 +6,7 @@
 
 Every candidate copies the same download into the same S3 sink, in the same run:
 
-- ``archiver``: ``archiver.transfer.archive_download`` with the deployed transfer settings
+- ``archiver``: ``archiver.store.copy.archive_download`` with the deployed transfer settings
   (``TRANSFER_PART_SIZE_MIB`` and ``TRANSFER_MAX_PARTS_IN_FLIGHT`` in the environment override them,
   as they would in the function's configuration);
 - ``upload_fileobj``: boto3's managed upload reading the response through a SHA-256 reader (the
@@ -67,9 +67,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.httpchecksum import apply_request_checksum
 
-from archiver.links import DownloadLinkPolicy
-from archiver.settings import Settings, get_settings
-from archiver.transfer import archive_download, crc32_combine
+from archiver.core.links import DownloadLinkPolicy
+from archiver.core.settings import Settings, get_settings
+from archiver.store.copy import archive_download
+from archiver.store.multipart import crc32_combine
 
 MIB = 1024 * 1024
 BUCKET = "archiver-bench"
@@ -81,7 +82,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 _BLOCK = random.Random(20261122).randbytes(1_000_003)
 _SINK_READ_SIZE = 1 * MIB
 _WARM_UP_SIZE = 1024
-# The archiver reads each part in one call (archiver.transfer); besides the parts it holds, at
+# The archiver reads each part in one call (archiver.store.download); besides the parts it holds, at
 # most one 1 MiB read of look-ahead (at the body's end) and one read under way in urllib3.
 _ARCHIVER_READS = 2 * MIB
 # Freed parts the allocator keeps: once a block that large is freed, glibc serves such blocks from
@@ -359,7 +360,7 @@ def _b64(digest: bytes) -> str:
 
 
 def wire_client_config() -> Config:
-    """The copy steps' client settings (archiver.clients), path-style, and SigV4 without a payload hash.
+    """The copy steps' client settings (archiver.core.clients), path-style, and SigV4 without a payload hash.
 
     On HTTP botocore would SHA-256 every body to sign it; on HTTPS with a checksum header (what
     Lambda uses) it does not, so neither does the benchmark.

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from archiver import errors
-from archiver.errors import RETRY_AFTER_WAITS, retry_after_error_name
+from archiver.core import errors
+from archiver.core.errors import RETRY_AFTER_WAITS, retry_after_error_name
 
 ITEM_STEPS = ("StartBundleExport", "CheckBundleExport", "ArchiveBundle", "ArchiveSession", "ArchiveAppDefinition")
 # Errors that no retry can mend: the item fails at once (the run goes on).

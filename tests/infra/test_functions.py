@@ -100,7 +100,7 @@ def test_the_code_asset_holds_the_steps_but_not_requirements_or_bytecode(archive
     function = archiver.resources[function_id(archiver.template, "validate_run")]
     asset = staged_asset(archiver, function["Properties"]["Code"])
 
-    assert (asset / "archiver" / "settings.py").is_file()
+    assert (asset / "archiver" / "core" / "settings.py").is_file()
     assert {step for step in STEP_SPECS if (asset / step).is_dir()} == set(STEP_SPECS)
     assert not (asset / "requirements.in").exists() and not (asset / "requirements.lock").exists()
     assert not list(asset.rglob("__pycache__")) and not list(asset.rglob("*.pyc"))

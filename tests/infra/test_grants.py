@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from archiver import layout
+from archiver.core import layout
 from infra.constructs.functions import RESTORE_STEP_SPECS, STEP_SPECS
 from infra.stack import MANIFESTS_PREFIX, OUTCOME_WRITERS, QUICKSIGHT_PREFIX
 from tests.infra.conftest import (

@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from archiver import metric_names
+from archiver.core import metric_names
 from tests.infra.conftest import Synthesized, function_id, only_id, state_machine_id, synthesize
 
 

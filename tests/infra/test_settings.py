@@ -9,8 +9,8 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from archiver.errors import ConfigurationError
-from archiver.links import DownloadLinkPolicy
+from archiver.core.errors import ConfigurationError
+from archiver.core.links import DownloadLinkPolicy
 from infra.settings import (
     DEFAULTS,
     ArchiverSettings,

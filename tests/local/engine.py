@@ -129,7 +129,7 @@ class LocalLambda:
         for logical_id, spec in self._workflow.functions.items():
             module_name, _, attribute = spec.handler.rpartition(".")
             self._handlers[logical_id] = getattr(importlib.import_module(module_name), attribute)
-        from archiver import observability
+        from archiver.core import observability
 
         return swap_log_stream(observability.logger.registered_handler, self._log_stream)
 
@@ -269,8 +269,8 @@ class LocalStepFunctions:
         stack.enter_context(parse_each_definition_once())
         # moto's engine logs every failed state at ERROR; the run's own report says what failed.
         stack.enter_context(_quiet("moto.stepfunctions"))
-        from archiver import clients
-        from archiver.settings import get_settings
+        from archiver.core import clients
+        from archiver.core.settings import get_settings
 
         clients.reset()
         get_settings.cache_clear()
@@ -280,7 +280,7 @@ class LocalStepFunctions:
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-send.lambda.Invoke", self.lambdas)
         previous_log_stream = self.lambdas.load_handlers()
-        from archiver import observability
+        from archiver.core import observability
 
         stack.callback(swap_log_stream, observability.logger.registered_handler, previous_log_stream)
         self._sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 import boto3
 
+from archiver.core import layout
 from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, drill_request, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
 from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions, local_environment
@@ -155,7 +156,7 @@ def _drill(
     if result.status != "SUCCEEDED":
         print(f"  error: {result.error}\n  cause: {result.cause}", file=out)
     try:
-        report = json.loads(s3.get_object(Bucket=bucket, Key=f"restores/{name}.json")["Body"].read())
+        report = json.loads(s3.get_object(Bucket=bucket, Key=layout.restore_report_key(name))["Body"].read())
     except s3.exceptions.NoSuchKey:
         return result
     for item in report["items"]:
@@ -187,7 +188,7 @@ def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
 
 def _read_manifest(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
     try:
-        body = s3.get_object(Bucket=bucket, Key=f"manifests/{run_id}.json")["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(run_id))["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     manifest: dict[str, Any] = json.loads(body)
@@ -205,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
 
-    from archiver.errors import InvalidRunInputError
-    from archiver.run_input import parse_run_input
+    from archiver.archive.run_input import parse_run_input
+    from archiver.core.errors import InvalidRunInputError
 
     try:
         # Read as StartExecution would: a document it refuses never starts a run.

@@ -37,7 +37,7 @@ class S3Faults:
     Parameters
     ----------
     client
-        The S3 client the handlers use (``archiver.clients.s3()`` inside a local run).
+        The S3 client the handlers use (``archiver.core.clients.s3()`` inside a local run).
     """
 
     def __init__(self, client: Any) -> None:

@@ -18,7 +18,7 @@ import urllib3
 from botocore.exceptions import ClientError
 
 import tests.bench.transfer as bench
-from archiver.settings import Settings
+from archiver.core.settings import Settings
 from tests.bench.transfer import (
     ARCHIVER,
     BASELINE,

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from archiver.core import layout
 from tests.local.emulator import ServiceEmulator, VirtualClock
 from tests.local.engine import ExecutionResult, LocalStepFunctions, local_environment
 from tests.local.template import LOCAL_REGION, SynthesizedWorkflow, load_workflow
@@ -43,7 +44,7 @@ class LocalArchive:
         return sorted(entry["Key"] for page in pages for entry in page.get("Contents", []))
 
     def manifest(self, run_id: str = "run-1") -> dict[str, Any]:
-        manifest: dict[str, Any] = json.loads(self.read(f"manifests/{run_id}.json"))
+        manifest: dict[str, Any] = json.loads(self.read(layout.manifest_key(run_id)))
         return manifest
 
     def logs(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from archiver.run_input import (
+from archiver.archive.run_input import (
     EVENTS_PER_BUNDLE,
     EVENTS_PER_BUNDLE_POLL,
     EVENTS_PER_QAPPS_ITEM,

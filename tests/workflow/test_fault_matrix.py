@@ -20,9 +20,9 @@ from typing import Any
 import boto3
 import pytest
 
-from archiver import clients
-from archiver.run_input import export_job_id
-from archiver.settings import get_settings
+from archiver.archive.run_input import export_job_id
+from archiver.core import clients, layout
+from archiver.core.settings import get_settings
 from tests.local.demo import seed_emulator
 from tests.local.s3_faults import LambdaTimedOut, S3Faults
 from tests.local.template import LOCAL_REGION
@@ -563,7 +563,9 @@ def run_again(archive: LocalArchive, document: dict[str, Any], *, name: str) -> 
 def test_an_identical_object_already_at_the_key_counts_as_archived(archive: LocalArchive) -> None:
     # Given the session's CSV already at its key (an attempt that wrote it, then died before recording it)
     seed_emulator(archive.emulator, SESSION_ONLY)
-    key = f"qapps/{INSTANCE}/{APP}/sessions/{SESSION}/{archive_date()}/run-1.csv"
+    key = layout.session_key(
+        instance_id=INSTANCE, app_id=APP, session_id=SESSION, run_date=archive_date(), run_id="run-1"
+    )
     body = archive.emulator.session_csv(INSTANCE, SESSION)
     archive.s3.put_object(
         Bucket=BUCKET,

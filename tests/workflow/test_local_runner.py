@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from archiver.run_input import export_job_id
+from archiver.archive.run_input import export_job_id
 from tests.local import run
 from tests.local.demo import EXAMPLES_DIR, seed_emulator
 from tests.local.emulator import ServiceEmulator
@@ -40,6 +43,28 @@ def test_the_demo_archives_its_embedded_plan_and_reports_it(
     assert summary["drill"]["status"] == "SUCCEEDED"
     assert summary["drill"]["output"]["restored"] == summary["drill"]["output"]["items"] == 3
     assert (tmp_path / "out" / "archive" / "restores" / "demo-1-drill.json").exists()
+
+
+def test_the_demo_runs_as_make_demo_starts_it_in_a_fresh_process(cdk_out: Path, tmp_path: Path) -> None:
+    # Given a fresh interpreter, without the functions' environment the tests set: the runner sets it
+    # itself, before any step builds Powertools' Metrics (which reads its namespace once, when built)
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("POWERTOOLS_")}
+    # When the demo runs as `make demo` starts it
+    command = [sys.executable, "-m", "tests.local.run", "--cdk-out", str(cdk_out), "--out", str(tmp_path / "out")]
+    finished = subprocess.run(
+        [*command, "--json", "--no-drill", "--name", "demo-2"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Then every item is archived
+    summary = last_json_line(finished.stdout)
+    assert finished.returncode == 0, finished.stderr
+    assert summary["status"] == "SUCCEEDED"
+    assert summary["output"]["archived"] == summary["output"]["items"] == 8
 
 
 def test_a_bad_input_document_exits_non_zero_with_the_error(

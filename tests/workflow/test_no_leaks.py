@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from archiver.log_redaction import redact_botocore_wire_logs
+from archiver.core.log_redaction import redact_botocore_wire_logs
 from tests.local import run
 from tests.local.demo import demo_input
 from tests.local.emulator import ServiceEmulator
@@ -135,7 +135,7 @@ class DemoRecorder:
         self.result = result
         import boto3
 
-        from archiver import clients
+        from archiver.core import clients
 
         s3 = boto3.client("s3")
         bucket = engine.environment["ARCHIVE_BUCKET"]

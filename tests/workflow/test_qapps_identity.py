@@ -20,6 +20,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from archiver.core import layout
 from tests.local.demo import seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
 from tests.local.engine import LocalStepFunctions, local_environment
@@ -168,7 +169,9 @@ def test_a_token_identity_center_refuses_fails_the_q_apps_items_with_what_to_fix
     # the run ended failed after recording it in the manifest
     assert result.status == "FAILED" and result.error == "ItemsFailed"
     assert q_apps_requests(identity_run.emulator) == []
-    manifest = json.loads(identity_run.s3.get_object(Bucket=BUCKET, Key="manifests/identity-2.json")["Body"].read())
+    manifest = json.loads(
+        identity_run.s3.get_object(Bucket=BUCKET, Key=layout.manifest_key("identity-2"))["Body"].read()
+    )
     errors = [failure["error"] for failure in manifest["failures"]]
     assert len(errors) == 3 and {e["type"] for e in errors} == {"QAppsIdentityError"}
     assert all("InvalidGrantException" in e["message"] and "trusted token issuer" in e["message"] for e in errors)

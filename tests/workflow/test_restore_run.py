@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
+from archiver.core import layout
 from tests.local.demo import demo_input, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock, file_upload_card_id, text_input_card_id
 from tests.local.engine import ExecutionResult, LocalStepFunctions, local_environment
@@ -38,7 +39,7 @@ class Restorer:
         return self.archive.engine.run(document, name=name, state_machine_arn=self.arn)
 
     def report(self, name: str = "restore-1") -> dict[str, Any]:
-        report: dict[str, Any] = json.loads(self.archive.read(f"restores/{name}.json"))
+        report: dict[str, Any] = json.loads(self.archive.read(layout.restore_report_key(name)))
         return report
 
 

@@ -1,0 +1,167 @@
+"""Keeping an item's artifact: write it to the archive once, count it, record its outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from archiver.archive.manifest import record_archived, recorded_outcome
+from archiver.core.links import DownloadLinkPolicy
+from archiver.core.observability import count_artifact, logger
+from archiver.core.settings import Settings
+from archiver.store.copy import archive_bytes, archive_download
+from archiver.store.write_once import StoredObject, is_archived_intact
+
+
+def previously_kept(
+    s3: Any,
+    settings: Settings,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    key: str,
+    key_is_prefix: bool = False,
+) -> dict[str, Any] | None:
+    """The item's outcome if an earlier execution of this same run archived it at ``key`` and the object is intact.
+
+    Running a run again (same input, same run id) must archive nothing twice: a Q Apps export
+    or a new QuickSight job would serve new bytes, which the write-once key would then refuse
+    as a conflict. So each archive step first asks whether its item is already settled, and
+    only then calls the service.
+
+    ``key`` is where this run keeps the item (``key_is_prefix``: under which prefix, when the key
+    is only known after asking the service). An outcome at this run's outcome key whose object is
+    elsewhere was not written for this run's item (an execution name used again, months later, with
+    another plan or on another date): it is not this run's, and the item is archived afresh.
+    """
+    outcome = recorded_outcome(s3, settings.archive_bucket, run=run, item_id=item["itemId"])
+    if outcome is None or outcome.get("status") != "archived":
+        return None
+    artifact = outcome["artifact"]
+    if not (artifact["key"].startswith(key) if key_is_prefix else artifact["key"] == key):
+        return None
+    if not is_archived_intact(
+        s3, settings.archive_bucket, artifact["key"], size=artifact["size"], sha256=artifact["sha256"]
+    ):
+        return None
+    logger.info("Already archived by an earlier execution of this run", extra={"item_id": item["itemId"]})
+    return outcome
+
+
+def _count_and_record(
+    s3: Any,
+    settings: Settings,
+    stored: StoredObject,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    source: dict[str, Any],
+    warnings: list[dict[str, Any]] | None,
+    ready_at: float | None = None,
+) -> dict[str, Any]:
+    """Count the artifact now in the archive, log it and record the item's outcome."""
+    count_artifact(
+        kind,
+        stored.size,
+        already_archived=stored.already_archived,
+        link_refreshes=stored.link_refreshes,
+        ready_at=ready_at,
+    )
+    logger.info(
+        "Artifact archived",
+        extra={
+            "item_id": item["itemId"],
+            "key": stored.key,
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "already_archived": stored.already_archived,
+        },
+    )
+    return record_archived(
+        s3,
+        settings.archive_bucket,
+        run=run,
+        item_id=item["itemId"],
+        kind=kind,
+        stored=stored,
+        source=source,
+        warnings=warnings,
+    )
+
+
+def keep_download(
+    s3: Any,
+    settings: Settings,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    key: str,
+    content_type: str,
+    fetch_link: Callable[[], str],
+    export_ready_at: Callable[[], float | None],
+    source: dict[str, Any],
+    warnings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Stream what a presigned link serves into the archive at ``key``; return the item's outcome.
+
+    ``fetch_link`` is called for the first link and again whenever the host says it has expired,
+    so the link is only ever held inside this call. ``export_ready_at`` says, once the copy is done,
+    when the export it copied was ready (a refresh may have exported again), if known.
+    """
+    stored = archive_download(
+        fetch_link=fetch_link,
+        s3=s3,
+        bucket=settings.archive_bucket,
+        key=key,
+        content_type=content_type,
+        policy=DownloadLinkPolicy.from_setting(settings.download_allowlist),
+        part_size=settings.part_size_bytes,
+        max_parts_in_flight=settings.max_parts_in_flight,
+        max_link_refreshes=settings.max_link_refreshes,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+    )
+    return _count_and_record(
+        s3,
+        settings,
+        stored,
+        run=run,
+        item=item,
+        kind=kind,
+        source=source,
+        warnings=warnings,
+        ready_at=export_ready_at(),
+    )
+
+
+def keep_document(
+    s3: Any,
+    settings: Settings,
+    *,
+    run: dict[str, Any],
+    item: dict[str, Any],
+    kind: str,
+    key: str,
+    body: bytes,
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """Write a small in-memory document (e.g. JSON) into the archive at ``key``; return the outcome."""
+    stored = archive_bytes(s3=s3, bucket=settings.archive_bucket, key=key, body=body, content_type="application/json")
+    return _count_and_record(s3, settings, stored, run=run, item=item, kind=kind, source=source, warnings=None)
+
+
+def link_in_hand_then_fresh(first: str, fresh: Callable[[], str]) -> Callable[[], str]:
+    """A link source: the link already in hand, then a fresh one from ``fresh`` for each refresh."""
+    pending = [first]
+
+    def fetch() -> str:
+        return pending.pop() if pending else fresh()
+
+    return fetch
+
+
+def step_result(outcome: dict[str, Any]) -> dict[str, Any]:
+    """What an archive step returns to the state machine: where the artifact went, nothing more."""
+    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}

@@ -1,0 +1,134 @@
+"""What is wrong with an input document (a run's, a restore's), said field by field.
+
+Both input documents are checked against a published JSON Schema (``archiver/schema/``) and refused
+with every problem at once, each naming its field (``qapps.sesions: unknown key (did you mean
+sessions? ...)``). This module is how a schema violation is worded, and how the cross-field checks
+find the parts of a document that are well-formed even where the schema failed elsewhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+_VALUE_PREVIEW = 60
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
+
+
+def _field(path: Iterable[Any]) -> str:
+    """A field's path as the messages name it: ``quicksight.bundles[0].name`` (odd keys quoted)."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.match(str(part)):
+            text += f"[{json.dumps(part)}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(document)"
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= _VALUE_PREVIEW else text[: _VALUE_PREVIEW - 3] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int | float):
+        return "number"
+    return "null"
+
+
+def _describe(error: ValidationError) -> list[str]:
+    """Turn one schema violation into problems that name the field and what was expected."""
+    field = _field(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    match error.validator:
+        case "additionalProperties":
+            allowed = sorted(schema.get("properties", {}))
+            unknown = sorted(set(error.instance) - set(allowed))
+            return [
+                f"{_field([*error.absolute_path, key])}: unknown key ({_did_you_mean(key, allowed)}"
+                f"expected one of {', '.join(allowed)})"
+                for key in unknown
+            ]
+        case "required":
+            missing = re.findall(r"'([^']+)' is a required property", error.message)
+            return [f"{_field([*error.absolute_path, key])}: required" for key in missing]
+        case "type":
+            return [f"{field}: expected {error.validator_value}, got {_json_type(error.instance)}"]
+        case "pattern":
+            expected = schema.get("description", f"a string matching {error.validator_value}")
+            return [f"{field}: expected {expected}, got {_preview(error.instance)}"]
+        case "enum":
+            options = ", ".join(json.dumps(option) for option in error.validator_value)
+            return [f"{field}: expected one of {options}, got {_preview(error.instance)}"]
+        case "minItems" | "maxItems":
+            bound = "at least" if error.validator == "minItems" else "at most"
+            return [f"{field}: expected {bound} {error.validator_value} items, got {len(error.instance)}"]
+        case "minLength" | "maxLength":
+            bound = "at least" if error.validator == "minLength" else "at most"
+            return [f"{field}: expected {bound} {error.validator_value} characters, got {len(error.instance)}"]
+        case "uniqueItems":
+            return [f"{field}: expected no duplicates"]
+        case "anyOf" if not error.absolute_path:
+            return ["(document): expected a 'quicksight' and/or a 'qapps' section"]
+        case "anyOf":
+            return [f"{field}: expected at least one of 'sessions' or 'apps', non-empty"]
+        case _:
+            return [f"{field}: {error.message}"]
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""
+
+
+def schema_problems(document: Any, validator: Draft202012Validator) -> list[str]:
+    """Every way ``document`` breaks ``validator``'s schema, one field-naming line each."""
+    if not isinstance(document, dict):
+        return [f"(document): expected an object, got {_json_type(document)}"]
+    problems: list[str] = []
+    errors = sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    for error in errors:
+        problems.extend(_describe(error))
+    return list(dict.fromkeys(problems))
+
+
+def part_conforms(value: Any, pointer: str, validator: Draft202012Validator) -> bool:
+    """Whether ``value`` is valid against the part of ``validator``'s schema at ``pointer`` (``#/$defs/bundle``).
+
+    Cross-field checks run on the parts of a document that are well-formed even when the schema
+    failed elsewhere, so that one refusal names every problem, not the schema's first.
+    """
+    return _part_validator(validator, pointer).is_valid(value)
+
+
+_part_validators: dict[tuple[int, str], Draft202012Validator] = {}
+
+
+def _part_validator(validator: Draft202012Validator, pointer: str) -> Draft202012Validator:
+    key = (id(validator.schema), pointer)
+    if key not in _part_validators:
+        _part_validators[key] = Draft202012Validator({"$defs": validator.schema["$defs"], "$ref": pointer})
+    return _part_validators[key]
+
+
+def listed_items(container: Any, key: str) -> list[tuple[int, Any]]:
+    """``container[key]`` with indexes, when the container is an object and that is a list."""
+    value = container.get(key) if isinstance(container, dict) else None
+    return list(enumerate(value)) if isinstance(value, list) else []
