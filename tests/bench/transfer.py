@@ -495,7 +495,7 @@ def report(measurements: list[Measurement], settings: Settings) -> dict[str, Any
 
 def _copy_step_memory_mb() -> int:
     # Imported here: the CDK app's modules start a jsii runtime, which the copies need not wait for.
-    from infra.constructs.functions import STEP_SPECS
+    from infra.archive.workflow import STEP_SPECS
 
     return STEP_SPECS["archive_bundle"].memory_mb
 
