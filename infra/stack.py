@@ -18,6 +18,7 @@ from infra.archive.grants import grant_archive_steps
 from infra.archive.workflow import STEP_SPECS, ArchiveWorkflow, WorkflowSteps
 from infra.core.archive_bucket import ArchiveBucket
 from infra.core.functions import ArchiverFunctions
+from infra.core.grants import QAppsAccess
 from infra.core.monitoring import Monitoring
 from infra.core.qapps_identity import QAppsIdentity
 from infra.core.schedule import RunSchedule
@@ -133,14 +134,9 @@ class ArchiverStack(Stack):
             )
 
         # Each side's grants join its functions to the archive (and to Q Apps, through the identity if any).
-        for grant in (grant_archive_steps, grant_restore_steps):
-            grant(
-                self.functions.functions,
-                bucket=self.archive.bucket,
-                key=self.archive.key,
-                qapps_identity=self.qapps_identity,
-                qapps_instance_ids=settings.qapps_instance_ids,
-            )
+        qapps = QAppsAccess(identity=self.qapps_identity, instance_ids=settings.qapps_instance_ids)
+        grant_archive_steps(self.functions.functions, archive=self.archive, qapps=qapps)
+        grant_restore_steps(self.functions.functions, archive=self.archive, qapps=qapps)
 
 
 def _object_lock_retention(object_lock: ObjectLock | None) -> s3.ObjectLockRetention | None:

@@ -9,25 +9,22 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 
 # The functions' own archive layout: grants follow where the code writes, by construction.
 from archiver import layout
 from archiver.layout import MANIFESTS_PREFIX, QUICKSIGHT_PREFIX
+from infra.core.archive_bucket import ArchiveBucket
 from infra.core.grants import (
     KEY_READS,
     KEY_WRITES,
     QAPPS_IDS_AT_RUN_TIME,
+    QAppsAccess,
     allow,
     allow_archive_key,
-    allow_qapps,
-    qapps_arns,
-    qapps_instances,
-    quicksight_arn,
+    allow_bundle_jobs,
 )
-from infra.core.qapps_identity import QAppsIdentity
 
 # The steps that settle an item and record its outcome under manifests/.
 OUTCOME_WRITERS = (
@@ -91,75 +88,58 @@ PER_RUN_JOBS = "Export job ids are made per run (run id + bundle name), so no jo
 
 
 def grant_archive_steps(
-    functions: Mapping[str, lambda_.Function],
-    *,
-    bucket: s3.IBucket,
-    key: kms.IKey,
-    qapps_identity: QAppsIdentity | None,
-    qapps_instance_ids: Sequence[str] | None,
+    functions: Mapping[str, lambda_.Function], *, archive: ArchiveBucket, qapps: QAppsAccess
 ) -> None:
     """Grant each step of the archive run exactly what it uses, in one pass over the steps."""
     grant_bundle_exports(functions)
-    grant_qapps_reads(functions, identity=qapps_identity, instance_ids=qapps_instance_ids)
-    grant_artifact_writes(functions, bucket=bucket, instance_ids=qapps_instance_ids)
-    grant_outcomes(functions, bucket=bucket)
+    grant_qapps_reads(functions, qapps)
+    grant_artifact_writes(functions, bucket=archive.bucket, qapps=qapps)
+    grant_outcomes(functions, bucket=archive.bucket)
     for name in ARCHIVE_KEY_WRITERS:
-        allow_archive_key(functions[name], key, KEY_WRITES)
+        allow_archive_key(functions[name], archive.key, KEY_WRITES)
     for name in ARCHIVE_KEY_READERS:
-        allow_archive_key(functions[name], key, KEY_READS)
+        allow_archive_key(functions[name], archive.key, KEY_READS)
 
 
 def grant_bundle_exports(functions: Mapping[str, lambda_.Function]) -> None:
     """Start and follow QuickSight export jobs, and read what the plan exports."""
-    start = functions["start_bundle_export"]
-    export_jobs = quicksight_arn(start, "asset-bundle-export-job")
-    allow(
-        start,
-        ["quicksight:StartAssetBundleExportJob", "quicksight:DescribeAssetBundleExportJob"],
-        [export_jobs],
-        wildcards_because=PER_RUN_JOBS,
+    allow_bundle_jobs(
+        functions["start_bundle_export"],
+        [functions["check_bundle_export"], functions["archive_bundle"]],
+        job_type="asset-bundle-export-job",
+        start_actions=["quicksight:StartAssetBundleExportJob", "quicksight:DescribeAssetBundleExportJob"],
+        follow_action="quicksight:DescribeAssetBundleExportJob",
+        asset_actions={
+            resource_type: [*actions, "quicksight:ListTagsForResource"]
+            for resource_type, actions in QUICKSIGHT_EXPORT_READS.items()
+        },
+        jobs_because=PER_RUN_JOBS,
+        assets_because="The plan names the exported assets at run time; only describe/list actions",
     )
-    for resource_type, actions in QUICKSIGHT_EXPORT_READS.items():
-        allow(
-            start,
-            [*actions, "quicksight:ListTagsForResource"],
-            [quicksight_arn(start, resource_type)],
-            wildcards_because="The plan names the exported assets at run time; only describe/list actions",
-        )
-    for name in ("check_bundle_export", "archive_bundle"):
-        allow(
-            functions[name], ["quicksight:DescribeAssetBundleExportJob"], [export_jobs], wildcards_because=PER_RUN_JOBS
-        )
 
 
-def grant_qapps_reads(
-    functions: Mapping[str, lambda_.Function], *, identity: QAppsIdentity | None, instance_ids: Sequence[str] | None
-) -> None:
+def grant_qapps_reads(functions: Mapping[str, lambda_.Function], qapps: QAppsAccess) -> None:
     """Export sessions and get app definitions. Q Apps resources live under their Amazon Q Business
     application (Service Authorization Reference, "Amazon Q Business Q Apps"): sessions are required for
     ExportQAppSessionData; GetQApp accepts the application or the app."""
-    qapps_apps, qbusiness_applications = qapps_arns(instance_ids)
-    allow_qapps(
+    qapps_apps, qbusiness_applications = qapps.arns()
+    qapps.allow(
         functions["archive_session"],
         ["qapps:ExportQAppSessionData"],
         [f"{app}/session/*" for app in qapps_apps],
-        identity=identity,
         wildcards_because=QAPPS_IDS_AT_RUN_TIME,
     )
-    allow_qapps(
+    qapps.allow(
         functions["archive_app"],
         ["qapps:GetQApp"],
         [*qapps_apps, *qbusiness_applications],
-        identity=identity,
         wildcards_because=QAPPS_IDS_AT_RUN_TIME,
     )
 
 
-def grant_artifact_writes(
-    functions: Mapping[str, lambda_.Function], *, bucket: s3.IBucket, instance_ids: Sequence[str] | None
-) -> None:
+def grant_artifact_writes(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBucket, qapps: QAppsAccess) -> None:
     """Each copy step writes its own kind of artifact (of the allowed instances), at the layout's keys."""
-    instances = qapps_instances(instance_ids)
+    instances = qapps.instances
     session_keys = [
         layout.session_key(instance_id=i, app_id="*", session_id="*", run_date="*", run_id="*") for i in instances
     ]

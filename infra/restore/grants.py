@@ -16,17 +16,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 
 from archiver.layout import MANIFESTS_PREFIX, QAPPS_PREFIX, QUICKSIGHT_PREFIX, RESTORES_PREFIX
+from infra.core.archive_bucket import ArchiveBucket
 from infra.core.grants import (
     KEY_READS,
     KEY_WRITES,
     QAPPS_IDS_AT_RUN_TIME,
+    QAppsAccess,
     allow,
     allow_archive_key,
-    allow_qapps,
-    qapps_arns,
-    quicksight_arn,
+    allow_bundle_jobs,
 )
-from infra.core.qapps_identity import QAppsIdentity
 
 # What StartAssetBundleImportJob needs on each kind of resource a bundle may hold: the actions of AWS's
 # managed AWSQuickSightAssetBundleImportPolicy (v1), by resource type, but for QUICKSIGHT_IMPORT_NOT_GRANTED.
@@ -120,21 +119,16 @@ PER_RESTORE_JOBS = "Import job ids are made per restore, so no job ARN is known 
 
 
 def grant_restore_steps(
-    functions: Mapping[str, lambda_.Function],
-    *,
-    bucket: s3.IBucket,
-    key: kms.Key,
-    qapps_identity: QAppsIdentity | None,
-    qapps_instance_ids: Sequence[str] | None,
+    functions: Mapping[str, lambda_.Function], *, archive: ArchiveBucket, qapps: QAppsAccess
 ) -> None:
     """Grant each restore step exactly what it uses: reads of the archive, the reports, the two services."""
-    grant_archive_reads(functions, bucket=bucket)
-    grant_reports(functions, bucket=bucket)
+    grant_archive_reads(functions, bucket=archive.bucket)
+    grant_reports(functions, bucket=archive.bucket)
     for name in RESTORE_KEY_USERS:
-        allow_archive_key(functions[name], key, KEY_READS if name in RESTORE_KEY_READERS else KEY_WRITES)
+        allow_archive_key(functions[name], archive.key, KEY_READS if name in RESTORE_KEY_READERS else KEY_WRITES)
     grant_bundle_imports(functions)
-    grant_qapps_restores(functions, identity=qapps_identity, instance_ids=qapps_instance_ids)
-    let_quicksight_decrypt_imports(key)
+    grant_qapps_restores(functions, qapps)
+    let_quicksight_decrypt_imports(archive.key)
 
 
 def grant_archive_reads(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBucket) -> None:
@@ -180,48 +174,36 @@ def grant_reports(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBuck
 
 def grant_bundle_imports(functions: Mapping[str, lambda_.Function]) -> None:
     """Start and follow QuickSight import jobs, and create or update what an archived bundle holds."""
-    start = functions["start_bundle_import"]
-    import_jobs = quicksight_arn(start, "asset-bundle-import-job")
-    allow(
-        start,
-        ["quicksight:StartAssetBundleImportJob", "quicksight:DescribeAssetBundleImportJob"],
-        [import_jobs],
-        wildcards_because=PER_RESTORE_JOBS,
-    )
-    for resource_type, actions in QUICKSIGHT_IMPORT_WRITES.items():
-        allow(
-            start,
-            [*actions, *QUICKSIGHT_IMPORT_TAGGING],
-            [quicksight_arn(start, resource_type)],
-            wildcards_because="An import creates or updates the assets in its archived bundle, known at run time",
-        )
-    allow(
-        functions["check_bundle_import"],
-        ["quicksight:DescribeAssetBundleImportJob"],
-        [import_jobs],
-        wildcards_because=PER_RESTORE_JOBS,
+    allow_bundle_jobs(
+        functions["start_bundle_import"],
+        [functions["check_bundle_import"]],
+        job_type="asset-bundle-import-job",
+        start_actions=["quicksight:StartAssetBundleImportJob", "quicksight:DescribeAssetBundleImportJob"],
+        follow_action="quicksight:DescribeAssetBundleImportJob",
+        asset_actions={
+            resource_type: [*actions, *QUICKSIGHT_IMPORT_TAGGING]
+            for resource_type, actions in QUICKSIGHT_IMPORT_WRITES.items()
+        },
+        jobs_because=PER_RESTORE_JOBS,
+        assets_because="An import creates or updates the assets in its archived bundle, known at run time",
     )
 
 
-def grant_qapps_restores(
-    functions: Mapping[str, lambda_.Function], *, identity: QAppsIdentity | None, instance_ids: Sequence[str] | None
-) -> None:
+def grant_qapps_restores(functions: Mapping[str, lambda_.Function], qapps: QAppsAccess) -> None:
     """Check the apps a restore names, and upload files to them."""
-    qapps_apps, qbusiness_applications = qapps_arns(instance_ids)
-    allow_qapps(
+    qapps_apps, qbusiness_applications = qapps.arns()
+    qapps.allow(
         functions["validate_restore"],
         ["qapps:GetQApp"],
         [*qapps_apps, *qbusiness_applications],
-        identity=identity,
         wildcards_because=QAPPS_IDS_AT_RUN_TIME,
     )
     # CreatePresignedUrl has no IAM action of its own: "the IAM permissions are derived from the
     # qapps:ImportDocument action" (Q Apps API reference); cfn-lint knows no qapps:CreatePresignedUrl.
-    allow_qapps(
+    qapps.allow(
         functions["restore_qapp_file"],
         ["qapps:ImportDocument"],
         qapps_apps,
-        identity=identity,
         wildcards_because=QAPPS_IDS_AT_RUN_TIME,
     )
 
