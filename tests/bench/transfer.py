@@ -433,8 +433,13 @@ def transfer_settings() -> Settings:
     """The copy steps' transfer settings: the deployed defaults unless ``TRANSFER_*`` says otherwise."""
     get_settings.cache_clear()
     try:
-        # The bucket is the one setting without a default; the copies here never name it to S3.
-        with mock.patch.dict(os.environ, {"ARCHIVE_BUCKET": BUCKET}):
+        # What the stack always sets has no default; the copies here use none of it (nor name the bucket to S3).
+        deployed = {
+            "ARCHIVE_BUCKET": BUCKET,
+            "DOWNLOAD_ALLOWLIST": "http://127.0.0.1",
+            "EXPORT_DEADLINE_SECONDS": "7200",
+        }
+        with mock.patch.dict(os.environ, deployed):
             return get_settings()
     finally:
         get_settings.cache_clear()
