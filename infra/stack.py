@@ -17,7 +17,7 @@ from constructs import Construct
 from infra.archive.grants import grant_archive_steps
 from infra.archive.workflow import STEP_SPECS, ArchiveWorkflow, WorkflowSteps
 from infra.core.archive_bucket import ArchiveBucket
-from infra.core.functions import ArchiverFunctions
+from infra.core.functions import ArchiverFunctions, steps_of
 from infra.core.grants import QAppsAccess
 from infra.core.monitoring import Monitoring
 from infra.core.qapps_identity import QAppsIdentity
@@ -78,14 +78,14 @@ class ArchiverStack(Stack):
         self.workflow = ArchiveWorkflow(
             self,
             "Workflow",
-            steps=WorkflowSteps.of(self.functions.functions),
+            steps=steps_of(WorkflowSteps, self.functions.functions),
             timeout=Duration.hours(settings.run_timeout_hours),
         )
         self.state_machine: sfn.StateMachine = self.workflow.state_machine
         self.restore_workflow = RestoreWorkflow(
             self,
             "Restore",
-            steps=RestoreSteps.of(self.functions.functions),
+            steps=steps_of(RestoreSteps, self.functions.functions),
             timeout=Duration.hours(settings.run_timeout_hours),
         )
 

@@ -62,11 +62,6 @@ class WorkflowSteps:
     record_item_failure: lambda_.IFunction
     write_manifest: lambda_.IFunction
 
-    @classmethod
-    def of(cls, functions: Mapping[str, lambda_.IFunction]) -> WorkflowSteps:
-        """The run's steps out of every function, by step name."""
-        return cls(**{name: functions[name] for name in STEP_SPECS})
-
 
 class ArchiveWorkflow(Construct):
     """Validates a run's plan, archives every item, writes the manifest."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_lambda as lambda_
@@ -16,6 +17,12 @@ from constructs import Construct
 from archiver import metric_names
 from infra.bundling import FUNCTIONS_DIR, dependency_layer_code
 from infra.nag import acknowledge
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# A workflow's steps: a dataclass with a field per step.
+Steps = TypeVar("Steps", bound="DataclassInstance")
 
 REQUIREMENTS = FUNCTIONS_DIR.parent / "requirements.txt"
 # Powertools publishes each release's layer ARN under this public SSM parameter, per region.
@@ -142,3 +149,9 @@ class ArchiverFunctions(Construct):
             "AwsSolutions-L1",
             "Python 3.13 on purpose: the pinned Powertools layer (python313) and the dependency layer are built for it",
         )
+
+
+def steps_of(steps: type[Steps], functions: Mapping[str, lambda_.Function]) -> Steps:
+    """A workflow's steps (``WorkflowSteps``, ``RestoreSteps``: a dataclass, a field per step) out of every function."""
+    named: dict[str, Any] = {field.name: functions[field.name] for field in fields(steps)}
+    return steps(**named)

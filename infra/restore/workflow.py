@@ -59,11 +59,6 @@ class RestoreSteps:
     record_restore_failure: lambda_.IFunction
     write_restore_report: lambda_.IFunction
 
-    @classmethod
-    def of(cls, functions: Mapping[str, lambda_.IFunction]) -> RestoreSteps:
-        """The restore's steps out of every function, by step name."""
-        return cls(**{name: functions[name] for name in RESTORE_STEP_SPECS})
-
 
 class RestoreWorkflow(Construct):
     """Validates a restore request, restores (or drills, or only validates) every item, writes the report."""
