@@ -30,7 +30,7 @@ DESCRIPTION = "Archives Amazon QuickSight asset bundles and Amazon Q Apps data t
 
 
 class ArchiverStack(Stack):
-    """The archive bucket, one function per step, the state machine, its schedule and its alarms.
+    """The archive bucket, one function per step, the two state machines, their schedules and the alarms.
 
     Attributes
     ----------
