@@ -18,7 +18,6 @@ the order listed; every stage account must be bootstrapped to trust the pipeline
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from aws_cdk import pipelines
 from constructs import Construct, Node
 
 from infra.nag import acknowledge, acknowledge_wildcard, acknowledge_wildcard_actions
-from infra.settings import ArchiverSettings, Problems, SettingsError
+from infra.settings import ArchiverSettings, Problems, SettingsError, from_json_text
 from infra.stack import DESCRIPTION, ArchiverStack
 
 PIPELINE_CONTEXT_KEY = "archiverPipeline"
@@ -87,11 +86,7 @@ class PipelineSettings:
         """The ``archiverPipeline`` context object (JSON object or JSON string), or ``None`` when absent."""
         node = scope.node if isinstance(scope, Construct) else scope
         raw = node.try_get_context(PIPELINE_CONTEXT_KEY)
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise SettingsError(f"context '{PIPELINE_CONTEXT_KEY}' is not valid JSON: {error}") from None
+        raw = from_json_text(raw, f"context '{PIPELINE_CONTEXT_KEY}' is not valid JSON")
         return None if raw is None else cls.from_mapping(raw)
 
     @classmethod

@@ -172,6 +172,16 @@ class ObjectLock:
     retention_days: int
 
 
+def from_json_text(value: Any, error_says: str) -> Any:
+    """``value``, parsed when it is JSON text (what ``cdk synth -c key='{...}'`` passes); else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"{error_says}: {error}") from None
+
+
 def load_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     """The ``context`` object of ``cdk.json``: feature flags and the archiver's settings.
 
@@ -249,11 +259,7 @@ class ArchiverSettings:
         raw = node.try_get_context(CONTEXT_KEY)
         if raw is None:
             raw = {}
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise SettingsError(f"context '{CONTEXT_KEY}' is not valid JSON: {error}") from None
+        raw = from_json_text(raw, f"context '{CONTEXT_KEY}' is not valid JSON")
         if not isinstance(raw, Mapping):
             raise SettingsError(f"context '{CONTEXT_KEY}' must be a JSON object, got {type(raw).__name__}")
         return cls.from_mapping({**DEFAULTS, **raw})
@@ -364,11 +370,7 @@ def _plan(
     value = values[name]
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise SettingsError(f"{_key(name)} is a string but not valid JSON: {error}") from None
+    value = from_json_text(value, f"{_key(name)} is a string but not valid JSON")
     if not isinstance(value, dict):
         raise SettingsError(
             f"{_key(name)} must be null (no schedule) or the {what} JSON object, got {type(value).__name__}"
