@@ -18,7 +18,6 @@ the order listed; every stage account must be bootstrapped to trust the pipeline
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +30,11 @@ from aws_cdk import pipelines
 from constructs import Construct, Node
 
 from infra.nag import acknowledge, acknowledge_wildcard, acknowledge_wildcard_actions
-from infra.settings import ArchiverSettings, SettingsError
+from infra.settings import ArchiverSettings, Problems, SettingsError, from_json_text
 from infra.stack import DESCRIPTION, ArchiverStack
 
 PIPELINE_CONTEXT_KEY = "archiverPipeline"
+DEFAULT_BRANCH = "main"
 
 _CONNECTION = re.compile(
     r"^arn:aws(-[a-z]+)*:(?P<service>codestar-connections|codeconnections):(?P<region>[a-z]{2}(-[a-z]+)+-\d):"
@@ -86,11 +86,7 @@ class PipelineSettings:
         """The ``archiverPipeline`` context object (JSON object or JSON string), or ``None`` when absent."""
         node = scope.node if isinstance(scope, Construct) else scope
         raw = node.try_get_context(PIPELINE_CONTEXT_KEY)
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise SettingsError(f"context '{PIPELINE_CONTEXT_KEY}' is not valid JSON: {error}") from None
+        raw = from_json_text(raw, f"context '{PIPELINE_CONTEXT_KEY}' is not valid JSON")
         return None if raw is None else cls.from_mapping(raw)
 
     @classmethod
@@ -100,13 +96,27 @@ class PipelineSettings:
                 f"context '{PIPELINE_CONTEXT_KEY}' must be null (no pipeline) or a JSON object, "
                 f"got {type(raw).__name__}"
             )
-        _only_keys(raw, _KEYS, PIPELINE_CONTEXT_KEY)
-        connection_arn = _matching(raw, "connectionArn", _CONNECTION, "a CodeConnections (CodeStar) connection ARN")
-        repository = _matching(raw, "repository", _REPOSITORY, "'owner/repository'")
-        branch = raw.get("branch", "main")
-        if not isinstance(branch, str) or not branch.strip():
-            raise SettingsError(f"{_key('branch')} must be a branch name, got {branch!r}")
-        return cls(connection_arn, repository, branch.strip(), _stages(raw.get("stages")))
+        # Every problem at once, each naming its key.
+        problems = Problems()
+        problems.check(lambda: _only_keys(raw, _KEYS, PIPELINE_CONTEXT_KEY))
+        values: dict[str, Any] = {
+            "connection_arn": problems.check(
+                lambda: _matching(raw, "connectionArn", _CONNECTION, "a CodeConnections (CodeStar) connection ARN")
+            ),
+            "repository": problems.check(lambda: _matching(raw, "repository", _REPOSITORY, "'owner/repository'")),
+            "branch": problems.check(lambda: _branch(raw)),
+            "stages": problems.check(lambda: _stages(raw.get("stages"))),
+        }
+        problems.raise_any()
+        return cls(**values)
+
+
+def _branch(raw: Mapping[str, Any]) -> str:
+    # The one default of the pipeline's settings: cdk.json's archiverPipeline is null until a user opts in.
+    branch = raw.get("branch", DEFAULT_BRANCH)
+    if not isinstance(branch, str) or not branch.strip():
+        raise SettingsError(f"{_key('branch')} must be a branch name, got {branch!r}")
+    return branch.strip()
 
 
 def _key(path: str) -> str:

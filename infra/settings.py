@@ -1,30 +1,31 @@
 """The archiver's deployment settings, read once from CDK context and validated.
 
-Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, with their defaults:
+Every setting lives in the ``archiver`` object of ``cdk.json``'s context, and that object is the one home of
+every default: this module holds none of its own (``DEFAULTS`` is that object, read from the file). Keys:
 
-``coldStorageAfterDays`` (90)
+``coldStorageAfterDays``
     Days after which archived objects (and noncurrent versions) move to S3 Glacier Instant Retrieval.
-``downloadAllowlist`` ("https://*.amazonaws.com,https://*.amazonaws.com.cn")
+``downloadAllowlist``
     Comma-separated origins the functions may download presigned links from (and post Q Apps uploads
-    to), in the grammar of ``archiver.links.parse_allowlist``, the parser the copy steps use.
-``runTimeoutHours`` (12)
+    to), in the grammar of ``archiver.core.links.parse_allowlist``, the parser the copy steps use.
+``runTimeoutHours``
     Longest a run (one state machine execution) may take before Step Functions times it out.
-``exportDeadlineMinutes`` (120)
+``exportDeadlineMinutes``
     Longest one QuickSight bundle export may stay unfinished before the run gives up on it.
-``scheduleExpression`` ("cron(0 3 * * ? *)")
+``scheduleExpression``
     EventBridge ``cron(...)`` or ``rate(...)`` expression of the scheduled run (UTC).
-``schedulePlan`` (null)
+``schedulePlan``
     The run input document the schedule sends. ``null`` means no schedule is created at all.
-``drillScheduleExpression`` ("cron(0 5 * * ? *)")
+``drillScheduleExpression``
     EventBridge expression of the scheduled restore drill (UTC), after the night's run.
-``drillPlan`` (null)
+``drillPlan``
     The restore input document the drill schedule sends (mode ``drill`` or ``validate`` only: a schedule
     never restores over the originals). ``null`` means no drill schedule.
-``notificationEmail`` (null)
+``notificationEmail``
     An address subscribed to the failure notifications topic (it must confirm the subscription).
-``logRetentionDays`` (90)
+``logRetentionDays``
     How long each function's log group keeps its events; one of CloudWatch Logs' retention periods.
-``qappsCredentials`` ({"mode": "role"})
+``qappsCredentials``
     How the Q Apps steps sign their calls. ``{"mode": "role"}``: the functions' own roles.
     ``{"mode": "identity-center", "secretArn": ..., "applicationArn": ..., "secretKeyArn": null,
     "identityCenterRegion": null}``: as the archive user, through IAM Identity Center trusted identity
@@ -32,22 +33,23 @@ Every setting lives in the ``archiver`` object of ``cdk.json``'s context. Keys, 
     the user's JWT or client-credentials grant, ``applicationArn`` the customer-managed Identity Center
     application, ``secretKeyArn`` the secret's customer-managed KMS key (if any), ``identityCenterRegion``
     Identity Center's region when it is not the stack's.
-``qappsInstanceIds`` (null)
+``qappsInstanceIds``
     The Amazon Q Business application ids (Q Apps instances) the archiver may read; ``null``: any in the
     stack's account and region.
-``breakGlassRoleArn`` (null)
+``breakGlassRoleArn``
     The one role that may delete archived objects or their versions. ``null``: nobody may.
-``objectLock`` (null)
+``objectLock``
     ``{"mode": "GOVERNANCE" | "COMPLIANCE", "retentionDays": N}``: S3 Object Lock with a default retention
     on every archived object. Only takes effect on a new bucket: Object Lock is enabled at creation.
-``maxHoursWithoutSuccessfulRun`` (null)
+``maxHoursWithoutSuccessfulRun``
     Alarm when no run has succeeded for this many hours (1 to 168). ``null`` with a schedule: the schedule's
     interval (a day for ``cron``) plus ``runTimeoutHours``; ``null`` without a schedule: no such alarm.
 
 The deploy pipeline has its own top-level context key, ``archiverPipeline`` (see ``infra/pipeline.py``).
 
 Override one key for one synth with ``cdk synth -c 'archiver={"schedulePlan": {...}}'``: keys the override
-leaves out keep their defaults.
+leaves out keep cdk.json's values. Every key is checked, and every problem is reported at once, each naming
+its key and what it expects.
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
@@ -77,28 +81,10 @@ from archiver.core.settings import (
 )
 from archiver.restore.request import input_problems as restore_input_problems
 
+T = TypeVar("T")
+
 CONTEXT_KEY = "archiver"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
-
-# The same values as cdk.json's "archiver" object (a test keeps the two equal), so a context override
-# that names only some keys still gets a complete configuration.
-DEFAULTS: Mapping[str, Any] = {
-    "coldStorageAfterDays": 90,
-    "downloadAllowlist": "https://*.amazonaws.com,https://*.amazonaws.com.cn",
-    "runTimeoutHours": 12,
-    "exportDeadlineMinutes": 120,
-    "scheduleExpression": "cron(0 3 * * ? *)",
-    "schedulePlan": None,
-    "drillScheduleExpression": "cron(0 5 * * ? *)",
-    "drillPlan": None,
-    "notificationEmail": None,
-    "logRetentionDays": 90,
-    "qappsCredentials": {"mode": ROLE_MODE},
-    "qappsInstanceIds": None,
-    "breakGlassRoleArn": None,
-    "objectLock": None,
-    "maxHoursWithoutSuccessfulRun": None,
-}
 
 # CloudWatch Logs accepts only these periods.
 _RETENTION: Mapping[int, logs.RetentionDays] = {
@@ -146,6 +132,28 @@ class SettingsError(ValueError):
     """A context value is missing or invalid; the message names the key and what it expects."""
 
 
+class Problems:
+    """Every problem of one settings object, so that all are reported at once (the archiver's and the pipeline's)."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def check(self, parse: Callable[[], T]) -> T | None:
+        """``parse()``, or ``None`` with its problem kept when it raises SettingsError."""
+        try:
+            return parse()
+        except SettingsError as error:
+            self.found.append(str(error))
+            return None
+
+    def raise_any(self) -> None:
+        """Raise one SettingsError naming every problem found, if any."""
+        if len(self.found) == 1:
+            raise SettingsError(self.found[0])
+        if self.found:
+            raise SettingsError("\n  ".join([f"{len(self.found)} problems:", *self.found]))
+
+
 @dataclass(frozen=True)
 class QAppsIdentityCenter:
     """Where the Q Apps steps get the archive user's identity (``qappsCredentials`` in identity-center mode)."""
@@ -164,6 +172,16 @@ class ObjectLock:
     retention_days: int
 
 
+def from_json_text(value: Any, error_says: str) -> Any:
+    """``value``, parsed when it is JSON text (what ``cdk synth -c key='{...}'`` passes); else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"{error_says}: {error}") from None
+
+
 def load_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     """The ``context`` object of ``cdk.json``: feature flags and the archiver's settings.
 
@@ -176,28 +194,44 @@ def load_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     return context
 
 
+DEFAULTS: Mapping[str, Any] = MappingProxyType(dict(load_cdk_json_context().get(CONTEXT_KEY) or {}))
+
+
+@lru_cache(maxsize=1)
+def _cdk_json_settings() -> ArchiverSettings:
+    """cdk.json's settings, parsed once: what a field of ArchiverSettings left out takes."""
+    return ArchiverSettings.from_mapping(DEFAULTS)
+
+
 @dataclass(frozen=True)
 class ArchiverSettings:
-    """What one deployment of the archiver is configured with (see the module docstring)."""
+    """What one deployment of the archiver is configured with (see the module docstring).
 
-    cold_storage_after_days: int = DEFAULTS["coldStorageAfterDays"]
-    download_allowlist: str = DEFAULTS["downloadAllowlist"]
-    run_timeout_hours: int = DEFAULTS["runTimeoutHours"]
-    export_deadline_minutes: int = DEFAULTS["exportDeadlineMinutes"]
-    schedule_expression: str = DEFAULTS["scheduleExpression"]
+    A field left out takes what cdk.json's value for it parses to: ``ArchiverSettings()`` is cdk.json's.
+    """
+
+    cold_storage_after_days: int = field(default_factory=lambda: _cdk_json_settings().cold_storage_after_days)
+    download_allowlist: str = field(default_factory=lambda: _cdk_json_settings().download_allowlist)
+    run_timeout_hours: int = field(default_factory=lambda: _cdk_json_settings().run_timeout_hours)
+    export_deadline_minutes: int = field(default_factory=lambda: _cdk_json_settings().export_deadline_minutes)
+    schedule_expression: str = field(default_factory=lambda: _cdk_json_settings().schedule_expression)
     # A JSON object; excluded from hashing because dicts are unhashable.
-    schedule_plan: dict[str, Any] | None = field(default=None, hash=False)
-    notification_email: str | None = None
-    log_retention_days: int = DEFAULTS["logRetentionDays"]
+    schedule_plan: dict[str, Any] | None = field(default_factory=lambda: _cdk_json_settings().schedule_plan, hash=False)
+    notification_email: str | None = field(default_factory=lambda: _cdk_json_settings().notification_email)
+    log_retention_days: int = field(default_factory=lambda: _cdk_json_settings().log_retention_days)
     # None: the Q Apps steps sign with their own roles.
-    qapps_identity_center: QAppsIdentityCenter | None = None
+    qapps_identity_center: QAppsIdentityCenter | None = field(
+        default_factory=lambda: _cdk_json_settings().qapps_identity_center
+    )
     # None: any Q Apps instance of the account and region.
-    qapps_instance_ids: tuple[str, ...] | None = None
-    break_glass_role_arn: str | None = None
-    object_lock: ObjectLock | None = None
-    max_hours_without_successful_run: int | None = None
-    drill_schedule_expression: str = DEFAULTS["drillScheduleExpression"]
-    drill_plan: dict[str, Any] | None = field(default=None, hash=False)
+    qapps_instance_ids: tuple[str, ...] | None = field(default_factory=lambda: _cdk_json_settings().qapps_instance_ids)
+    break_glass_role_arn: str | None = field(default_factory=lambda: _cdk_json_settings().break_glass_role_arn)
+    object_lock: ObjectLock | None = field(default_factory=lambda: _cdk_json_settings().object_lock)
+    max_hours_without_successful_run: int | None = field(
+        default_factory=lambda: _cdk_json_settings().max_hours_without_successful_run
+    )
+    drill_schedule_expression: str = field(default_factory=lambda: _cdk_json_settings().drill_schedule_expression)
+    drill_plan: dict[str, Any] | None = field(default_factory=lambda: _cdk_json_settings().drill_plan, hash=False)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -220,71 +254,53 @@ class ArchiverSettings:
 
     @classmethod
     def from_context(cls, scope: Construct | Node) -> ArchiverSettings:
-        """Read the ``archiver`` context object (a JSON object, or a JSON string from ``-c``)."""
+        """Read the ``archiver`` context object (a JSON object, or a JSON string from ``-c``) over cdk.json's."""
         node = scope.node if isinstance(scope, Construct) else scope
         raw = node.try_get_context(CONTEXT_KEY)
         if raw is None:
             raw = {}
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise SettingsError(f"context '{CONTEXT_KEY}' is not valid JSON: {error}") from None
+        raw = from_json_text(raw, f"context '{CONTEXT_KEY}' is not valid JSON")
         if not isinstance(raw, Mapping):
             raise SettingsError(f"context '{CONTEXT_KEY}' must be a JSON object, got {type(raw).__name__}")
-        unknown = sorted(set(raw) - set(DEFAULTS))
-        if unknown:
-            raise SettingsError(
-                f"context '{CONTEXT_KEY}' has unknown keys {unknown}; the known keys are {sorted(DEFAULTS)}"
-            )
         return cls.from_mapping({**DEFAULTS, **raw})
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ArchiverSettings:
-        """Validate every key of a complete settings object (camelCase keys, as in ``cdk.json``)."""
-        run_timeout_hours = _int(values, "runTimeoutHours", minimum=1, maximum=_MAX_RUN_HOURS)
-        export_deadline_minutes = _int(
-            values, "exportDeadlineMinutes", minimum=1, maximum=min(24 * 60, run_timeout_hours * 60)
-        )
-        retention = _int(values, "logRetentionDays", minimum=1, maximum=max(_RETENTION))
-        if retention not in _RETENTION:
-            raise SettingsError(
-                f"{_key('logRetentionDays')} must be one of CloudWatch Logs' retention periods "
-                f"{sorted(_RETENTION)}, got {retention}"
+        """Validate every key of a complete settings object (camelCase keys, as in ``cdk.json``).
+
+        Raises
+        ------
+        SettingsError
+            Naming every key that is unknown, missing or invalid, and what each expects: all at once.
+        """
+        problems = Problems()
+        unknown = sorted(set(values) - set(_KEYS))
+        if unknown:
+            problems.found.append(
+                f"context '{CONTEXT_KEY}' has unknown keys {unknown}; the known keys are {sorted(_KEYS)}"
             )
-        settings = cls(
-            cold_storage_after_days=_int(values, "coldStorageAfterDays", minimum=1, maximum=36500),
-            download_allowlist=_allowlist(values, "downloadAllowlist"),
-            run_timeout_hours=run_timeout_hours,
-            export_deadline_minutes=export_deadline_minutes,
-            schedule_expression=_schedule(values, "scheduleExpression"),
-            schedule_plan=_plan(values, "schedulePlan"),
-            notification_email=_email(values, "notificationEmail"),
-            log_retention_days=retention,
-            qapps_identity_center=_qapps_credentials(values, "qappsCredentials"),
-            qapps_instance_ids=_instance_ids(values, "qappsInstanceIds"),
-            break_glass_role_arn=_optional_match(values, "breakGlassRoleArn", ROLE_ARN_PATTERN, "an IAM role ARN"),
-            object_lock=_object_lock(values, "objectLock"),
-            max_hours_without_successful_run=_optional_int(
-                values, "maxHoursWithoutSuccessfulRun", minimum=1, maximum=_MAX_QUIET_HOURS
-            ),
-            drill_schedule_expression=_schedule(values, "drillScheduleExpression"),
-            drill_plan=_plan(values, "drillPlan", problems_of=_drill_problems, what="restore drill input"),
-        )
-        _refuse_scheduled_qapps_without_identity(settings)
-        return settings
+        parsed: dict[str, Any] = {}
+        for name, (attribute, parse) in _KEYS.items():
+            if name not in values:
+                problems.found.append(f"{_key(name)} is missing: cdk.json's '{CONTEXT_KEY}' object holds every setting")
+            else:
+                parsed[attribute] = problems.check(partial(parse, values, name))
+        if not problems.found:
+            problems.check(partial(_refuse_scheduled_qapps_without_identity, parsed))
+        problems.raise_any()
+        return cls(**parsed)
 
 
-def _refuse_scheduled_qapps_without_identity(settings: ArchiverSettings) -> None:
+def _refuse_scheduled_qapps_without_identity(parsed: Mapping[str, Any]) -> None:
     """A schedule that calls Q Apps with role credentials would fail every Q Apps item, every night.
 
     Q Apps acts as a signed-in user and answers plain role credentials with ``UnauthorizedException``;
     only ``identity-center`` mode signs as one. A run started by hand is the operator's choice; a
     schedule that can never archive (or drill) Q Apps is a deployment mistake, refused here.
     """
-    if settings.qapps_identity_center is not None:
+    if parsed["qapps_identity_center"] is not None:
         return
-    for name, plan in (("schedulePlan", settings.schedule_plan), ("drillPlan", settings.drill_plan)):
+    for name, plan in (("schedulePlan", parsed["schedule_plan"]), ("drillPlan", parsed["drill_plan"])):
         if plan is not None and plan.get("qapps") is not None:
             raise SettingsError(
                 f"{_key(name)} calls Q Apps (its 'qapps' section), but {_key('qappsCredentials')} is in mode "
@@ -354,11 +370,7 @@ def _plan(
     value = values[name]
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise SettingsError(f"{_key(name)} is a string but not valid JSON: {error}") from None
+    value = from_json_text(value, f"{_key(name)} is a string but not valid JSON")
     if not isinstance(value, dict):
         raise SettingsError(
             f"{_key(name)} must be null (no schedule) or the {what} JSON object, got {type(value).__name__}"
@@ -463,3 +475,50 @@ def _object_lock(values: Mapping[str, Any], name: str) -> ObjectLock | None:
     return ObjectLock(
         mode=value["mode"], retention_days=_int(value, "retentionDays", minimum=1, maximum=36500, prefix=name)
     )
+
+
+def _export_deadline(values: Mapping[str, Any], name: str) -> int:
+    # An export may not outlast the run it belongs to (nor a day); a bad runTimeoutHours is reported on its own.
+    hours = values.get("runTimeoutHours")
+    run_minutes = hours * 60 if isinstance(hours, int) and not isinstance(hours, bool) and hours >= 1 else 24 * 60
+    return _int(values, name, minimum=1, maximum=min(24 * 60, run_minutes))
+
+
+def _log_retention(values: Mapping[str, Any], name: str) -> int:
+    retention = _int(values, name, minimum=1, maximum=max(_RETENTION))
+    if retention not in _RETENTION:
+        raise SettingsError(
+            f"{_key(name)} must be one of CloudWatch Logs' retention periods {sorted(_RETENTION)}, got {retention}"
+        )
+    return retention
+
+
+def _drill_plan(values: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    return _plan(values, name, problems_of=_drill_problems, what="restore drill input")
+
+
+# Every key of the ``archiver`` object: the ArchiverSettings field it sets, and how it is checked. The values,
+# defaults included, are cdk.json's.
+_KEYS: Mapping[str, tuple[str, Callable[[Mapping[str, Any], str], Any]]] = {
+    "coldStorageAfterDays": ("cold_storage_after_days", partial(_int, minimum=1, maximum=36500)),
+    "downloadAllowlist": ("download_allowlist", _allowlist),
+    "runTimeoutHours": ("run_timeout_hours", partial(_int, minimum=1, maximum=_MAX_RUN_HOURS)),
+    "exportDeadlineMinutes": ("export_deadline_minutes", _export_deadline),
+    "scheduleExpression": ("schedule_expression", _schedule),
+    "schedulePlan": ("schedule_plan", _plan),
+    "drillScheduleExpression": ("drill_schedule_expression", _schedule),
+    "drillPlan": ("drill_plan", _drill_plan),
+    "notificationEmail": ("notification_email", _email),
+    "logRetentionDays": ("log_retention_days", _log_retention),
+    "qappsCredentials": ("qapps_identity_center", _qapps_credentials),
+    "qappsInstanceIds": ("qapps_instance_ids", _instance_ids),
+    "breakGlassRoleArn": (
+        "break_glass_role_arn",
+        partial(_optional_match, pattern=ROLE_ARN_PATTERN, expected="an IAM role ARN"),
+    ),
+    "objectLock": ("object_lock", _object_lock),
+    "maxHoursWithoutSuccessfulRun": (
+        "max_hours_without_successful_run",
+        partial(_optional_int, minimum=1, maximum=_MAX_QUIET_HOURS),
+    ),
+}

@@ -625,8 +625,13 @@ def transfer_settings() -> Settings:
     """The copy steps' transfer settings: the deployed defaults unless ``TRANSFER_*`` says otherwise."""
     get_settings.cache_clear()
     try:
-        # The bucket is the one setting without a default; the copies here never name it to S3.
-        with mock.patch.dict(os.environ, {"ARCHIVE_BUCKET": BUCKET}):
+        # What the stack always sets has no default; the copies here use none of it (nor name the bucket to S3).
+        deployed = {
+            "ARCHIVE_BUCKET": BUCKET,
+            "DOWNLOAD_ALLOWLIST": "http://127.0.0.1",
+            "EXPORT_DEADLINE_SECONDS": "7200",
+        }
+        with mock.patch.dict(os.environ, deployed):
             return get_settings()
     finally:
         get_settings.cache_clear()
@@ -761,7 +766,7 @@ def _targets(rows: list[dict[str, Any]], part_mib: float) -> dict[str, str]:
 
 def _copy_step_memory_mb() -> int:
     # Imported here: the CDK app's modules start a jsii runtime, which the copies need not wait for.
-    from infra.constructs.functions import STEP_SPECS
+    from infra.archive.workflow import STEP_SPECS
 
     return STEP_SPECS["archive_bundle"].memory_mb
 

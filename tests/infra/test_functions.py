@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.constructs.functions import RESTORE_STEP_SPECS, STEP_SPECS
+from infra.archive.workflow import STEP_SPECS
 from infra.layer_lock import LOCK, normalise, read_pins
+from infra.restore.workflow import RESTORE_STEP_SPECS
 from tests.infra.conftest import Synthesized, archive_bucket_id, function_id, only_id
 
 COPY_STEPS = {"archive_bundle", "archive_session"}

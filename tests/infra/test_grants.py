@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from archiver.core import layout
-from infra.constructs.functions import RESTORE_STEP_SPECS, STEP_SPECS
-from infra.stack import MANIFESTS_PREFIX, OUTCOME_WRITERS, QUICKSIGHT_PREFIX
+from infra.archive.grants import MANIFESTS_PREFIX, OUTCOME_WRITERS, QUICKSIGHT_PREFIX
+from infra.archive.workflow import STEP_SPECS
+from infra.restore.workflow import RESTORE_STEP_SPECS
 from tests.infra.conftest import (
     IDENTITY_APPLICATION_ARN,
     IDENTITY_SECRET_ARN,

@@ -137,6 +137,18 @@ def test_a_bad_pipeline_setting_is_refused_by_name(change: dict[str, Any], named
         PipelineSettings.from_mapping({**PIPELINE_SAMPLE, **change})
 
 
+def test_every_bad_pipeline_setting_is_named_at_once() -> None:
+    # Given a bad repository, an empty branch and no stages
+    with pytest.raises(SettingsError) as raised:
+        PipelineSettings.from_mapping({**PIPELINE_SAMPLE, "repository": "archiver", "branch": "", "stages": []})
+
+    # Then one error names the three
+    message = str(raised.value)
+    assert message.startswith("3 problems:")
+    for key in ("repository", "branch", "stages"):
+        assert f"context 'archiverPipeline.{key}' must be" in message
+
+
 def test_the_setting_may_be_given_as_json_on_the_command_line() -> None:
     built = cdk.App(context={PIPELINE_CONTEXT_KEY: json.dumps(PIPELINE_SAMPLE)})
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from infra.stack import QUICKSIGHT_EXPORT_NOT_GRANTED, QUICKSIGHT_IMPORT_NOT_GRANTED
+from infra.archive.grants import QUICKSIGHT_EXPORT_NOT_GRANTED
+from infra.restore.grants import QUICKSIGHT_IMPORT_NOT_GRANTED
 from tests.infra.conftest import Synthesized, as_list, role_statements
 
 DATA = Path(__file__).parent / "data"

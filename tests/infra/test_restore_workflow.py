@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.constructs.functions import RESTORE_STEP_SPECS
+from infra.restore.grants import RESTORE_KEY_READERS, RESTORE_KEY_USERS
+from infra.restore.workflow import RESTORE_STEP_SPECS
 from infra.settings import DEFAULTS, ArchiverSettings, SettingsError
-from infra.stack import RESTORE_KEY_READERS, RESTORE_KEY_USERS
 from tests.infra.conftest import (
     SCHEDULED_DRILL_PLAN,
     Synthesized,

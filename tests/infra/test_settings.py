@@ -90,6 +90,30 @@ def test_a_bad_value_is_rejected_naming_its_key(key: str, value: Any, expected: 
     assert expected in str(raised.value)
 
 
+def test_every_bad_value_is_named_at_once() -> None:
+    # Given three bad values and a misspelt key
+    with pytest.raises(SettingsError) as raised:
+        settings_from(
+            {"coldStorageAfterDays": 0, "scheduleExpression": "daily", "notificationEmail": "ops", "logRetention": 1}
+        )
+
+    # Then one error names all four, each with what it expects
+    message = str(raised.value)
+    assert message.startswith("4 problems:")
+    assert "coldStorageAfterDays' must be between 1 and" in message
+    assert "scheduleExpression' must be an EventBridge" in message
+    assert "notificationEmail' must be null or an e-mail" in message
+    assert "unknown keys ['logRetention']" in message
+
+
+def test_a_key_missing_from_cdk_json_is_named() -> None:
+    # Given settings without runTimeoutHours (cdk.json's archiver object is the one home of every default)
+    without = {name: value for name, value in DEFAULTS.items() if name != "runTimeoutHours"}
+
+    with pytest.raises(SettingsError, match=r"context 'archiver\.runTimeoutHours' is missing"):
+        ArchiverSettings.from_mapping(without)
+
+
 def test_a_misspelt_key_is_rejected_rather_than_ignored() -> None:
     with pytest.raises(SettingsError, match=r"unknown keys \['coldStorageAfterDay'\]"):
         settings_from({"coldStorageAfterDay": 30})

@@ -286,7 +286,7 @@ def _serialized_size(value: Any) -> int:
 
 
 def largest_state_bytes(plan: dict[str, Any]) -> int:
-    """The largest state payload an archive run of ``plan`` carries (see ``infra/constructs/workflow.py``).
+    """The largest state payload an archive run of ``plan`` carries (see ``infra/archive/workflow.py``).
 
     ValidateRun's result is the plan, every branch and Map of ArchiveItems gets it whole, and
     WriteManifest's state is the plan plus ``summary`` and, when a branch failed as a whole,

@@ -55,7 +55,7 @@ class ExportSlotsBusyError(ServiceBusyError):
 
 # The service's own Retry-After is honoured by rounding it up to one of these waits: Step
 # Functions' Retry cannot read a wait from an error, so each wait is a retrier of its own,
-# matched by the error's name (see infra/constructs/steps.py). A longer Retry-After than the
+# matched by the error's name (see infra/core/steps.py). A longer Retry-After than the
 # last one fails the item rather than come back earlier than the service asked.
 RETRY_AFTER_WAITS = (5, 15, 30, 60, 120, 300, 900)
 

@@ -1,7 +1,11 @@
 """The functions' configuration, read from the environment once and validated.
 
 Every step function gets the same environment (set by one CDK construct), so a single
-settings model serves them all. Nothing here runs at import time: ``get_settings()`` reads
+settings model serves them all. What the stack always sets (the bucket, the account, the download
+allowlist, the export deadline) has no default here: its one home is the deployment's settings (cdk.json),
+and a missing one is a ConfigurationError naming it. Local runs take the template's environment
+(``tests.local.engine.local_environment``). The transfer and polling knobs, which the stack leaves unset,
+have their one default here. Nothing here runs at import time: ``get_settings()`` reads
 the environment on first use and caches the result for the life of the execution
 environment.
 
@@ -20,9 +24,6 @@ from archiver.core.errors import ConfigurationError
 
 MIB = 1024 * 1024
 
-# Deployed default: presigned links from QuickSight and Q Apps point at AWS's own domains.
-DEFAULT_DOWNLOAD_ALLOWLIST = "https://*.amazonaws.com,https://*.amazonaws.com.cn"
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -39,9 +40,12 @@ class Settings:
     export_deadline_seconds: int
 
 
-def _int(name: str, default: int, *, minimum: int, maximum: int) -> int:
+def _int(name: str, default: int | None, *, minimum: int, maximum: int) -> int:
+    """The whole number ``name`` holds; ``default`` when unset, or, without one, a ConfigurationError."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
+        if default is None:
+            raise ConfigurationError(f"{name} is not set: the function cannot run without it")
         return default
     try:
         value = int(raw)
@@ -65,7 +69,7 @@ def get_settings() -> Settings:
     return Settings(
         archive_bucket=_required("ARCHIVE_BUCKET"),
         default_account_id=os.environ.get("DEFAULT_AWS_ACCOUNT_ID", "").strip(),
-        download_allowlist=os.environ.get("DOWNLOAD_ALLOWLIST", DEFAULT_DOWNLOAD_ALLOWLIST),
+        download_allowlist=_required("DOWNLOAD_ALLOWLIST"),
         # S3 parts must be 5 MiB to 5 GiB; a copy's memory is about part size x (parts in flight + 1).
         # 6 MiB x 4 (make bench): faster than boto3's upload_fileobj and than one PutObject, in under
         # half of upload_fileobj's memory; 4 parts keep the network busy while the next is read.
@@ -76,7 +80,7 @@ def get_settings() -> Settings:
         read_timeout_seconds=float(_int("TRANSFER_READ_TIMEOUT_SECONDS", 60, minimum=1, maximum=900)),
         poll_initial_seconds=_int("EXPORT_POLL_INITIAL_SECONDS", 5, minimum=1, maximum=3600),
         poll_max_seconds=_int("EXPORT_POLL_MAX_SECONDS", 60, minimum=1, maximum=3600),
-        export_deadline_seconds=_int("EXPORT_DEADLINE_SECONDS", 7200, minimum=60, maximum=86400),
+        export_deadline_seconds=_int("EXPORT_DEADLINE_SECONDS", None, minimum=60, maximum=86400),
     )
 
 

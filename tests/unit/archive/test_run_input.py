@@ -307,7 +307,7 @@ LONGEST_RUN = RunContext(
 
 
 def carried_states(plan: dict[str, Any]) -> list[Any]:
-    """Every state an archive run of ``plan`` carries whole, at its largest (infra/constructs/workflow.py)."""
+    """Every state an archive run of ``plan`` carries whole, at its largest (infra/archive/workflow.py)."""
     run_id = plan["run"]["id"]
     # A Catch's error at Step Functions' limits (error 256, cause 32,768 characters), all of it escaped.
     run_error = {"Error": "E" * 256, "Cause": '"' * 32_768}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +16,11 @@ from urllib3 import BaseHTTPResponse
 
 from archiver.core.errors import ConfigurationError, DisallowedLinkError, DownloadFailedError
 from archiver.core.links import DownloadLinkPolicy, origin, redact
-from archiver.core.settings import DEFAULT_DOWNLOAD_ALLOWLIST
 from archiver.store.copy import archive_download
 
+# The deployed allowlist: cdk.json's, its one home (the functions get it from the stack).
+CDK_JSON = Path(__file__).resolve().parents[3] / "cdk.json"
+DEFAULT_DOWNLOAD_ALLOWLIST: str = json.loads(CDK_JSON.read_text())["context"]["archiver"]["downloadAllowlist"]
 SIGNATURE = "X-Amz-Signature=0123456789abcdef"
 QUERY = f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=300&{SIGNATURE}"
 

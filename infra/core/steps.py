@@ -19,9 +19,9 @@ from constructs import Construct
 from archiver.core.errors import RETRY_AFTER_WAITS, retry_after_error_name
 from infra.nag import acknowledge, acknowledge_wildcard
 
-# Error names raised by the handlers (see functions/archiver/errors.py) or by botocore, whose
+# Error names raised by the handlers (see functions/archiver/core/errors.py) or by botocore, whose
 # exception classes are named after the service's error code (for handlers that do not name
-# their errors through archiver.service_errors), and Lambda's own throttling of invocations.
+# their errors through archiver.core.service_errors), and Lambda's own throttling of invocations.
 SERVICE_BUSY = [
     "ServiceBusyError",
     "ThrottlingException",

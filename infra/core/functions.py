@@ -1,11 +1,12 @@
-"""The Lambda functions behind the workflow's steps, all built from one set of defaults."""
+"""The Lambda functions behind both workflows' steps, all built from one set of defaults."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_lambda as lambda_
@@ -15,9 +16,13 @@ from constructs import Construct
 
 from archiver.core import metric_names
 from infra.bundling import FUNCTIONS_DIR, dependency_layer_code
-from infra.constructs.restore_workflow import RestoreSteps
-from infra.constructs.workflow import WorkflowSteps
 from infra.nag import acknowledge
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# A workflow's steps: a dataclass with a field per step.
+Steps = TypeVar("Steps", bound="DataclassInstance")
 
 REQUIREMENTS = FUNCTIONS_DIR.parent / "requirements.txt"
 # Powertools publishes each release's layer ARN under this public SSM parameter, per region.
@@ -40,48 +45,24 @@ class StepSpec:
     timeout: Duration
 
 
-_SMALL = StepSpec(memory_mb=256, timeout=Duration.minutes(1))
+# The size of most steps: a few service calls and small S3 objects.
+SMALL = StepSpec(memory_mb=256, timeout=Duration.minutes(1))
 # The copy steps stream a download into a multipart upload: their memory stays about part size x (parts
 # in flight + 1), at most 48 MiB over idle with the allocator's slack (make bench); the size buys Lambda's
 # CPU share for TLS, SHA-256 and CRC32 over every byte.
-_COPY = StepSpec(memory_mb=1024, timeout=Duration.minutes(15))
-
-# Step name -> size. The name is also the handler's package inside the functions/ asset.
-STEP_SPECS: Mapping[str, StepSpec] = {
-    "validate_run": _SMALL,
-    "start_bundle_export": _SMALL,
-    "check_bundle_export": _SMALL,
-    "archive_bundle": _COPY,
-    "archive_session": _COPY,
-    "archive_app": _SMALL,
-    "record_item_failure": _SMALL,
-    "write_manifest": _SMALL,
-}
-
-# The restore's steps, sized the same way. Checking the request reads every named object once
-# (streaming, for its SHA-256: up to 1 GB a bundle, hence the longest timeout); an inline bundle
-# import holds up to 20 MB in memory; a file upload streams.
-RESTORE_STEP_SPECS: Mapping[str, StepSpec] = {
-    "validate_restore": StepSpec(memory_mb=512, timeout=Duration.minutes(15)),
-    "start_bundle_import": StepSpec(memory_mb=512, timeout=Duration.minutes(2)),
-    "check_bundle_import": _SMALL,
-    "restore_qapp_file": _COPY,
-    "record_restore_failure": _SMALL,
-    "write_restore_report": _SMALL,
-}
+COPY = StepSpec(memory_mb=1024, timeout=Duration.minutes(15))
 
 
 class ArchiverFunctions(Construct):
     """One Lambda function per workflow step, sharing runtime, layers, code asset and environment.
 
+    Each side of the house names its steps and their sizes (``infra.archive.workflow.STEP_SPECS``,
+    ``infra.restore.workflow.RESTORE_STEP_SPECS``); this construct is the one place a function is defined.
+
     Attributes
     ----------
-    steps:
-        The functions as the workflow consumes them.
-    restore_steps:
-        The restore's functions as the restore workflow consumes them.
     functions:
-        The same functions by step name (``validate_run``, ...), for the stack's grants.
+        The functions by step name (``validate_run``, ...), in the order of ``specs``.
     log_groups:
         Each function's log group by step name.
     dependency_layer:
@@ -95,6 +76,7 @@ class ArchiverFunctions(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        specs: Mapping[str, StepSpec],
         archive_bucket_name: str,
         download_allowlist: str,
         export_deadline: Duration,
@@ -135,7 +117,7 @@ class ArchiverFunctions(Construct):
 
         self.functions: dict[str, lambda_.Function] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
-        for name, spec in {**STEP_SPECS, **RESTORE_STEP_SPECS}.items():
+        for name, spec in specs.items():
             construct_name = "".join(part.title() for part in name.split("_"))
             log_group = logs.LogGroup(self, f"{construct_name}Logs", retention=log_retention)
             self.log_groups[name] = log_group
@@ -155,9 +137,6 @@ class ArchiverFunctions(Construct):
                 environment=environment,
             )
 
-        self.steps = WorkflowSteps(**{name: self.functions[name] for name in STEP_SPECS})
-        self.restore_steps = RestoreSteps(**{name: self.functions[name] for name in RESTORE_STEP_SPECS})
-
         acknowledge(
             self,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -171,3 +150,9 @@ class ArchiverFunctions(Construct):
             "AwsSolutions-L1",
             "Python 3.13 on purpose: the pinned Powertools layer (python313) and the dependency layer are built for it",
         )
+
+
+def steps_of(steps: type[Steps], functions: Mapping[str, lambda_.Function]) -> Steps:
+    """A workflow's steps (``WorkflowSteps``, ``RestoreSteps``: a dataclass, a field per step) out of every function."""
+    named: dict[str, Any] = {field.name: functions[field.name] for field in fields(steps)}
+    return steps(**named)

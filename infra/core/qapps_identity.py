@@ -1,7 +1,7 @@
 """The role Q Apps calls are made as, with the archive user's identity (IAM Identity Center).
 
 Q Apps acts as a signed-in user. In ``identity-center`` mode each Q Apps step runs the chain in
-``functions/archiver/credentials.py``: it reads the archive user's token from a secret, exchanges it at
+``functions/archiver/core/identity.py``: it reads the archive user's token from a secret, exchanges it at
 the Identity Center application, and assumes this construct's role with the user's identity context.
 The ``qapps:`` permissions are on that role, not on the functions' own roles.
 """
@@ -63,7 +63,7 @@ class QAppsIdentity(Construct):
         Parameters
         ----------
         function
-            A step that calls Q Apps through ``archiver.clients.qapps()``.
+            A step that calls Q Apps through ``archiver.core.clients.qapps()``.
         actions, resources
             The ``qapps:`` actions it calls and the narrowest resources they apply to.
         wildcards_because

@@ -9,6 +9,7 @@ gathers every item's outcome, and a run with any failed item ends FAILED so alar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Duration
@@ -18,7 +19,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.steps import (
+from infra.core.functions import COPY, SMALL, StepSpec
+from infra.core.steps import (
     SERVICE_BUSY,
     TRANSFER_INTERRUPTED,
     add_export_slot_retry,
@@ -32,6 +34,19 @@ from infra.constructs.steps import (
 QUICKSIGHT_EXPORT_JOB_LIMIT = 5
 # Q Apps items are independent calls; ten at a time keeps well inside its throttling limits.
 QAPPS_CONCURRENCY = 10
+
+# Step name -> size. The name is also the handler's package inside the functions/ asset, and a field of
+# WorkflowSteps.
+STEP_SPECS: Mapping[str, StepSpec] = {
+    "validate_run": SMALL,
+    "start_bundle_export": SMALL,
+    "check_bundle_export": SMALL,
+    "archive_bundle": COPY,
+    "archive_session": COPY,
+    "archive_app": SMALL,
+    "record_item_failure": SMALL,
+    "write_manifest": SMALL,
+}
 
 
 @dataclass(frozen=True)

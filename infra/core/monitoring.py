@@ -256,7 +256,7 @@ class Monitoring(Construct):
                 title="Items failed, by reason",
                 left=[
                     cloudwatch.MathExpression(
-                        # Reasons are a fixed set (archiver.metric_names), but the search needs no update
+                        # Reasons are a fixed set (archiver.core.metric_names), but the search needs no update
                         # when one is added.
                         expression=(
                             f"SEARCH('{{{names.NAMESPACE},{names.ITEM_KIND},{names.REASON},service}} "

@@ -10,6 +10,7 @@ every outcome, and a restore with any failed item ends FAILED so it is noticed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Duration
@@ -19,7 +20,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.steps import (
+from infra.core.functions import COPY, SMALL, StepSpec
+from infra.core.steps import (
     SERVICE_BUSY,
     TRANSFER_INTERRUPTED,
     item_map,
@@ -32,6 +34,18 @@ from infra.constructs.steps import (
 QUICKSIGHT_IMPORT_CONCURRENCY = 3
 QAPPS_UPLOAD_CONCURRENCY = 5
 UPLOAD_INTERRUPTED = ["UploadInterruptedError"]
+
+# The restore's steps, sized the same way as the run's. Checking the request reads every named object
+# once (streaming, for its SHA-256: up to 1 GB a bundle, hence the longest timeout); an inline bundle
+# import holds up to 20 MB in memory; a file upload streams.
+RESTORE_STEP_SPECS: Mapping[str, StepSpec] = {
+    "validate_restore": StepSpec(memory_mb=512, timeout=Duration.minutes(15)),
+    "start_bundle_import": StepSpec(memory_mb=512, timeout=Duration.minutes(2)),
+    "check_bundle_import": SMALL,
+    "restore_qapp_file": COPY,
+    "record_restore_failure": SMALL,
+    "write_restore_report": SMALL,
+}
 
 
 @dataclass(frozen=True)

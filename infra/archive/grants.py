@@ -1,0 +1,194 @@
+"""What each step of the archive run may do: QuickSight exports, Q Apps reads, the archive's keys.
+
+Plain functions of the resources they join: the stack calls :func:`grant_archive_steps` once, with the
+functions, the archive bucket and its key, and how Q Apps is called. Nothing is collected on the side.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+
+# The functions' own archive layout: grants follow where the code writes, by construction.
+from archiver.core import layout
+from archiver.core.layout import MANIFESTS_PREFIX, QUICKSIGHT_PREFIX
+from infra.core.archive_bucket import ArchiveBucket
+from infra.core.grants import (
+    KEY_READS,
+    KEY_WRITES,
+    QAPPS_IDS_AT_RUN_TIME,
+    QAppsAccess,
+    allow,
+    allow_archive_key,
+    allow_bundle_jobs,
+)
+
+# The steps that settle an item and record its outcome under manifests/.
+OUTCOME_WRITERS = (
+    "check_bundle_export",
+    "archive_bundle",
+    "archive_session",
+    "archive_app",
+    "record_item_failure",
+)
+# The steps that use the archive's key, through S3: the one that only reads (the export starter checks a
+# bundle already archived), and those that write artifacts, outcomes or the manifest. validate_run only
+# reads its input: no grants at all.
+ARCHIVE_KEY_READERS = ("start_bundle_export",)
+ARCHIVE_KEY_WRITERS = (*OUTCOME_WRITERS, "write_manifest")
+
+# What StartAssetBundleExportJob needs on the exported resources: the actions of AWS's managed
+# AWSQuickSightAssetBundleExportPolicy (v1), by resource type, but for QUICKSIGHT_EXPORT_NOT_GRANTED
+# (tests/infra/test_quicksight_managed_policies.py holds the managed policy and checks the two agree).
+QUICKSIGHT_EXPORT_READS: dict[str, Sequence[str]] = {
+    "dashboard": ["quicksight:DescribeDashboard", "quicksight:DescribeDashboardPermissions"],
+    "analysis": ["quicksight:DescribeAnalysis", "quicksight:DescribeAnalysisPermissions"],
+    "dataset": [
+        "quicksight:DescribeDataSet",
+        "quicksight:DescribeDataSetPermissions",
+        "quicksight:DescribeDataSetRefreshProperties",
+        # Refresh schedules are sub-resources of their data set (dataset/<id>/refresh-schedule/<id>),
+        # which the dataset/* grant covers: IAM's * spans slashes.
+        "quicksight:DescribeRefreshSchedule",
+        "quicksight:ListRefreshSchedules",
+    ],
+    "datasource": ["quicksight:DescribeDataSource", "quicksight:DescribeDataSourcePermissions"],
+    "theme": ["quicksight:DescribeTheme", "quicksight:DescribeThemePermissions"],
+    "vpcConnection": ["quicksight:DescribeVPCConnection", "quicksight:ListVPCConnections"],
+    # Beyond the managed policy: only used when a plan exports folders or folder memberships
+    # (IncludeFolderMemberships); not verified against a live account.
+    "folder": [
+        "quicksight:DescribeFolder",
+        "quicksight:DescribeFolderPermissions",
+        "quicksight:ListFolderMembers",
+    ],
+}
+# Every managed-policy action the export step is not granted, with the reason.
+QUICKSIGHT_EXPORT_NOT_GRANTED: dict[str, str] = {
+    "quicksight:ListAssetBundleExportJobs": "Export job ids are derived from the run; no step ever lists jobs",
+}
+
+# Artifacts are written once (PutObject with If-None-Match). On a 412 the existing object's checksum
+# (HeadObject = GetObject) and SHA-256 tag are read back to tell a repeat from a conflict, and a missing
+# tag is added to that object version.
+ARTIFACT_WRITES = (
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:AbortMultipartUpload",
+    "s3:GetObject",
+    "s3:GetObjectTagging",
+    "s3:PutObjectVersionTagging",
+)
+PER_RUN_KEYS = "Artifact keys are made per run and item, under the layout's keys for their kind"
+PER_RUN_RECORDS = "Each item's outcome and the run's manifest are written per run under manifests/"
+PER_RUN_JOBS = "Export job ids are made per run (run id + bundle name), so no job ARN is known at deploy time"
+
+
+def grant_archive_steps(
+    functions: Mapping[str, lambda_.Function], *, archive: ArchiveBucket, qapps: QAppsAccess
+) -> None:
+    """Grant each step of the archive run exactly what it uses, in one pass over the steps."""
+    grant_bundle_exports(functions)
+    grant_qapps_reads(functions, qapps)
+    grant_artifact_writes(functions, bucket=archive.bucket, qapps=qapps)
+    grant_outcomes(functions, bucket=archive.bucket)
+    for name in ARCHIVE_KEY_WRITERS:
+        allow_archive_key(functions[name], archive.key, KEY_WRITES)
+    for name in ARCHIVE_KEY_READERS:
+        allow_archive_key(functions[name], archive.key, KEY_READS)
+
+
+def grant_bundle_exports(functions: Mapping[str, lambda_.Function]) -> None:
+    """Start and follow QuickSight export jobs, and read what the plan exports."""
+    allow_bundle_jobs(
+        functions["start_bundle_export"],
+        [functions["check_bundle_export"], functions["archive_bundle"]],
+        job_type="asset-bundle-export-job",
+        start_actions=["quicksight:StartAssetBundleExportJob", "quicksight:DescribeAssetBundleExportJob"],
+        follow_action="quicksight:DescribeAssetBundleExportJob",
+        asset_actions={
+            resource_type: [*actions, "quicksight:ListTagsForResource"]
+            for resource_type, actions in QUICKSIGHT_EXPORT_READS.items()
+        },
+        jobs_because=PER_RUN_JOBS,
+        assets_because="The plan names the exported assets at run time; only describe/list actions",
+    )
+
+
+def grant_qapps_reads(functions: Mapping[str, lambda_.Function], qapps: QAppsAccess) -> None:
+    """Export sessions and get app definitions. Q Apps resources live under their Amazon Q Business
+    application (Service Authorization Reference, "Amazon Q Business Q Apps"): sessions are required for
+    ExportQAppSessionData; GetQApp accepts the application or the app."""
+    qapps_apps, qbusiness_applications = qapps.arns()
+    qapps.allow(
+        functions["archive_session"],
+        ["qapps:ExportQAppSessionData"],
+        [f"{app}/session/*" for app in qapps_apps],
+        wildcards_because=QAPPS_IDS_AT_RUN_TIME,
+    )
+    qapps.allow(
+        functions["archive_app"],
+        ["qapps:GetQApp"],
+        [*qapps_apps, *qbusiness_applications],
+        wildcards_because=QAPPS_IDS_AT_RUN_TIME,
+    )
+
+
+def grant_artifact_writes(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBucket, qapps: QAppsAccess) -> None:
+    """Each copy step writes its own kind of artifact (of the allowed instances), at the layout's keys."""
+    instances = qapps.instances
+    session_keys = [
+        layout.session_key(instance_id=i, app_id="*", session_id="*", run_date="*", run_id="*") for i in instances
+    ]
+    definition_keys = [
+        posixpath.dirname(layout.app_definition_key(instance_id=i, app_id="*", app_version=1)) + "/*" for i in instances
+    ]
+    for name, keys in (
+        ("archive_bundle", [f"{QUICKSIGHT_PREFIX}*"]),
+        ("archive_session", session_keys),
+        ("archive_app", definition_keys),
+    ):
+        allow(
+            functions[name],
+            ARTIFACT_WRITES,
+            [bucket.arn_for_objects(pattern) for pattern in keys],
+            wildcards_because=PER_RUN_KEYS,
+        )
+
+
+def grant_outcomes(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBucket) -> None:
+    """Outcomes under manifests/, read back so a run executed again archives nothing twice.
+
+    Each item's outcome (archived or failed) is written under manifests/ by the step that settles it;
+    write_manifest gathers them. A missing outcome must read as NoSuchKey, not AccessDenied, hence the
+    prefix-scoped ListBucket.
+    """
+    manifests = [bucket.arn_for_objects(f"{MANIFESTS_PREFIX}*")]
+    for name in OUTCOME_WRITERS:
+        allow(functions[name], ["s3:PutObject"], manifests, wildcards_because=PER_RUN_RECORDS)
+    allow(functions["write_manifest"], ["s3:PutObject", "s3:GetObject"], manifests, wildcards_because=PER_RUN_RECORDS)
+    # The archive steps read their item's earlier outcome first (archiver.archive.artifacts.previously_kept).
+    for name in ("start_bundle_export", "archive_bundle", "archive_session", "archive_app"):
+        allow(functions[name], ["s3:GetObject"], manifests, wildcards_because=PER_RUN_RECORDS)
+    # The export starter starts no job for a bundle the run already archived: it checks the object is
+    # still there, whole (HeadObject = GetObject, and its SHA-256 tag), reading nothing else.
+    allow(
+        functions["start_bundle_export"],
+        ["s3:GetObject", "s3:GetObjectTagging"],
+        [bucket.arn_for_objects(f"{QUICKSIGHT_PREFIX}*")],
+        wildcards_because=PER_RUN_KEYS,
+    )
+    # A copy retried after a timeout aborts the multipart upload its cut-short attempt left (listing
+    # uploads in progress shows keys and upload ids, no content).
+    for name in ("archive_bundle", "archive_session"):
+        allow(functions[name], ["s3:ListBucketMultipartUploads"], [bucket.bucket_arn])
+    for name in ("write_manifest", "start_bundle_export", "archive_bundle", "archive_session", "archive_app"):
+        allow(
+            functions[name],
+            ["s3:ListBucket"],
+            [bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{MANIFESTS_PREFIX}*"]}},
+        )
