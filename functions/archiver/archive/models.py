@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, computed_field
+from pydantic import AliasChoices, ConfigDict, Field, computed_field
 
 from archiver.core.wire import Execution, StepError, WireModel
 
@@ -63,7 +63,8 @@ class RunContext(WireModel):
     # The run's date is derived, so a plan read back may carry it: it is recomputed, never trusted.
     model_config = ConfigDict(extra="ignore")
 
-    run_id: str = Field(alias="id")
+    # "id" on the wire; run_id in Python, also as the constructor's keyword.
+    run_id: str = Field(validation_alias=AliasChoices("id", "run_id"), serialization_alias="id")
     execution_id: str
     started_at: str
 
