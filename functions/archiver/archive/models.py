@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, ConfigDict, Field, computed_field
+from pydantic import AliasChoices, ConfigDict, Field, computed_field, model_validator
 
 from archiver.core.wire import Execution, StepError, WireModel
 
@@ -48,10 +48,24 @@ class QAppsRequest(WireModel):
     sessions: Annotated[list[SessionRequest], Field(max_length=1500)] = []
     apps: Annotated[list[str], Field(max_length=1500)] = []
 
+    @model_validator(mode="after")
+    def _something_to_archive(self) -> QAppsRequest:
+        # The schema's anyOf: at least one of sessions or apps, non-empty.
+        if not (self.sessions or self.apps):
+            raise ValueError("expected at least one of 'sessions' or 'apps', non-empty")
+        return self
+
 
 class RunInput(WireModel):
     quicksight: QuickSightRequest | None = None
     qapps: QAppsRequest | None = None
+
+    @model_validator(mode="after")
+    def _a_section(self) -> RunInput:
+        # The schema's anyOf: either section may be absent, not both.
+        if "quicksight" not in self.model_fields_set and "qapps" not in self.model_fields_set:
+            raise ValueError("expected a 'quicksight' and/or a 'qapps' section")
+        return self
 
 
 # The plan.
