@@ -5,6 +5,7 @@ from typing import Any
 from archiver.core import clients
 from archiver.core.observability import step_handler
 from archiver.core.settings import get_settings
+from archiver.core.wire import StepError
 from archiver.restore.report import record_caught_failure
 
 
@@ -16,5 +17,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         restore=event["restore"],
         item=event["item"],
         kind=event["kind"],
-        step_error=event["error"],
+        step_error=StepError.model_validate(event["error"]),
     )

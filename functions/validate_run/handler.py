@@ -2,13 +2,17 @@
 
 from typing import Any
 
-from archiver.archive.run_input import RunContext, plan_run
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from archiver.archive.models import RunContext, ValidateRunEvent
+from archiver.archive.run_input import plan_run
 from archiver.core.observability import step_handler
 from archiver.core.settings import get_settings
 
 
 @step_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    execution = event["execution"]
-    run = RunContext(run_id=execution["name"], execution_id=execution["id"], started_at=execution["startTime"])
-    return plan_run(event["input"], run, default_account=get_settings().default_account_id)
+@event_parser(model=ValidateRunEvent)
+def lambda_handler(event: ValidateRunEvent, context: Any) -> dict[str, Any]:
+    # The document itself stays JSON here: plan_run checks it against the published schema and names
+    # every bad field at once, which a model's first failure would not.
+    return plan_run(event.input, RunContext.of(event.execution), default_account=get_settings().default_account_id)

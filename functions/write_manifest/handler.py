@@ -2,19 +2,20 @@
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
+
 from archiver.archive.manifest import ItemPlace, write_manifest
+from archiver.archive.models import WriteManifestEvent
 from archiver.core import clients
 from archiver.core.observability import logger, step_handler
 from archiver.core.settings import get_settings
 
 
 @step_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    plan = event["plan"]
-    # runError is present when a whole branch of the run failed (see the workflow's Catch).
-    place = ItemPlace.of(account_id=plan["quicksight"]["awsAccountId"], instance_id=plan["qapps"]["instanceId"])
-    summary = write_manifest(
-        clients.s3(), get_settings().archive_bucket, plan, place=place, run_error=plan.get("runError")
-    )
+@event_parser(model=WriteManifestEvent)
+def lambda_handler(event: WriteManifestEvent, context: Any) -> dict[str, Any]:
+    plan = event.plan
+    place = ItemPlace.of(account_id=plan.quicksight.aws_account_id, instance_id=plan.qapps.instance_id)
+    summary = write_manifest(clients.s3(), get_settings().archive_bucket, plan, place=place).wire()
     logger.info("Manifest written", extra=summary)
     return summary

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from archiver.archive.manifest import record_archived, recorded_outcome
+from archiver.archive.models import ArchivedOutcome, ArchiveStepResult, PlannedItem, RunContext
 from archiver.core.links import DownloadLinkPolicy
 from archiver.core.observability import count_artifact, logger
 from archiver.core.settings import Settings
@@ -17,11 +18,11 @@ def previously_kept(
     s3: Any,
     settings: Settings,
     *,
-    run: dict[str, Any],
-    item: dict[str, Any],
+    run: RunContext,
+    item: PlannedItem,
     key: str,
     key_is_prefix: bool = False,
-) -> dict[str, Any] | None:
+) -> ArchivedOutcome | None:
     """The item's outcome if an earlier execution of this same run archived it at ``key`` and the object is intact.
 
     Running a run again (same input, same run id) must archive nothing twice: a Q Apps export
@@ -34,17 +35,15 @@ def previously_kept(
     elsewhere was not written for this run's item (an execution name used again, months later, with
     another plan or on another date): it is not this run's, and the item is archived afresh.
     """
-    outcome = recorded_outcome(s3, settings.archive_bucket, run=run, item_id=item["itemId"])
-    if outcome is None or outcome.get("status") != "archived":
+    outcome = recorded_outcome(s3, settings.archive_bucket, run=run, item_id=item.item_id)
+    if not isinstance(outcome, ArchivedOutcome):
         return None
-    artifact = outcome["artifact"]
-    if not (artifact["key"].startswith(key) if key_is_prefix else artifact["key"] == key):
+    artifact = outcome.artifact
+    if not (artifact.key.startswith(key) if key_is_prefix else artifact.key == key):
         return None
-    if not is_archived_intact(
-        s3, settings.archive_bucket, artifact["key"], size=artifact["size"], sha256=artifact["sha256"]
-    ):
+    if not is_archived_intact(s3, settings.archive_bucket, artifact.key, size=artifact.size, sha256=artifact.sha256):
         return None
-    logger.info("Already archived by an earlier execution of this run", extra={"item_id": item["itemId"]})
+    logger.info("Already archived by an earlier execution of this run", extra={"item_id": item.item_id})
     return outcome
 
 
@@ -53,13 +52,13 @@ def _count_and_record(
     settings: Settings,
     stored: StoredObject,
     *,
-    run: dict[str, Any],
-    item: dict[str, Any],
+    run: RunContext,
+    item: PlannedItem,
     kind: str,
     source: dict[str, Any],
     warnings: list[dict[str, Any]] | None,
     ready_at: float | None = None,
-) -> dict[str, Any]:
+) -> ArchivedOutcome:
     """Count the artifact now in the archive, log it and record the item's outcome."""
     count_artifact(
         kind,
@@ -71,7 +70,7 @@ def _count_and_record(
     logger.info(
         "Artifact archived",
         extra={
-            "item_id": item["itemId"],
+            "item_id": item.item_id,
             "key": stored.key,
             "size": stored.size,
             "sha256": stored.sha256,
@@ -82,7 +81,7 @@ def _count_and_record(
         s3,
         settings.archive_bucket,
         run=run,
-        item_id=item["itemId"],
+        item_id=item.item_id,
         kind=kind,
         stored=stored,
         source=source,
@@ -94,8 +93,8 @@ def keep_download(
     s3: Any,
     settings: Settings,
     *,
-    run: dict[str, Any],
-    item: dict[str, Any],
+    run: RunContext,
+    item: PlannedItem,
     kind: str,
     key: str,
     content_type: str,
@@ -103,7 +102,7 @@ def keep_download(
     export_ready_at: Callable[[], float | None],
     source: dict[str, Any],
     warnings: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> ArchivedOutcome:
     """Stream what a presigned link serves into the archive at ``key``; return the item's outcome.
 
     ``fetch_link`` is called for the first link and again whenever the host says it has expired,
@@ -140,13 +139,13 @@ def keep_document(
     s3: Any,
     settings: Settings,
     *,
-    run: dict[str, Any],
-    item: dict[str, Any],
+    run: RunContext,
+    item: PlannedItem,
     kind: str,
     key: str,
     body: bytes,
     source: dict[str, Any],
-) -> dict[str, Any]:
+) -> ArchivedOutcome:
     """Write a small in-memory document (e.g. JSON) into the archive at ``key``; return the outcome."""
     stored = archive_bytes(s3=s3, bucket=settings.archive_bucket, key=key, body=body, content_type="application/json")
     return _count_and_record(s3, settings, stored, run=run, item=item, kind=kind, source=source, warnings=None)
@@ -162,6 +161,6 @@ def link_in_hand_then_fresh(first: str, fresh: Callable[[], str]) -> Callable[[]
     return fetch
 
 
-def step_result(outcome: dict[str, Any]) -> dict[str, Any]:
+def step_result(outcome: ArchivedOutcome) -> ArchiveStepResult:
     """What an archive step returns to the state machine: where the artifact went, nothing more."""
-    return {"key": outcome["artifact"]["key"], "size": outcome["artifact"]["size"]}
+    return ArchiveStepResult(key=outcome.artifact.key, size=outcome.artifact.size)

@@ -6,6 +6,7 @@ from typing import Any
 
 from archiver.archive.artifacts import keep_download, link_in_hand_then_fresh, previously_kept
 from archiver.archive.manifest import bundle_source, item_named, record_failed
+from archiver.archive.models import ArchivedOutcome, ExportPoll, PlannedBundle, RunContext
 from archiver.core import layout
 from archiver.core.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
 from archiver.core.job_polls import first_poll, job_errors, next_poll
@@ -21,30 +22,30 @@ _CONTENT_TYPE = {"QUICKSIGHT_JSON": "application/zip", "CLOUDFORMATION_JSON": "a
 _ARNS_NAMED = 3
 
 
-def _named(bundle: dict[str, Any]) -> str:
+def _named(bundle: PlannedBundle) -> str:
     """The bundle as an error message names it: its name, job and (the first of) its resources."""
-    arns = bundle["resourceArns"]
+    arns = bundle.resource_arns
     more = f" and {len(arns) - _ARNS_NAMED} more" if len(arns) > _ARNS_NAMED else ""
-    return f"bundle {bundle['name']} (export job {bundle['jobId']}; {', '.join(arns[:_ARNS_NAMED])}{more})"
+    return f"bundle {bundle.name} (export job {bundle.job_id}; {', '.join(arns[:_ARNS_NAMED])}{more})"
 
 
-def _describe(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
+def _describe(qs: Any, account_id: str, bundle: PlannedBundle) -> dict[str, Any]:
     with naming_errors("QuickSight", resource=_named(bundle)):
         job: dict[str, Any] = qs.describe_asset_bundle_export_job(
-            AwsAccountId=account_id, AssetBundleExportJobId=bundle["jobId"]
+            AwsAccountId=account_id, AssetBundleExportJobId=bundle.job_id
         )
     return job
 
 
-def _export_request(bundle: dict[str, Any]) -> dict[str, Any]:
+def _export_request(bundle: PlannedBundle) -> dict[str, Any]:
     """What a bundle's export job is asked for: its resources and options, as QuickSight names them."""
     return {
-        "ResourceArns": bundle["resourceArns"],
-        "IncludeAllDependencies": bundle["includeAllDependencies"],
-        "ExportFormat": bundle["exportFormat"],
-        "IncludePermissions": bundle["includePermissions"],
-        "IncludeTags": bundle["includeTags"],
-        "ValidationStrategy": {"StrictModeForAllResources": bundle["strictValidation"]},
+        "ResourceArns": bundle.resource_arns,
+        "IncludeAllDependencies": bundle.include_all_dependencies,
+        "ExportFormat": bundle.export_format,
+        "IncludePermissions": bundle.include_permissions,
+        "IncludeTags": bundle.include_tags,
+        "ValidationStrategy": {"StrictModeForAllResources": bundle.strict_validation},
     }
 
 
@@ -56,7 +57,7 @@ def _differences(job: dict[str, Any], request: dict[str, Any]) -> list[str]:
     return [f"{field} {found[field]!r}" for field in wanted if found[field] != wanted[field]]
 
 
-def _running_job_of(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
+def _running_job_of(qs: Any, account_id: str, bundle: PlannedBundle) -> dict[str, Any]:
     """The job a ``ConflictException`` refers to, if it is this bundle's own export.
 
     A job id comes from the run and the bundle, so a job with that id, the same resources and
@@ -70,24 +71,24 @@ def _running_job_of(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[st
         return job
     raise ResourceConflictError(
         f"QuickSight StartAssetBundleExportJob for {_named(bundle)} failed (ConflictException): export job "
-        f"{bundle['jobId']} is {job['JobStatus']} for other resources or options ({'; '.join(differences)}); "
+        f"{bundle.job_id} is {job['JobStatus']} for other resources or options ({'; '.join(differences)}); "
         "archive this bundle in a run with another id"
     )
 
 
-def _archive_key(run: dict[str, Any], account_id: str, bundle: dict[str, Any]) -> str:
+def _archive_key(run: RunContext, account_id: str, bundle: PlannedBundle) -> str:
     return layout.bundle_key(
         account_id=account_id,
-        bundle_name=bundle["name"],
-        run_date=run["date"],
-        job_id=bundle["jobId"],
-        export_format=bundle["exportFormat"],
+        bundle_name=bundle.name,
+        run_date=run.run_date,
+        job_id=bundle.job_id,
+        export_format=bundle.export_format,
     )
 
 
 def start_export(
-    qs: Any, s3: Any, *, run: dict[str, Any], account_id: str, bundle: dict[str, Any], settings: Settings
-) -> dict[str, Any]:
+    qs: Any, s3: Any, *, run: RunContext, account_id: str, bundle: PlannedBundle, settings: Settings
+) -> ExportPoll:
     """Start the bundle's export job and return the polling state for the workflow.
 
     The job id comes from the run, so a retried start finds the job already running
@@ -96,9 +97,9 @@ def start_export(
     ``ALREADY_ARCHIVED`` ends the item without asking QuickSight (an export job would take one
     of the account's five slots, and its new bundle could only repeat, or conflict with, the one kept).
     """
-    job_id = bundle["jobId"]
+    job_id = bundle.job_id
     if kept := previously_kept(s3, settings, run=run, item=bundle, key=_archive_key(run, account_id, bundle)):
-        return {"jobId": job_id, "jobArn": kept["source"]["jobArn"], "status": ALREADY_ARCHIVED}
+        return ExportPoll(job_id=job_id, job_arn=kept.source["jobArn"], status=ALREADY_ARCHIVED)
     with naming_errors("QuickSight", resource=_named(bundle)):
         try:
             started = qs.start_asset_bundle_export_job(
@@ -111,20 +112,20 @@ def start_export(
             logger.info("Export job already running: polling it", extra={"job_id": job_id})
         else:
             job_arn = started["Arn"]
-            logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle["name"]})
-    return first_poll(job_id=job_id, job_arn=job_arn, settings=settings)
+            logger.info("Export job started", extra={"job_id": job_id, "bundle": bundle.name})
+    return ExportPoll.model_validate(first_poll(job_id=job_id, job_arn=job_arn, settings=settings))
 
 
 def check_export(
     qs: Any,
     s3: Any,
     *,
-    run: dict[str, Any],
+    run: RunContext,
     account_id: str,
-    bundle: dict[str, Any],
-    export: dict[str, Any],
+    bundle: PlannedBundle,
+    export: ExportPoll,
     settings: Settings,
-) -> dict[str, Any]:
+) -> ExportPoll:
     """Describe the job once; return the updated polling state.
 
     A job that ended ``FAILED`` is recorded here, with QuickSight's ``Errors``, and the item
@@ -138,37 +139,39 @@ def check_export(
             s3,
             settings.archive_bucket,
             run=run,
-            item_id=bundle["itemId"],
+            item_id=bundle.item_id,
             kind="bundle",
             error="BundleExportFailed",
-            message=f"{item_named(bundle, kind='bundle', instance_id=None)}: the export job FAILED: "
+            message=f"{item_named(bundle, instance_id=None)}: the export job FAILED: "
             + job_errors(errors, none="QuickSight gave no errors"),
             details=errors,
-            source=bundle_source(bundle, job_arn=export["jobArn"]),
+            source=bundle_source(bundle, job_arn=export.job_arn),
         )
         count_failure("bundle", "BundleExportFailed")
-        logger.warning("Export job failed", extra={"job_id": export["jobId"], "errors": errors})
+        logger.warning("Export job failed", extra={"job_id": export.job_id, "errors": errors})
     polled = next_poll(
-        export,
+        export.wire(),
         status=status,
         running=status not in (SUCCESSFUL, FAILED),
         settings=settings,
         timed_out=BundleExportTimedOutError,
         job_kind="export",
     )
-    return {**polled, "readyAt": export_ready_at(export.get("readyAt"), ready=status == SUCCESSFUL)}
+    return ExportPoll.model_validate(
+        {**polled, "readyAt": export_ready_at(export.ready_at, ready=status == SUCCESSFUL)}
+    )
 
 
 def archive_bundle(
     qs: Any,
     s3: Any,
     *,
-    run: dict[str, Any],
+    run: RunContext,
     account_id: str,
-    bundle: dict[str, Any],
-    export: dict[str, Any],
+    bundle: PlannedBundle,
+    export: ExportPoll,
     settings: Settings,
-) -> dict[str, Any]:
+) -> ArchivedOutcome:
     """Copy a successful job's bundle into the archive, then record it.
 
     The job is described again here, in the same step as the copy, so the five-minute link
@@ -179,7 +182,7 @@ def archive_bundle(
         return kept
     job = _describe(qs, account_id, bundle)
     if job["JobStatus"] != SUCCESSFUL:
-        raise BundleExportNotReadyError(f"export job {export['jobId']} is {job['JobStatus']}, not {SUCCESSFUL}")
+        raise BundleExportNotReadyError(f"export job {export.job_id} is {job['JobStatus']}, not {SUCCESSFUL}")
     return keep_download(
         s3,
         settings,
@@ -187,11 +190,11 @@ def archive_bundle(
         item=bundle,
         kind="bundle",
         key=key,
-        content_type=_CONTENT_TYPE[bundle["exportFormat"]],
+        content_type=_CONTENT_TYPE[bundle.export_format],
         fetch_link=link_in_hand_then_fresh(
             job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]
         ),
-        export_ready_at=lambda: export.get("readyAt"),
-        source={"jobArn": job["Arn"], "resourceArns": bundle["resourceArns"], "exportFormat": bundle["exportFormat"]},
+        export_ready_at=lambda: export.ready_at,
+        source={"jobArn": job["Arn"], "resourceArns": bundle.resource_arns, "exportFormat": bundle.export_format},
         warnings=job.get("Warnings", []),
     )

@@ -12,6 +12,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter
+
+from archiver.archive.models import (
+    ArchivedOutcome,
+    Artifact,
+    ErrorRecord,
+    FailedOutcome,
+    FailureNoted,
+    ItemOutcome,
+    Manifest,
+    ManifestArtifact,
+    ManifestFailure,
+    PlannedBundle,
+    PlannedItem,
+    PlannedSession,
+    RunContext,
+    RunPlan,
+    RunSummary,
+)
 from archiver.archive.run_input import run_items
 from archiver.core import clients, layout
 from archiver.core.documents import (
@@ -23,6 +42,7 @@ from archiver.core.documents import (
     put_document,
 )
 from archiver.core.observability import failure_noted
+from archiver.core.wire import StepError
 from archiver.store.write_once import StoredObject
 
 MANIFEST_VERSION = 1
@@ -53,76 +73,75 @@ class ItemPlace:
         return f"arn:{self.partition}:quicksight:{self.region}:{self.account_id}:asset-bundle-export-job/{job_id}"
 
 
-def bundle_source(bundle: dict[str, Any], *, job_arn: str) -> dict[str, Any]:
+def bundle_source(bundle: PlannedBundle, *, job_arn: str) -> dict[str, Any]:
     """A bundle's source: its export job and the resources it exports."""
-    return {"jobId": bundle["jobId"], "jobArn": job_arn, "resourceArns": bundle["resourceArns"]}
+    return {"jobId": bundle.job_id, "jobArn": job_arn, "resourceArns": bundle.resource_arns}
 
 
-def item_source(item: dict[str, Any], *, kind: str, place: ItemPlace) -> dict[str, Any]:
+def item_source(item: PlannedItem, *, place: ItemPlace) -> dict[str, Any]:
     """What a failed item is, in the manifest: for a bundle its export job, for a Q Apps item its ids."""
-    if kind == "bundle":
-        return bundle_source(item, job_arn=place.export_job_arn(item["jobId"]))
-    source = {"instanceId": place.instance_id, "appId": item["appId"]}
-    return {**source, "sessionId": item["sessionId"]} if kind == "session" else source
+    if isinstance(item, PlannedBundle):
+        return bundle_source(item, job_arn=place.export_job_arn(item.job_id))
+    source = {"instanceId": place.instance_id, "appId": item.app_id}
+    return {**source, "sessionId": item.session_id} if isinstance(item, PlannedSession) else source
 
 
-def item_named(item: dict[str, Any], *, kind: str, instance_id: str | None) -> str:
+def item_named(item: PlannedItem, *, instance_id: str | None) -> str:
     """The item as a message names it: ``bundle finance (export job run-1-finance)``, ``app … (instance …)``."""
-    if kind == "bundle":
-        return f"bundle {item['name']} (export job {item['jobId']})"
-    app = f"app {item['appId']} (instance {instance_id})"
-    return f"session {item['sessionId']} of {app}" if kind == "session" else app
+    if isinstance(item, PlannedBundle):
+        return f"bundle {item.name} (export job {item.job_id})"
+    app = f"app {item.app_id} (instance {instance_id})"
+    return f"session {item.session_id} of {app}" if isinstance(item, PlannedSession) else app
 
 
-def _names_item(message: str, item: dict[str, Any], kind: str) -> bool:
-    if kind == "bundle":
-        return f"bundle {item['name']}" in message and item["jobId"] in message
-    return item["appId"] in message and (kind != "session" or item["sessionId"] in message)
+def _names_item(message: str, item: PlannedItem) -> bool:
+    if isinstance(item, PlannedBundle):
+        return f"bundle {item.name}" in message and item.job_id in message
+    return item.app_id in message and (not isinstance(item, PlannedSession) or item.session_id in message)
 
 
-def naming_the_item(message: str, item: dict[str, Any], *, kind: str, instance_id: str | None) -> str:
+def naming_the_item(message: str, item: PlannedItem, *, instance_id: str | None) -> str:
     """``message``, led by the item's name unless it names the item already.
 
     The archiver's own errors name their resource; Step Functions' (``States.Timeout``,
     ``Lambda.Unknown``) and a few raised below the item's level (a refused download link names only
     its host) do not, and an operator reading the manifest must not have to guess which item failed.
     """
-    if _names_item(message, item, kind):
+    if _names_item(message, item):
         return message
-    return f"{item_named(item, kind=kind, instance_id=instance_id)}: {message}"
+    return f"{item_named(item, instance_id=instance_id)}: {message}"
 
 
 def record_archived(
     s3: Any,
     bucket: str,
     *,
-    run: dict[str, Any],
+    run: RunContext,
     item_id: str,
     kind: str,
     stored: StoredObject,
     source: dict[str, Any],
     warnings: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> ArchivedOutcome:
     """Write the outcome of an item that is now in the archive, and return it."""
-    outcome = {
-        "itemId": item_id,
-        "kind": kind,
-        "status": "archived",
-        "artifact": {
-            "key": stored.key,
-            "size": stored.size,
-            "sha256": stored.sha256,
-            "s3Checksum": stored.s3_checksum,
-            "s3ChecksumAlgorithm": stored.s3_checksum_algorithm,
-            "versionId": stored.version_id,
-            "alreadyArchived": stored.already_archived,
-        },
-        "source": source,
-        "warnings": warnings or [],
-        "linkRefreshes": stored.link_refreshes,
-        "at": now(),
-    }
-    put_document(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
+    outcome = ArchivedOutcome(
+        item_id=item_id,
+        kind=kind,  # type: ignore[arg-type]  # validated: the model refuses a kind it does not know
+        artifact=Artifact(
+            key=stored.key,
+            size=stored.size,
+            sha256=stored.sha256,
+            s3_checksum=stored.s3_checksum,
+            s3_checksum_algorithm=stored.s3_checksum_algorithm,
+            version_id=stored.version_id,
+            already_archived=stored.already_archived,
+        ),
+        source=source,
+        warnings=warnings or [],
+        link_refreshes=stored.link_refreshes,
+        at=now(),
+    )
+    put_document(s3, bucket, layout.outcome_key(run.run_id, item_id), outcome.wire())
     return outcome
 
 
@@ -130,24 +149,23 @@ def record_failed(
     s3: Any,
     bucket: str,
     *,
-    run: dict[str, Any],
+    run: RunContext,
     item_id: str,
     kind: str,
     error: str,
     message: str,
     details: list[dict[str, Any]] | None = None,
     source: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> FailedOutcome:
     """Write the outcome of an item that could not be archived, and return it."""
-    outcome = {
-        "itemId": item_id,
-        "kind": kind,
-        "status": "failed",
-        "error": error_record(error, message, details),
-        "source": source or {},
-        "at": now(),
-    }
-    put_document(s3, bucket, layout.outcome_key(run["id"], item_id), outcome)
+    outcome = FailedOutcome(
+        item_id=item_id,
+        kind=kind,  # type: ignore[arg-type]  # validated, as above
+        error=ErrorRecord.model_validate(error_record(error, message, details)),
+        source=source or {},
+        at=now(),
+    )
+    put_document(s3, bucket, layout.outcome_key(run.run_id, item_id), outcome.wire())
     return outcome
 
 
@@ -155,90 +173,97 @@ def record_caught_failure(
     s3: Any,
     bucket: str,
     *,
-    run: dict[str, Any],
-    item: dict[str, Any],
+    run: RunContext,
+    item: PlannedItem,
     kind: str,
-    step_error: dict[str, Any],
+    step_error: StepError,
     place: ItemPlace,
-) -> dict[str, str]:
+) -> FailureNoted:
     """Record an item whose step failed (``step_error``: the ``Catch``'s ``{Error, Cause}``) so the run goes on.
 
     Returns what the state machine keeps of it (see ``failure_noted``).
     """
     error, message = describe_step_error(step_error)
-    message = naming_the_item(message, item, kind=kind, instance_id=place.instance_id)
+    message = naming_the_item(message, item, instance_id=place.instance_id)
     record_failed(
         s3,
         bucket,
         run=run,
-        item_id=item["itemId"],
+        item_id=item.item_id,
         kind=kind,
         error=error,
         message=message,
-        source=item_source(item, kind=kind, place=place),
+        source=item_source(item, place=place),
     )
-    return failure_noted("Item failed", item_id=item["itemId"], kind=kind, error=error, message=message)
+    return FailureNoted.model_validate(
+        failure_noted("Item failed", item_id=item.item_id, kind=kind, error=error, message=message)
+    )
 
 
-def recorded_outcome(s3: Any, bucket: str, *, run: dict[str, Any], item_id: str) -> dict[str, Any] | None:
+_OUTCOME: TypeAdapter[ArchivedOutcome | FailedOutcome] = TypeAdapter(ItemOutcome)
+
+
+def recorded_outcome(s3: Any, bucket: str, *, run: RunContext, item_id: str) -> ArchivedOutcome | FailedOutcome | None:
     """The outcome an earlier execution of this run recorded for the item, if any."""
-    return get_document(s3, bucket, layout.outcome_key(run["id"], item_id))
+    document = get_document(s3, bucket, layout.outcome_key(run.run_id, item_id))
+    return None if document is None else _OUTCOME.validate_python(document)
 
 
-def write_manifest(
-    s3: Any, bucket: str, plan: dict[str, Any], *, place: ItemPlace, run_error: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _manifest_entry(
+    s3: Any, bucket: str, plan: RunPlan, kind: str, item: PlannedItem, place: ItemPlace
+) -> ManifestArtifact | ManifestFailure:
+    """What the manifest says of one planned item: its artifact, or why it has none."""
+    outcome = recorded_outcome(s3, bucket, run=plan.run, item_id=item.item_id)
+    if outcome is None:
+        named = item_named(item, instance_id=place.instance_id)
+        return ManifestFailure(
+            item_id=item.item_id,
+            kind=kind,  # type: ignore[arg-type]  # a plan's kinds are the model's
+            error=ErrorRecord.model_validate(no_outcome_recorded(plan.run_error, item=named)),
+            source=item_source(item, place=place),
+        )
+    if isinstance(outcome, ArchivedOutcome):
+        return ManifestArtifact(
+            **outcome.artifact.model_dump(),
+            item_id=outcome.item_id,
+            kind=outcome.kind,
+            source=outcome.source,
+            warnings=outcome.warnings,
+            link_refreshes=outcome.link_refreshes,
+            archived_at=outcome.at,
+        )
+    return ManifestFailure(
+        item_id=outcome.item_id, kind=outcome.kind, error=outcome.error, source=outcome.source, at=outcome.at
+    )
+
+
+def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> RunSummary:
     """Gather every planned item's outcome into ``manifests/{run id}.json``; return the run summary.
 
-    An item with no recorded outcome (its branch died before it could say) counts as failed,
-    so the manifest always accounts for every item of the input.
+    An item with no recorded outcome (its branch died before it could say, ``plan.run_error`` says why
+    when known) counts as failed, so the manifest always accounts for every item of the input.
     """
-    run = plan["run"]
-    artifacts: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    for item in run_items(plan):
-        outcome = get_document(s3, bucket, layout.outcome_key(run["id"], item["itemId"]))
-        if outcome is None:
-            kind = item["kind"]
-            named = item_named(item, kind=kind, instance_id=place.instance_id)
-            failures.append(
-                {
-                    "itemId": item["itemId"],
-                    "kind": kind,
-                    "error": no_outcome_recorded(run_error, item=named),
-                    "source": item_source(item, kind=kind, place=place),
-                }
-            )
-        elif outcome["status"] == "archived":
-            artifacts.append(
-                {
-                    "itemId": outcome["itemId"],
-                    "kind": outcome["kind"],
-                    **outcome["artifact"],
-                    "source": outcome["source"],
-                    "warnings": outcome["warnings"],
-                    "linkRefreshes": outcome.get("linkRefreshes", 0),
-                    "archivedAt": outcome["at"],
-                }
-            )
-        else:
-            failures.append({key: outcome[key] for key in ("itemId", "kind", "error", "source", "at")})
-    summary = {
-        "runId": run["id"],
-        "items": len(artifacts) + len(failures),
-        "archived": len(artifacts),
-        "failed": len(failures),
-        "bytes": sum(artifact["size"] for artifact in artifacts),
-        "manifestBucket": bucket,
-        "manifestKey": layout.manifest_key(run["id"]),
-    }
-    manifest = {
-        "manifestVersion": MANIFEST_VERSION,
-        "run": run,
-        "summary": summary,
-        "artifacts": artifacts,
-        "failures": failures,
-        "writtenAt": now(),
-    }
-    put_document(s3, bucket, summary["manifestKey"], manifest)
+    entries = [_manifest_entry(s3, bucket, plan, kind, item, place) for kind, item in run_items(plan)]
+    artifacts = [entry for entry in entries if isinstance(entry, ManifestArtifact)]
+    failures = [entry for entry in entries if isinstance(entry, ManifestFailure)]
+    summary = RunSummary(
+        run_id=plan.run.run_id,
+        items=len(entries),
+        archived=len(artifacts),
+        failed=len(failures),
+        bytes=sum(artifact.size for artifact in artifacts),
+        manifest_bucket=bucket,
+        manifest_key=layout.manifest_key(plan.run.run_id),
+    )
+    manifest = Manifest(
+        manifest_version=MANIFEST_VERSION,
+        run=plan.run,
+        summary=summary,
+        artifacts=artifacts,
+        failures=failures,
+        written_at=now(),
+    )
+    # A failure with no time of its own leaves ``at`` out (ManifestFailure.wire), as the manifest always has.
+    document = {**manifest.wire(), "failures": [failure.wire() for failure in failures]}
+    put_document(s3, bucket, summary.manifest_key, document)
     return summary

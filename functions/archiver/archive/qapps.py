@@ -8,6 +8,7 @@ from typing import Any
 
 from archiver.archive.artifacts import keep_document, keep_download, link_in_hand_then_fresh, previously_kept
 from archiver.archive.manifest import item_named
+from archiver.archive.models import ArchivedOutcome, PlannedApp, PlannedSession, RunContext
 from archiver.core import layout
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
@@ -17,27 +18,27 @@ def archive_session(
     client: Any,
     s3: Any,
     *,
-    run: dict[str, Any],
+    run: RunContext,
     instance_id: str,
-    session: dict[str, Any],
+    session: PlannedSession,
     settings: Settings,
-) -> dict[str, Any]:
+) -> ArchivedOutcome:
     """Export a session's collected data and copy the CSV into the archive in the same step.
 
     How long the link lives is not documented, so the copy starts at once and the link never
     leaves this function; a refresh exports again (Q Apps has no other way to a fresh link).
     """
-    session_id = session["sessionId"]
+    session_id = session.session_id
     key = layout.session_key(
         instance_id=instance_id,
-        app_id=session["appId"],
+        app_id=session.app_id,
         session_id=session_id,
-        run_date=run["date"],
-        run_id=run["id"],
+        run_date=run.run_date,
+        run_id=run.run_id,
     )
     if kept := previously_kept(s3, settings, run=run, item=session, key=key):
         return kept
-    resource = item_named(session, kind="session", instance_id=instance_id)
+    resource = item_named(session, instance_id=instance_id)
     # When each export was asked for (the first, then one per refresh): Q Apps exports synchronously,
     # so the data copied is the last export's, ready as its call returned.
     exported_at: list[float] = []
@@ -62,7 +63,7 @@ def archive_session(
             lambda: export_session()["csvFileLink"],
         ),
         export_ready_at=lambda: exported_at[-1],
-        source={"sessionArn": export["sessionArn"], "appId": session["appId"], "sessionId": session_id},
+        source={"sessionArn": export["sessionArn"], "appId": session.app_id, "sessionId": session_id},
     )
 
 
@@ -73,16 +74,16 @@ def app_definition_document(response: dict[str, Any]) -> bytes:
 
 
 def archive_app(
-    client: Any, s3: Any, *, run: dict[str, Any], instance_id: str, app: dict[str, Any], settings: Settings
-) -> dict[str, Any]:
+    client: Any, s3: Any, *, run: RunContext, instance_id: str, app: PlannedApp, settings: Settings
+) -> ArchivedOutcome:
     """Keep an app's definition at its version's key; a version already kept counts as archived."""
     # Which version is current is only known by asking: an earlier outcome's definition must be this app's.
-    definitions = layout.app_definition_prefix(instance_id=instance_id, app_id=app["appId"])
+    definitions = layout.app_definition_prefix(instance_id=instance_id, app_id=app.app_id)
     if kept := previously_kept(s3, settings, run=run, item=app, key=definitions, key_is_prefix=True):
         return kept
-    with naming_errors("Q Apps", resource=item_named(app, kind="app", instance_id=instance_id)):
-        response = client.get_q_app(instanceId=instance_id, appId=app["appId"])
-    key = layout.app_definition_key(instance_id=instance_id, app_id=app["appId"], app_version=response["appVersion"])
+    with naming_errors("Q Apps", resource=item_named(app, instance_id=instance_id)):
+        response = client.get_q_app(instanceId=instance_id, appId=app.app_id)
+    key = layout.app_definition_key(instance_id=instance_id, app_id=app.app_id, app_version=response["appVersion"])
     return keep_document(
         s3,
         settings,

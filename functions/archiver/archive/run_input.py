@@ -11,15 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from archiver.archive.models import (
+    BundleRequest,
+    PlannedApp,
+    PlannedBundle,
+    PlannedItem,
+    PlannedSession,
+    QAppsPlan,
+    QuickSightPlan,
+    RunContext,
+    RunPlan,
+)
 from archiver.core import input_problems, layout
-from archiver.core.documents import planned_items
 from archiver.core.errors import InvalidRunInputError
 from archiver.core.input_problems import listed_items
 
@@ -52,27 +61,6 @@ MAX_STATE_BYTES = 256 * 1024
 # a bucket name of up to 63, counts).
 RUN_ADDITIONS_BYTES = 2 * 32_768 + 2_048
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """Who this run is: the Step Functions execution that carries it."""
-
-    run_id: str
-    execution_id: str
-    started_at: str
-
-    @property
-    def run_date(self) -> str:
-        return self.started_at[:10]
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "id": self.run_id,
-            "executionId": self.execution_id,
-            "startedAt": self.started_at,
-            "date": self.run_date,
-        }
 
 
 @cache
@@ -153,7 +141,7 @@ def _bundle_name(bundle: dict[str, Any], arns: list[str]) -> str | None:
     return None
 
 
-def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tuple[dict, list[str]]:
+def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tuple[QuickSightPlan, list[str]]:
     """Plan the bundles that are well-formed, and check names and accounts wherever they are."""
     problems: list[str] = []
     given_account = section.get("awsAccountId") if isinstance(section, dict) else None
@@ -162,7 +150,7 @@ def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tup
     # A malformed account is the schema's problem: comparing ARNs with it would only add noise.
     account_ok = given_account is None or part_conforms(given_account, "#/$defs/quicksight/properties/awsAccountId")
     account = (given_account or default_account) if account_ok else None
-    bundles: list[dict[str, Any]] = []
+    bundles: list[PlannedBundle] = []
     seen: dict[str, int] = {}
     for index, bundle in listed_items(section, "bundles"):
         if not isinstance(bundle, dict):
@@ -188,26 +176,23 @@ def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tup
         seen.setdefault(name, index)
         if not part_conforms(bundle, "#/$defs/bundle"):
             continue
+        # The schema has passed this bundle: the model fills in its omitted options (the schema's defaults).
+        request = BundleRequest.model_validate(bundle)
         bundles.append(
-            {
-                "itemId": f"bundle/{name}",
-                "name": name,
-                "jobId": export_job_id(run.run_id, name),
-                "resourceArns": arns,
-                "exportFormat": bundle.get("exportFormat", "QUICKSIGHT_JSON"),
-                "includeAllDependencies": bundle.get("includeAllDependencies", True),
-                "includePermissions": bundle.get("includePermissions", False),
-                "includeTags": bundle.get("includeTags", False),
-                "strictValidation": bundle.get("strictValidation", True),
-            }
+            PlannedBundle(
+                **request.model_dump(exclude={"name"}),
+                item_id=f"bundle/{name}",
+                name=name,
+                job_id=export_job_id(run.run_id, name),
+            )
         )
-    return {"awsAccountId": account, "bundles": bundles}, problems
+    return QuickSightPlan(aws_account_id=account, bundles=bundles), problems
 
 
-def _plan_qapps(section: Any) -> tuple[dict, list[str]]:
+def _plan_qapps(section: Any) -> tuple[QAppsPlan, list[str]]:
     """Plan the sessions and apps that are well-formed, and check sessions for duplicates wherever they are."""
     problems: list[str] = []
-    sessions: list[dict[str, str]] = []
+    sessions: list[PlannedSession] = []
     seen: dict[str, int] = {}
     for index, session in listed_items(section, "sessions"):
         if not part_conforms(session, "#/$defs/session"):
@@ -220,13 +205,16 @@ def _plan_qapps(section: Any) -> tuple[dict, list[str]]:
             )
             continue
         seen[session_id] = index
-        sessions.append({"itemId": f"session/{session_id}", "appId": session["appId"], "sessionId": session_id})
+        sessions.append(PlannedSession(item_id=f"session/{session_id}", app_id=session["appId"], session_id=session_id))
     listed = [app_id for _, app_id in listed_items(section, "apps") if part_conforms(app_id, "#/$defs/appId")]
     # The definition of every app that a listed session belongs to is kept beside its data.
-    app_ids = list(dict.fromkeys([*listed, *(s["appId"] for s in sessions)]))
-    apps = [{"itemId": f"app/{app_id}", "appId": app_id} for app_id in app_ids]
+    app_ids = list(dict.fromkeys([*listed, *(s.app_id for s in sessions)]))
+    apps = [PlannedApp(item_id=f"app/{app_id}", app_id=app_id) for app_id in app_ids]
     instance_id = section.get("instanceId") if isinstance(section, dict) else None
-    return {"instanceId": instance_id, "sessions": sessions, "apps": apps}, problems
+    # A malformed instance is the schema's problem, already named: the plan of the rest leaves it out.
+    if not part_conforms(instance_id, "#/$defs/qapps/properties/instanceId"):
+        instance_id = None
+    return QAppsPlan(instance_id=instance_id, sessions=sessions, apps=apps), problems
 
 
 def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[str, Any]:
@@ -246,15 +234,16 @@ def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[st
         raise InvalidRunInputError([size_problem])
     problems = schema_problems(document)
     sections = document if isinstance(document, dict) else {}
-    quicksight: dict[str, Any] = {"awsAccountId": default_account, "bundles": []}
-    qapps: dict[str, Any] = {"instanceId": None, "sessions": [], "apps": []}
+    quicksight = QuickSightPlan(aws_account_id=default_account, bundles=[])
+    qapps = QAppsPlan(instance_id=None, sessions=[], apps=[])
     if "quicksight" in sections:
         quicksight, found = _plan_quicksight(sections["quicksight"], run, default_account)
         problems.extend(found)
     if "qapps" in sections:
         qapps, found = _plan_qapps(sections["qapps"])
         problems.extend(found)
-    plan = {"run": run.as_dict(), "quicksight": quicksight, "qapps": qapps}
+    # The plan's limits are measured on the JSON the state machine carries: that is what plan_run returns.
+    plan = RunPlan(run=run, quicksight=quicksight, qapps=qapps).wire()
     problems.extend(plan_limit_problems(plan))
     if problems:
         raise InvalidRunInputError(problems)
@@ -304,10 +293,10 @@ def estimated_history_events(quicksight: dict[str, Any], qapps: dict[str, Any]) 
     )
 
 
-# Where a plan lists each kind of item it archives: (service, list).
-RUN_ITEMS = {"bundle": ("quicksight", "bundles"), "session": ("qapps", "sessions"), "app": ("qapps", "apps")}
-
-
-def run_items(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every item a plan archives, each with its ``itemId`` and kind."""
-    return planned_items(plan, RUN_ITEMS)
+def run_items(plan: RunPlan) -> list[tuple[str, PlannedItem]]:
+    """Every item a plan archives, each with its kind."""
+    return [
+        *(("bundle", bundle) for bundle in plan.quicksight.bundles),
+        *(("session", session) for session in plan.qapps.sessions),
+        *(("app", app) for app in plan.qapps.apps),
+    ]

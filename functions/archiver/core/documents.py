@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archiver.core.service_errors import naming_errors
+from archiver.core.wire import StepError
 
 _MAX_MESSAGE = 2000
 
@@ -55,29 +56,29 @@ def error_record(error: str, message: str, details: list[dict[str, Any]] | None 
     return {"type": error, "message": message[:_MAX_MESSAGE], "details": details or []}
 
 
-def describe_step_error(error: dict[str, Any]) -> tuple[str, str]:
+def describe_step_error(error: StepError | None) -> tuple[str, str]:
     """The error type and message of a caught step failure (a ``Catch`` block's ``{Error, Cause}``).
 
     A Lambda failure's cause is the runtime's JSON error report; only its message is kept:
     stack traces belong in the function's logs, not in the manifest.
     """
-    name = str(error.get("Error", "UnknownError"))
-    cause = error.get("Cause") or ""
+    error = error or StepError()
+    cause = error.Cause or ""
     try:
         report = json.loads(cause)
     except (TypeError, ValueError):
-        return name, str(cause)
+        return error.Error, cause
     if isinstance(report, dict) and "errorMessage" in report:
-        return str(report.get("errorType", name)), str(report["errorMessage"])
-    return name, str(cause)
+        return str(report.get("errorType", error.Error)), str(report["errorMessage"])
+    return error.Error, cause
 
 
-def no_outcome_recorded(step_error: dict[str, Any] | None, *, item: str = "the item") -> dict[str, Any]:
+def no_outcome_recorded(step_error: StepError | None, *, item: str = "the item") -> dict[str, Any]:
     """The ``error`` of a planned ``item`` whose step ended without recording an outcome.
 
     ``step_error`` says why, when known (the Catch of a branch that died as a whole).
     """
-    error_type, message = describe_step_error(step_error or {})
+    error_type, message = describe_step_error(step_error)
     return error_record(
         "NoOutcomeRecorded", f"the step of {item} ended without recording an outcome ({error_type}: {message})"
     )

@@ -20,7 +20,7 @@ _FAILED_FOR_GOOD = ("FAILED", "FAILED_ROLLBACK_COMPLETED", "FAILED_ROLLBACK_ERRO
 
 
 def _import_source(s3: Any, bucket: str, bundle: dict[str, Any]) -> dict[str, Any]:
-    archived = ArchivedObject.from_dict(bundle["source"])
+    archived = ArchivedObject.model_validate(bundle["source"])
     if bundle["importSource"] == "s3Uri":
         # QuickSight reads the current version of the key (S3Uri takes no version): the plan
         # checked it is the one archived.

@@ -99,7 +99,7 @@ def _plan_bundle(
     except zipfile.BadZipFile as error:
         problems.append(f"{field}.from: {archived.key} does not open as a QuickSight bundle (zip): {error}")
         resources = []
-    return {**bundle, "importSource": source, "source": archived.as_dict(), "resources": resources}
+    return {**bundle, "importSource": source, "source": archived.wire(), "resources": resources}
 
 
 def _card(definition: dict[str, Any], card_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -155,7 +155,7 @@ def _plan_file(
 ) -> dict[str, Any]:
     problems.extend(_target_problems(read_app, instance_id, file, field))
     archived = _resolve(s3, bucket, manifests, file, field, problems)
-    return file if archived is None else {**file, "source": archived.as_dict()}
+    return file if archived is None else {**file, "source": archived.wire()}
 
 
 def plan_restore(

@@ -121,7 +121,7 @@ def restore_file(
 ) -> dict[str, Any]:
     """Upload an archived object to its card (application default, or one session); return its ``fileId``."""
     bucket = settings.archive_bucket
-    archived = ArchivedObject.from_dict(file["source"])
+    archived = ArchivedObject.model_validate(file["source"])
     digest = sha256_of(s3, bucket, archived)
     if archived.sha256 and digest.hex() != archived.sha256:
         raise ChecksumMismatchError(f"{archived.key} no longer has the SHA-256 recorded when it was archived")

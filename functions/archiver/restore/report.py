@@ -19,6 +19,7 @@ from archiver.core.documents import (
     put_document,
 )
 from archiver.core.observability import failure_noted
+from archiver.core.wire import StepError
 from archiver.restore.plan import restore_items
 from archiver.restore.request import VALIDATE
 
@@ -63,7 +64,7 @@ def record_failed(
 
 
 def record_caught_failure(
-    s3: Any, bucket: str, *, restore: dict[str, Any], item: dict[str, Any], kind: str, step_error: dict[str, Any]
+    s3: Any, bucket: str, *, restore: dict[str, Any], item: dict[str, Any], kind: str, step_error: StepError
 ) -> dict[str, str]:
     """Record an item whose step failed (``step_error``: the ``Catch``'s ``{Error, Cause}``) so the restore goes on.
 
@@ -79,12 +80,12 @@ def _validated(item: dict[str, Any]) -> dict[str, Any]:
     return {**_item(item, item["kind"]), "status": "validated", "result": details}
 
 
-def _unrecorded(item: dict[str, Any], restore_error: dict[str, Any] | None) -> dict[str, Any]:
+def _unrecorded(item: dict[str, Any], restore_error: StepError | None) -> dict[str, Any]:
     return {**_item(item, item["kind"]), "status": "failed", "error": no_outcome_recorded(restore_error)}
 
 
 def write_report(
-    s3: Any, bucket: str, plan: dict[str, Any], *, restore_error: dict[str, Any] | None = None
+    s3: Any, bucket: str, plan: dict[str, Any], *, restore_error: StepError | None = None
 ) -> dict[str, Any]:
     """Gather every planned item's outcome into ``restores/{id}.json``; return the restore's summary.
 

@@ -13,11 +13,11 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from archiver.core import layout
 from archiver.core.service_errors import naming_errors, object_missing
+from archiver.core.wire import WireModel
 from archiver.restore.request import LATEST_MANIFEST
 from archiver.store.write_once import recorded_sha256
 
@@ -26,9 +26,8 @@ _CHUNK = 1024 * 1024
 _BUNDLE_RESOURCE = re.compile(r"^(?P<type>[A-Za-z]+)/(?P<id>[^/]+)\.json$")
 
 
-@dataclass(frozen=True)
-class ArchivedObject:
-    """One object of the archive, pinned to its version."""
+class ArchivedObject(WireModel):
+    """One object of the archive, pinned to its version: a restore plan's ``source`` (camelCase, as every document)."""
 
     key: str
     size: int
@@ -38,13 +37,6 @@ class ArchivedObject:
     run_id: str | None = None
     item_id: str | None = None
     export_format: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ArchivedObject:
-        return cls(**data)
 
 
 class SourceNotFound(Exception):

@@ -135,7 +135,7 @@ def test_items_named_by_the_latest_manifest_come_from_one_run_read_once(s3: Any)
     bundles = plan(s3, document)["quicksight"]["bundles"]
 
     # Then "latest" is settled once (one listing) and its manifest read once, so both come from the same run
-    (run_id,) = {b["source"]["run_id"] for b in bundles}
+    (run_id,) = {b["source"]["runId"] for b in bundles}
     assert run_id in ("nightly-1", "nightly-2")
     assert len(listings) == 1
     assert [r["Key"] for r in reads if r["Key"].startswith("manifests/")] == [f"manifests/{run_id}.json"]

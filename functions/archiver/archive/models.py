@@ -1,0 +1,296 @@
+"""What an archive run carries and keeps, as models: its plan, each step's event and result, its documents.
+
+The plan is what ValidateRun returns once the run input document (``schema/run-input.schema.json``,
+the contract) has passed every check of ``archiver.archive.run_input``; the item steps get one planned
+item each (the Map's ItemSelector in ``infra/constructs/workflow.py``), and write an ``ItemOutcome`` to
+the bucket, which WriteManifest gathers into the ``Manifest``. The run input itself is modelled too
+(``RunInput``), so that a test can hold the model and the published schema to the same documents.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, ConfigDict, Field, computed_field, model_validator
+
+from archiver.core.wire import Execution, StepError, WireModel
+
+ExportFormat = Literal["QUICKSIGHT_JSON", "CLOUDFORMATION_JSON"]
+ItemKind = Literal["bundle", "session", "app"]
+
+# The run input document, field for field as the published schema has it (tests/unit/archive/test_models.py
+# holds the two to the same documents); the schema's patterns and bounds stay the schema's, checked first
+# with every problem named (archiver.archive.run_input).
+
+
+class BundleRequest(WireModel):
+    name: str | None = None
+    resource_arns: Annotated[list[str], Field(min_length=1, max_length=100)]
+    export_format: ExportFormat = "QUICKSIGHT_JSON"
+    include_all_dependencies: bool = True
+    include_permissions: bool = False
+    include_tags: bool = False
+    strict_validation: bool = True
+
+
+class QuickSightRequest(WireModel):
+    aws_account_id: str | None = None
+    bundles: Annotated[list[BundleRequest], Field(min_length=1, max_length=100)]
+
+
+class SessionRequest(WireModel):
+    app_id: str
+    session_id: str
+
+
+class QAppsRequest(WireModel):
+    instance_id: str
+    sessions: Annotated[list[SessionRequest], Field(max_length=1500)] = []
+    apps: Annotated[list[str], Field(max_length=1500)] = []
+
+    @model_validator(mode="after")
+    def _something_to_archive(self) -> QAppsRequest:
+        # The schema's anyOf: at least one of sessions or apps, non-empty.
+        if not (self.sessions or self.apps):
+            raise ValueError("expected at least one of 'sessions' or 'apps', non-empty")
+        return self
+
+
+class RunInput(WireModel):
+    quicksight: QuickSightRequest | None = None
+    qapps: QAppsRequest | None = None
+
+    @model_validator(mode="after")
+    def _a_section(self) -> RunInput:
+        # The schema's anyOf: either section may be absent, not both.
+        if "quicksight" not in self.model_fields_set and "qapps" not in self.model_fields_set:
+            raise ValueError("expected a 'quicksight' and/or a 'qapps' section")
+        return self
+
+
+# The plan.
+
+
+class RunContext(WireModel):
+    """Who this run is: the Step Functions execution that carries it."""
+
+    # The run's date is derived, so a plan read back may carry it: it is recomputed, never trusted.
+    model_config = ConfigDict(extra="ignore")
+
+    # "id" on the wire; run_id in Python, also as the constructor's keyword.
+    run_id: str = Field(validation_alias=AliasChoices("id", "run_id"), serialization_alias="id")
+    execution_id: str
+    started_at: str
+
+    @computed_field(alias="date")  # type: ignore[prop-decorator]
+    @property
+    def run_date(self) -> str:
+        return self.started_at[:10]
+
+    @classmethod
+    def of(cls, execution: Execution) -> RunContext:
+        return cls(run_id=execution.name, execution_id=execution.id, started_at=execution.start_time)
+
+
+class PlannedBundle(WireModel):
+    item_id: str
+    name: str
+    job_id: str
+    resource_arns: list[str]
+    export_format: ExportFormat
+    include_all_dependencies: bool
+    include_permissions: bool
+    include_tags: bool
+    strict_validation: bool
+
+
+class PlannedSession(WireModel):
+    item_id: str
+    app_id: str
+    session_id: str
+
+
+class PlannedApp(WireModel):
+    item_id: str
+    app_id: str
+
+
+PlannedItem = PlannedBundle | PlannedSession | PlannedApp
+
+
+class QuickSightPlan(WireModel):
+    aws_account_id: str | None
+    bundles: list[PlannedBundle]
+
+
+class QAppsPlan(WireModel):
+    instance_id: str | None
+    sessions: list[PlannedSession]
+    apps: list[PlannedApp]
+
+
+class RunPlan(WireModel):
+    """What ValidateRun returns and every later state carries: the run and its items."""
+
+    run: RunContext
+    quicksight: QuickSightPlan
+    qapps: QAppsPlan
+    # Added by ArchiveItems' Catch when a whole branch died; only read, never part of ValidateRun's result.
+    run_error: StepError | None = Field(default=None, exclude=True)
+
+
+# Each step's event (the state's Parameters) and result (what its ResultPath keeps).
+
+
+class ValidateRunEvent(WireModel):
+    execution: Execution
+    input: Any
+
+
+class ExportPoll(WireModel):
+    """An export job's polling state, carried between StartBundleExport, the Wait and CheckBundleExport."""
+
+    job_id: str
+    job_arn: str
+    status: str
+    wait_seconds: int | None = None
+    waited_seconds: int | None = None
+    # When the export was first seen ready (epoch seconds): ExportReadyToArchived is measured from it.
+    ready_at: float | None = None
+
+
+class BundleEvent(WireModel):
+    run: RunContext
+    aws_account_id: str
+    bundle: PlannedBundle
+
+
+class BundleExportEvent(BundleEvent):
+    export: ExportPoll
+
+
+class SessionEvent(WireModel):
+    run: RunContext
+    instance_id: str
+    session: PlannedSession
+
+
+class AppEvent(WireModel):
+    run: RunContext
+    instance_id: str
+    app: PlannedApp
+
+
+class ArchiveStepResult(WireModel):
+    """What an archive step returns to the state machine (discarded by it): where the artifact went."""
+
+    key: str
+    size: int
+
+
+class ItemFailureEvent(WireModel):
+    run: RunContext
+    kind: ItemKind
+    item: PlannedBundle | PlannedSession | PlannedApp
+    error: StepError
+    # Where the item lives: a bundle's branch carries its account, a Q Apps branch its instance.
+    aws_account_id: str | None = None
+    instance_id: str | None = None
+
+
+class FailureNoted(WireModel):
+    """What the state machine keeps of a recorded failure (the message stays in the outcome)."""
+
+    item_id: str
+    error: str
+
+
+class WriteManifestEvent(WireModel):
+    plan: RunPlan
+
+
+# The documents in the bucket: each item's outcome, and the run's manifest gathered from them.
+
+
+class ErrorRecord(WireModel):
+    type: str
+    message: str
+    details: list[dict[str, Any]] = []
+
+
+class Artifact(WireModel):
+    key: str
+    size: int
+    sha256: str
+    s3_checksum: str | None
+    s3_checksum_algorithm: str | None
+    version_id: str | None
+    already_archived: bool
+
+
+class ArchivedOutcome(WireModel):
+    item_id: str
+    kind: ItemKind
+    status: Literal["archived"] = "archived"
+    artifact: Artifact
+    source: dict[str, Any]
+    warnings: list[dict[str, Any]] = []
+    link_refreshes: int = 0
+    at: str
+
+
+class FailedOutcome(WireModel):
+    item_id: str
+    kind: ItemKind
+    status: Literal["failed"] = "failed"
+    error: ErrorRecord
+    source: dict[str, Any] = {}
+    at: str
+
+
+ItemOutcome = Annotated[ArchivedOutcome | FailedOutcome, Field(discriminator="status")]
+
+
+class ManifestArtifact(Artifact):
+    item_id: str
+    kind: ItemKind
+    source: dict[str, Any]
+    warnings: list[dict[str, Any]]
+    link_refreshes: int
+    archived_at: str
+
+
+class ManifestFailure(WireModel):
+    item_id: str
+    kind: ItemKind
+    error: ErrorRecord
+    source: dict[str, Any]
+    # An item whose step never recorded an outcome has no time of its own: the key is then left out.
+    at: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        document = super().wire()
+        if document["at"] is None:
+            del document["at"]
+        return document
+
+
+class RunSummary(WireModel):
+    """The run's summary: WriteManifest's result, the execution's output, the manifest's ``summary``."""
+
+    run_id: str
+    items: int
+    archived: int
+    failed: int
+    bytes: int
+    manifest_bucket: str
+    manifest_key: str
+
+
+class Manifest(WireModel):
+    manifest_version: int
+    run: RunContext
+    summary: RunSummary
+    artifacts: list[ManifestArtifact]
+    failures: list[ManifestFailure]
+    written_at: str
