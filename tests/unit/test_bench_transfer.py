@@ -19,27 +19,29 @@ from botocore.exceptions import ClientError
 
 import tests.bench.transfer as bench
 from archiver.core.settings import Settings
-from tests.bench.transfer import (
-    ARCHIVER,
-    BASELINE,
+from tests.bench.endpoints import (
     BUCKET,
-    CANDIDATES,
     MIB,
-    SINKS,
-    UPLOAD_FILEOBJ,
-    CopySpec,
     DiscardingS3,
-    Measurement,
     Source,
     SourceServer,
     WireS3,
+    serving,
+    source_crc32,
+    wire_server,
+)
+from tests.bench.transfer import (
+    ARCHIVER,
+    BASELINE,
+    CANDIDATES,
+    SINKS,
+    UPLOAD_FILEOBJ,
+    CopySpec,
+    Measurement,
     copy_in_child,
     report,
     run,
-    serving,
-    source_crc32,
     transfer_settings,
-    wire_server,
 )
 
 # Above one 5 MiB part and above upload_fileobj's 8 MiB threshold: every multipart path runs.
