@@ -14,7 +14,7 @@ def test_every_connection_sends_without_nagles_delay() -> None:
     with ServiceEmulator(clock=VirtualClock()) as emulator:
         assert emulator.endpoint_url is not None
         address = urlsplit(emulator.endpoint_url)
-        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=5)
+        connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=5)
         connection.request("GET", "/")
         connection.getresponse().read()
 
