@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # jsii warns on every start that Node 20 is past its end of life; the pinned CLI works with it.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p "process.versions.node.split('.')[0]" 2>/dev/null)
 
-.PHONY: demo bench test lint synth setup lock clean
+.PHONY: demo bench bench-scale test lint synth setup lock clean
 
 PIP := $(BIN)/pip --quiet --disable-pip-version-check
 # The dev lock, hashed (every package the demo, the tests and the tools need), then the project itself,
@@ -42,6 +42,10 @@ demo: synth
 ## bench: the archiver's streaming copy against upload_fileobj and read-all, over S3's wire protocol and in process (whole-process memory, speed)
 bench: setup
 	$(BIN)/python -m tests.bench.transfer $(ARGS)
+
+## bench-scale: runs of growing plans on the synthesized definition: time per item, history events, transitions, invocations, cost per 1,000 artifacts
+bench-scale: synth
+	$(BIN)/python -m tests.bench.scale $(ARGS)
 
 ## lint: ruff and mypy
 lint: setup

@@ -70,6 +70,9 @@ def _render(value: Any) -> str:
         if name == "Fn::Join":
             separator, parts = argument
             return str(separator).join(_render(part) for part in parts)
+        if name in ("Fn::Select", "Fn::Split"):
+            # cdk-nag writes these as compact JSON, inner Refs included (an ARN CDK derives from another).
+            return json.dumps(value, separators=(",", ":"))
     raise ValueError(f"cannot spell {json.dumps(value)} as cdk-nag does; acknowledge its finding id directly")
 
 

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.archive.grants import grant_archive_steps
+from infra.archive.grants import grant_archive_steps, grant_distributed_maps
 from infra.archive.workflow import STEP_SPECS, ArchiveWorkflow, WorkflowSteps
 from infra.core.archive_bucket import ArchiveBucket
 from infra.core.functions import ArchiverFunctions, steps_of
@@ -79,6 +79,7 @@ class ArchiverStack(Stack):
             self,
             "Workflow",
             steps=steps_of(WorkflowSteps, self.functions.functions),
+            bucket=self.archive.bucket,
             timeout=Duration.hours(settings.run_timeout_hours),
         )
         self.state_machine: sfn.StateMachine = self.workflow.state_machine
@@ -136,6 +137,7 @@ class ArchiverStack(Stack):
         # Each side's grants join its functions to the archive (and to Q Apps, through the identity if any).
         qapps = QAppsAccess(identity=self.qapps_identity, instance_ids=settings.qapps_instance_ids)
         grant_archive_steps(self.functions.functions, archive=self.archive, qapps=qapps)
+        grant_distributed_maps(self.state_machine, archive=self.archive)
         grant_restore_steps(self.functions.functions, archive=self.archive, qapps=qapps)
 
 

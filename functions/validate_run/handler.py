@@ -1,11 +1,13 @@
-"""Step 1: validate the run's input document and turn it into the run's plan."""
+"""Step 1: validate the run's input document, turn it into the run's plan, and write its items to the bucket."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 
-from archiver.archive.models import RunContext, ValidateRunEvent
+from archiver.archive.models import RunContext, RunPlan, ValidateRunEvent
+from archiver.archive.plan_files import stage_plan
 from archiver.archive.run_input import plan_run
+from archiver.core import clients
 from archiver.core.observability import step_handler
 from archiver.core.settings import get_settings
 
@@ -15,4 +17,7 @@ from archiver.core.settings import get_settings
 def lambda_handler(event: ValidateRunEvent, context: Any) -> dict[str, Any]:
     # The document itself stays JSON here: plan_run checks it against the published schema and names
     # every bad field at once, which a model's first failure would not.
-    return plan_run(event.input, RunContext.of(event.execution), default_account=get_settings().default_account_id)
+    settings = get_settings()
+    plan = plan_run(event.input, RunContext.of(event.execution), default_account=settings.default_account_id)
+    # The items go to the bucket, for the Distributed Maps; the state keeps the run, counts and their keys.
+    return stage_plan(clients.s3(), settings.archive_bucket, RunPlan.model_validate(plan)).wire()

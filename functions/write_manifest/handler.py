@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 
 from archiver.archive.manifest import ItemPlace, write_manifest
 from archiver.archive.models import WriteManifestEvent
+from archiver.archive.plan_files import read_plan
 from archiver.core import clients
 from archiver.core.observability import logger, step_handler
 from archiver.core.settings import get_settings
@@ -14,8 +15,9 @@ from archiver.core.settings import get_settings
 @step_handler
 @event_parser(model=WriteManifestEvent)
 def lambda_handler(event: WriteManifestEvent, context: Any) -> dict[str, Any]:
-    plan = event.plan
+    s3 = clients.s3()
+    plan = read_plan(s3, event.plan)
     place = ItemPlace.of(account_id=plan.quicksight.aws_account_id, instance_id=plan.qapps.instance_id)
-    summary = write_manifest(clients.s3(), get_settings().archive_bucket, plan, place=place).wire()
+    summary = write_manifest(s3, get_settings().archive_bucket, plan, place=place).wire()
     logger.info("Manifest written", extra=summary)
     return summary

@@ -9,12 +9,15 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 
+from aws_cdk import Aws, Fn, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
 
 # The functions' own archive layout: grants follow where the code writes, by construction.
 from archiver.core import layout
-from archiver.core.layout import MANIFESTS_PREFIX, QUICKSIGHT_PREFIX
+from archiver.core.layout import MANIFESTS_PREFIX, MAP_RESULTS_PREFIX, QUICKSIGHT_PREFIX
 from infra.core.archive_bucket import ArchiveBucket
 from infra.core.grants import (
     KEY_READS,
@@ -25,6 +28,7 @@ from infra.core.grants import (
     allow_archive_key,
     allow_bundle_jobs,
 )
+from infra.nag import acknowledge_wildcard
 
 # The steps that settle an item and record its outcome under manifests/.
 OUTCOME_WRITERS = (
@@ -38,7 +42,12 @@ OUTCOME_WRITERS = (
 # bundle already archived), and those that write artifacts, outcomes or the manifest. validate_run only
 # reads its input: no grants at all.
 ARCHIVE_KEY_READERS = ("start_bundle_export",)
-ARCHIVE_KEY_WRITERS = (*OUTCOME_WRITERS, "write_manifest")
+ARCHIVE_KEY_WRITERS = (*OUTCOME_WRITERS, "write_manifest", "validate_run")
+# ValidateRun writes the plan's items, one file per kind (layout.plan_items_key); the Distributed Maps
+# read them, and their ResultWriter writes under MAP_RESULTS_PREFIX.
+PLAN_ITEMS = f"{MANIFESTS_PREFIX}*/plan/*"
+PER_RUN_PLANS = "The plan's item files are written per run (manifests/{run id}/plan/{kind}s.json)"
+PER_MAP_RUN_RESULTS = "Step Functions names each Map Run's result files itself, under the results prefix"
 
 # What StartAssetBundleExportJob needs on the exported resources: the actions of AWS's managed
 # AWSQuickSightAssetBundleExportPolicy (v1), by resource type, but for QUICKSIGHT_EXPORT_NOT_GRANTED
@@ -99,6 +108,54 @@ def grant_archive_steps(
         allow_archive_key(functions[name], archive.key, KEY_WRITES)
     for name in ARCHIVE_KEY_READERS:
         allow_archive_key(functions[name], archive.key, KEY_READS)
+    # validate_run reads its input and writes the plan's items; nothing else.
+    allow(
+        functions["validate_run"],
+        ["s3:PutObject"],
+        [archive.bucket.arn_for_objects(PLAN_ITEMS)],
+        wildcards_because=PER_RUN_PLANS,
+    )
+
+
+def grant_distributed_maps(state_machine: sfn.StateMachine, *, archive: ArchiveBucket) -> None:
+    """What the run's Distributed Maps do as the state machine: read the plan's items, write their results.
+
+    CDK grants itself the child executions (``states:StartExecution`` on this state machine, describe, stop
+    and redrive of its own executions): those are acknowledged here. Its item reader and result writer
+    grant nothing (``infra/core/steps.py``): the reads and writes below name the layout's keys instead of
+    the whole bucket.
+    """
+    bucket = archive.bucket
+    reads = [bucket.arn_for_objects(PLAN_ITEMS)]
+    results = [bucket.arn_for_objects(f"{MAP_RESULTS_PREFIX}*")]
+    state_machine.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=reads))
+    # ResultWriter's actions, as Step Functions' developer guide lists them for writing results to S3.
+    state_machine.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+            resources=results,
+        )
+    )
+    state_machine.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=list(KEY_WRITES),
+            resources=[archive.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+        )
+    )
+    acknowledge_wildcard(state_machine, reads[0], PER_RUN_PLANS)
+    acknowledge_wildcard(state_machine, results[0], PER_MAP_RUN_RESULTS)
+    # The ARNs CDK's DistributedMapPolicy grants: this state machine's own executions and their children.
+    name = Fn.select(6, Fn.split(":", state_machine.state_machine_arn))
+    # Spelled from the stack, as CDK spells them: literal where the stack's environment is known.
+    stack = Stack.of(state_machine)
+    executions = f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:{name}"
+    acknowledge_wildcard(
+        state_machine, f"{executions}:*", "Describes and stops the child executions its Distributed Maps start"
+    )
+    acknowledge_wildcard(
+        state_machine, f"{executions}/*:*", "Redrives the child executions of its own Map Runs, named by Step Functions"
+    )
 
 
 def grant_bundle_exports(functions: Mapping[str, lambda_.Function]) -> None:

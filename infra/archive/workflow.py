@@ -1,10 +1,13 @@
 """The archive run's state machine.
 
 ValidateRun turns the input document into a plan (or ends the run at once, naming every bad
-field). ArchiveItems then runs three branches side by side: QuickSight bundle exports
-(start, poll with a growing wait, copy), Q Apps sessions (export and copy in one step) and
-Q Apps definitions. An item that fails is recorded and the others go on. WriteManifest
-gathers every item's outcome, and a run with any failed item ends FAILED so alarms fire.
+field) and writes its items to the archive bucket, one JSON array per kind; the state carries
+only the run, counts and those files' keys. ArchiveItems then runs three Distributed Maps side
+by side, each reading its kind's file and running every item in a child execution of its own:
+QuickSight bundle exports (start, poll with a growing wait, copy), Q Apps sessions (export and
+copy in one step) and Q Apps definitions. An item that fails is recorded and the others go on.
+WriteManifest gathers every item's outcome, and a run with any failed item ends FAILED so alarms
+fire.
 """
 
 from __future__ import annotations
@@ -15,16 +18,18 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from archiver.core.layout import MAP_RESULTS_PREFIX
 from infra.core.functions import COPY, SMALL, StepSpec
 from infra.core.steps import (
     SERVICE_BUSY,
     TRANSFER_INTERRUPTED,
     add_export_slot_retry,
-    item_map,
+    distributed_item_map,
     lambda_step,
     standard_state_machine,
     validate_input_step,
@@ -75,11 +80,13 @@ class ArchiveWorkflow(Construct):
         construct_id: str,
         *,
         steps: WorkflowSteps,
+        bucket: s3.IBucket,
         timeout: Duration,
         max_concurrent_exports: int = QUICKSIGHT_EXPORT_JOB_LIMIT,
     ) -> None:
         super().__init__(scope, construct_id)
         self._steps = steps
+        self._bucket = bucket
 
         archive_items = sfn.Parallel(self, "ArchiveItems", result_path=sfn.JsonPath.DISCARD)
         archive_items.branch(self._bundle_branch(max_concurrent_exports))
@@ -136,7 +143,22 @@ class ArchiveWorkflow(Construct):
             honour_retry_after=False,
         )
 
-    def _bundle_branch(self, max_concurrent_exports: int) -> sfn.Map:
+    def _item_map(
+        self, state_id: str, *, items_key_path: str, selector: dict[str, str], kind: str, max_concurrency: int
+    ) -> sfn.DistributedMap:
+        return distributed_item_map(
+            self,
+            state_id,
+            bucket=self._bucket,
+            items_key_path=items_key_path,
+            results_prefix=MAP_RESULTS_PREFIX,
+            selector=selector,
+            kind=kind,
+            context="run",
+            max_concurrency=max_concurrency,
+        )
+
+    def _bundle_branch(self, max_concurrent_exports: int) -> sfn.DistributedMap:
         item = {"run.$": "$.run", "awsAccountId.$": "$.awsAccountId", "bundle.$": "$.bundle"}
         start = lambda_step(
             self,
@@ -186,13 +208,12 @@ class ArchiveWorkflow(Construct):
             )
             .otherwise(wait)
         )
-        bundles = item_map(
-            self,
+        # One Map Run for the whole run, so MaxConcurrency 5 holds the account's five export slots.
+        bundles = self._item_map(
             "ExportBundles",
-            items_path="$.quicksight.bundles",
+            items_key_path="$.items.bundles",
             selector={"awsAccountId.$": "$.quicksight.awsAccountId"},
             kind="bundle",
-            context="run",
             max_concurrency=max_concurrent_exports,
         )
         # Every status, the start's included, goes through one Choice: a started job is polled.
@@ -207,9 +228,9 @@ class ArchiveWorkflow(Construct):
         step_id: str,
         function: lambda_.IFunction,
         kind: str,
-        items_path: str,
+        items_key_path: str,
         retry_on: list[str],
-    ) -> sfn.Map:
+    ) -> sfn.DistributedMap:
         """A Q Apps item in one step: export and copy (sessions) or get and keep (definitions)."""
         archive = lambda_step(
             self,
@@ -223,34 +244,32 @@ class ArchiveWorkflow(Construct):
             f"Record{kind.title()}Failure", kind, place={"instanceId.$": "$.instanceId"}
         )
         archive.add_catch(record_failure, result_path="$.error")
-        items = item_map(
-            self,
+        items = self._item_map(
             state_id,
-            items_path=items_path,
+            items_key_path=items_key_path,
             selector={"instanceId.$": "$.qapps.instanceId"},
             kind=kind,
-            context="run",
             max_concurrency=QAPPS_CONCURRENCY,
         )
         items.item_processor(archive)
         return items
 
-    def _session_branch(self) -> sfn.Map:
+    def _session_branch(self) -> sfn.DistributedMap:
         return self._qapps_branch(
             "ArchiveSessions",
             step_id="ArchiveSession",
             function=self._steps.archive_session,
             kind="session",
-            items_path="$.qapps.sessions",
+            items_key_path="$.items.sessions",
             retry_on=SERVICE_BUSY + TRANSFER_INTERRUPTED,
         )
 
-    def _app_branch(self) -> sfn.Map:
+    def _app_branch(self) -> sfn.DistributedMap:
         return self._qapps_branch(
             "ArchiveAppDefinitions",
             step_id="ArchiveAppDefinition",
             function=self._steps.archive_app,
             kind="app",
-            items_path="$.qapps.apps",
+            items_key_path="$.items.apps",
             retry_on=SERVICE_BUSY,
         )

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -168,6 +170,60 @@ def item_map(
         items_path=items_path,
         item_selector={**selector, f"{context}.$": f"$.{context}", f"{kind}.$": "$$.Map.Item.Value"},
         max_concurrency=max_concurrency,
+        result_path=sfn.JsonPath.DISCARD,
+    )
+
+
+class _ItemsReader(sfn.S3JsonItemReader):
+    """CDK's JSON item reader, granting nothing itself: its key comes from the state, so it could only
+    grant the whole bucket; the workflow's grants name the items' keys (``infra/archive/grants.py``)."""
+
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return []
+
+
+class _ResultWriter(sfn.ResultWriterV2):
+    """CDK's result writer, granting nothing itself, for the same reason: the grants name its prefix."""
+
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return []
+
+
+def distributed_item_map(
+    scope: Construct,
+    state_id: str,
+    *,
+    bucket: s3.IBucket,
+    items_key_path: str,
+    results_prefix: str,
+    selector: dict[str, str],
+    kind: str,
+    context: str,
+    max_concurrency: int,
+) -> sfn.DistributedMap:
+    """A Distributed Map over the items of one ``kind`` that the first step wrote to ``bucket`` (a JSON array).
+
+    Each item runs in a child execution of its own, with its own history: the parent's history and
+    state stay the same size whatever the plan's size, and no state carries an item list. The item
+    gets ``context`` and ``selector`` from the parent's (small) state, as :func:`item_map`'s do.
+
+    Children are Standard: a bundle export is polled for minutes, and a service's Retry-After is
+    honoured for up to 900 s (``RETRY_AFTER_WAITS``), past Express's five-minute cap; Standard's
+    price (per state transition) is also what the measured transitions per item make cheapest
+    for one-step items (docs/how-it-works.md). The children's results are written to S3
+    (``ResultWriter``), never returned into the parent's state, and the Map tolerates failed
+    children: every step of a child catches its own failure and records it, so a child that still
+    dies (its outcome unrecorded) is found missing by the manifest, and the other items go on.
+    """
+    return sfn.DistributedMap(
+        scope,
+        state_id,
+        item_reader=_ItemsReader(bucket=bucket, key=sfn.JsonPath.string_at(items_key_path)),
+        item_selector={**selector, f"{context}.$": f"$.{context}", f"{kind}.$": "$$.Map.Item.Value"},
+        max_concurrency=max_concurrency,
+        map_execution_type=sfn.StateMachineType.STANDARD,
+        result_writer_v2=_ResultWriter(bucket=bucket, prefix=results_prefix),
+        tolerated_failure_percentage=100,
         result_path=sfn.JsonPath.DISCARD,
     )
 

@@ -10,6 +10,7 @@ import pytest
 from archiver.core import layout
 from infra.archive.grants import MANIFESTS_PREFIX, OUTCOME_WRITERS, QUICKSIGHT_PREFIX
 from infra.archive.workflow import STEP_SPECS
+from infra.core.grants import KEY_WRITES
 from infra.restore.workflow import RESTORE_STEP_SPECS
 from tests.infra.conftest import (
     IDENTITY_APPLICATION_ARN,
@@ -28,12 +29,40 @@ from tests.infra.conftest import (
 Q_APPS_STEPS = ("archive_session", "archive_app", "validate_restore", "restore_qapp_file")
 
 
-def test_validate_run_can_touch_neither_s3_nor_kms_nor_any_service(archiver: Synthesized) -> None:
+def test_validate_run_writes_the_plans_item_files_and_touches_nothing_else(archiver: Synthesized) -> None:
     statements = role_statements(archiver, "validate_run")
     actions = {action for statement in statements for action in as_list(statement["Action"])}
 
-    # Only what every function gets: X-Ray for tracing (logs come from the basic execution role).
-    assert actions == {"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+    # What every function gets (X-Ray for tracing), and the plan's item files for the Distributed Maps
+    assert actions == {"xray:PutTelemetryRecords", "xray:PutTraceSegments", "s3:PutObject", *KEY_WRITES}
+    writes = allowed(statements, "s3:PutObject")
+    assert writes and all("/manifests/*/plan/*" in resource for resource in writes)
+
+
+def state_machine_statements(synth: Synthesized) -> list[dict[str, Any]]:
+    """Every statement of the archive state machine's role."""
+    machines = synth.template.find_resources("AWS::StepFunctions::StateMachine")
+    (role_id,) = [
+        m["Properties"]["RoleArn"]["Fn::GetAtt"][0] for path, m in machines.items() if path.startswith("Workflow")
+    ]
+    return policy_statements_of(synth, role_id)
+
+
+def test_the_distributed_maps_read_the_plans_items_write_results_and_start_their_own_children(
+    archiver: Synthesized,
+) -> None:
+    statements = state_machine_statements(archiver)
+
+    # The items ValidateRun wrote are read, and only those; results go under their prefix only
+    assert all(
+        "/manifests/*/plan/*" in r or "/manifests/map-results/*" in r for r in allowed(statements, "s3:GetObject")
+    )
+    assert all("/manifests/map-results/*" in r for r in allowed(statements, "s3:PutObject"))
+    assert allowed(statements, "s3:PutObject")
+    # And the children are executions of this state machine
+    (started,) = allowed(statements, "states:StartExecution")
+    assert "WorkflowStateMachine" in started
+    assert allowed(statements, "kms:GenerateDataKey")
 
 
 @pytest.mark.parametrize(

@@ -100,8 +100,14 @@ def _resolved_in_place(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return definitions
 
 
+# statelint predates ItemReader's ReaderConfig.InputType (JSON, JSONL, CSV, PARQUET, MANIFEST), which CDK writes for
+# an S3 file reader; cfn-lint's state machine schema below knows it and checks it.
+STATELINT_UNKNOWN_FIELDS = ('Field "InputType" not allowed in', ".ItemReader.ReaderConfig")
+
+
 def _statelint(definition: dict[str, Any]) -> list[str]:
-    return Linter.validate(definition, Config(STATELINT_IGNORED))
+    problems: list[str] = Linter.validate(definition, Config(STATELINT_IGNORED))
+    return [p for p in problems if not all(part in p for part in STATELINT_UNKNOWN_FIELDS)]
 
 
 def test_every_resolved_state_machine_definition_passes_statelint_and_cfn_lint(archiver: Synthesized) -> None:

@@ -86,3 +86,7 @@ def test_wildcard_resources_are_spelled_as_cdk_nag_spells_them() -> None:
         nag_notation(stack, stack.format_arn(service="quicksight", resource="theme", resource_name="*"))
         == "arn:<AWS::Partition>:quicksight:<AWS::Region>:<AWS::AccountId>:theme/*"
     )
+    name = cdk.Fn.select(6, cdk.Fn.split(":", bucket.bucket_arn))
+    assert nag_notation(stack, f"x:{name}:*") == (
+        'x:{"Fn::Select":[6,{"Fn::Split":[":",{"Fn::GetAtt":["' + logical_id + '","Arn"]}]}]}:*'
+    )

@@ -6,6 +6,11 @@ calling the step's real handler, shaped like Lambda's reply. Wait states and ret
 advance a virtual clock instead of sleeping, so a run that polls for an hour takes
 milliseconds and the emulated services see the hour go by.
 
+A Distributed Map's children run inside the parent's execution in moto, their events dropped; this module
+gives each child an event list of its own and keeps it (``ExecutionResult.children``), as Step Functions
+keeps each child's history. moto cannot parse ``ProcessorConfig.ExecutionType``, which CDK writes: the
+definition is created through ``tests.local.template.for_local_engine``, the one change a local run makes.
+
 Virtual time is one clock for the whole run: waits in parallel branches add up rather than
 overlap, so the emulated services see at least as much time pass as they would in AWS: a link
 expires, if anything, sooner than it would there, the conservative direction for the copy steps.
@@ -38,13 +43,17 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+    distributed_item_processor_worker as distributed_worker,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from tests.local.emulator import VirtualClock
-from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, SynthesizedWorkflow
+from tests.local.template import LOCAL_ACCOUNT, LOCAL_REGION, SynthesizedWorkflow, for_local_engine
 
 # The emulator serves its links over plain http on the loopback address.
 LOCAL_DOWNLOAD_ALLOWLIST = "http://127.0.0.1"
@@ -78,6 +87,15 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class ChildExecution:
+    """One item's child execution of a Distributed Map: the Map's state name, the item's index, its history."""
+
+    map_state: str
+    index: int
+    history: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class ExecutionResult:
     execution_arn: str
     status: str
@@ -85,9 +103,45 @@ class ExecutionResult:
     error: str | None
     cause: str | None
     history: list[dict[str, Any]]
+    """The parent's history (what GetExecutionHistory returns for the run's execution)."""
+    children: list[ChildExecution] = field(default_factory=list)
+
+    def all_events(self) -> list[dict[str, Any]]:
+        """The parent's history, then every child's."""
+        return [*self.history, *(event for child in self.children for event in child.history)]
 
     def states_entered(self) -> list[str]:
-        return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
+        """Every state entered, in the parent and in its Distributed Maps' children."""
+        return [e["stateEnteredEventDetails"]["name"] for e in self.all_events() if "stateEnteredEventDetails" in e]
+
+
+class ChildHistories:
+    """Gives each Distributed Map child its own event list, and keeps it by the parent's execution ARN.
+
+    moto evaluates every child of a Map Run with one shared EventManager that it then drops.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_execution: dict[str, list[ChildExecution]] = {}
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        evaluate = distributed_worker.DistributedItemProcessorWorker._eval_job
+        recorder = self
+
+        def eval_job(worker: Any, env: Any, job: Any) -> None:
+            env.event_manager = EventManager()
+            try:
+                evaluate(worker, env, job)
+            finally:
+                execution = env.states.context_object.context_object_data["Execution"]["Id"]
+                child = ChildExecution(worker._work_name, job.job_index, env.event_manager.get_event_history())
+                with recorder._lock:
+                    recorder.by_execution.setdefault(execution, []).append(child)
+
+        with mock.patch.object(distributed_worker.DistributedItemProcessorWorker, "_eval_job", eval_job):
+            yield
 
 
 class _ReplyBody(io.BytesIO):
@@ -260,6 +314,7 @@ class LocalStepFunctions:
         self._stack = contextlib.ExitStack()
         self.state_machine_arn = ""
         self._sfn: Any = None
+        self.children = ChildHistories()
 
     def __enter__(self) -> LocalStepFunctions:
         stack = self._stack
@@ -267,6 +322,7 @@ class LocalStepFunctions:
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(fast_forward(self.clock))
         stack.enter_context(parse_each_definition_once())
+        stack.enter_context(self.children.recording())
         # moto's engine logs every failed state at ERROR; the run's own report says what failed.
         stack.enter_context(_quiet("moto.stepfunctions"))
         from archiver.core import clients
@@ -285,7 +341,7 @@ class LocalStepFunctions:
         stack.callback(swap_log_stream, observability.logger.registered_handler, previous_log_stream)
         self._sfn = boto3.client("stepfunctions", region_name=LOCAL_REGION)
         self.state_machine_arn = self._sfn.create_state_machine(
-            name="archiver-local", definition=json.dumps(self.workflow.definition), roleArn=_ROLE_ARN
+            name="archiver-local", definition=json.dumps(for_local_engine(self.workflow.definition)), roleArn=_ROLE_ARN
         )["stateMachineArn"]
         return self
 
@@ -298,9 +354,9 @@ class LocalStepFunctions:
         Its functions must be among the first workflow's (one template holds them all).
         """
         return str(
-            self._sfn.create_state_machine(name=name, definition=json.dumps(workflow.definition), roleArn=_ROLE_ARN)[
-                "stateMachineArn"
-            ]
+            self._sfn.create_state_machine(
+                name=name, definition=json.dumps(for_local_engine(workflow.definition)), roleArn=_ROLE_ARN
+            )["stateMachineArn"]
         )
 
     def start(self, document: Any, *, name: str | None = None, state_machine_arn: str | None = None) -> str:
@@ -338,6 +394,9 @@ class LocalStepFunctions:
             error=described.get("error"),
             cause=described.get("cause"),
             history=events,
+            children=sorted(
+                self.children.by_execution.get(execution_arn, []), key=lambda child: (child.map_state, child.index)
+            ),
         )
 
     def run(self, document: Any, *, name: str | None = None, state_machine_arn: str | None = None) -> ExecutionResult:

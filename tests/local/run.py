@@ -59,11 +59,7 @@ class ProgressPrinter:
             return
         match call.function:
             case "validate_run":
-                counts = (
-                    len(response["quicksight"]["bundles"]),
-                    len(response["qapps"]["sessions"]),
-                    len(response["qapps"]["apps"]),
-                )
+                counts = (response["quicksight"]["bundles"], response["qapps"]["sessions"], response["qapps"]["apps"])
                 self._say("plan: {} bundle(s), {} session(s), {} app definition(s)".format(*counts))
             case "start_bundle_export":
                 self._say(f"bundle {event['bundle']['name']}: export job {response['jobId']} started")

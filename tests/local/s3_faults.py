@@ -29,6 +29,7 @@ class _Fault:
     code: str
     status: int
     raises: type[BaseException] | None
+    key_contains: str | None = None
 
 
 class S3Faults:
@@ -54,13 +55,15 @@ class S3Faults:
         code: str = "InternalError",
         status: int = 500,
         raises: type[BaseException] | None = None,
+        key_contains: str | None = None,
     ) -> None:
         """Answer the next ``times`` calls of ``operation`` (e.g. ``"UploadPart"``) with an error.
 
-        ``raises`` raises that exception instead of answering (a function ended mid-call).
+        ``raises`` raises that exception instead of answering (a function ended mid-call);
+        ``key_contains`` limits the fault to calls whose ``Key`` holds that text.
         """
         with self._lock:
-            self._faults.setdefault(operation, []).append(_Fault(times, code, status, raises))
+            self._faults.setdefault(operation, []).append(_Fault(times, code, status, raises, key_contains))
 
     def _before_call(self, model: Any, params: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         with self._lock:
@@ -68,6 +71,9 @@ class S3Faults:
             if not queue:
                 return None
             fault = queue[0]
+            # ``params`` is the serialized request: the object's key is in its URL path.
+            if fault.key_contains is not None and fault.key_contains not in str(params.get("url_path", "")):
+                return None
             fault.remaining -= 1
             if fault.remaining <= 0:
                 queue.pop(0)

@@ -7,7 +7,9 @@ handler and environment, so the local run executes exactly the definition that d
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,3 +142,38 @@ def _state_machine(resources: dict[str, Any], construct: str) -> dict[str, Any]:
             f"expected one state machine of construct {construct!r}, found {len(found)} in {sorted(machines)}"
         )
     return found[0]
+
+
+# What moto 5.2.5's ASL parser refuses in a Distributed Map that CDK always writes: the children's
+# execution type (its parser has no rule for ProcessorConfig.ExecutionType; it runs every child the
+# same way whatever the type). ItemBatcher, which it also refuses, is not used. Its lexer also reads
+# ``"ToleratedFailurePercentage": 100`` as an integer, which its grammar refuses there: the same number
+# is written ``100.0``, equal as JSON, so not a difference of the definition.
+MOTO_UNSUPPORTED_PROCESSOR_KEYS = ("ExecutionType",)
+
+
+def _states(states: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every state of a definition's ``States``, nested ones (Parallel branches, Map processors) included."""
+    for state in states.values():
+        yield state
+        for branch in state.get("Branches", []):
+            yield from _states(branch["States"])
+        for processor in (state.get("ItemProcessor"), state.get("Iterator")):
+            if processor:
+                yield from _states(processor["States"])
+
+
+def for_local_engine(definition: dict[str, Any]) -> dict[str, Any]:
+    """The synthesized ``definition`` as moto's engine can parse it: the one change the local runs make.
+
+    Drops ``MOTO_UNSUPPORTED_PROCESSOR_KEYS`` from every Distributed Map's ``ProcessorConfig``; nothing else
+    (tests/local/test_template.py diffs the two definitions). What deploys is the synthesized definition.
+    """
+    adapted = copy.deepcopy(definition)
+    for state in _states(adapted["States"]):
+        config = state.get("ItemProcessor", {}).get("ProcessorConfig", {})
+        for key in MOTO_UNSUPPORTED_PROCESSOR_KEYS:
+            config.pop(key, None)
+        if isinstance(state.get("ToleratedFailurePercentage"), int):
+            state["ToleratedFailurePercentage"] = float(state["ToleratedFailurePercentage"])
+    return adapted

@@ -25,7 +25,7 @@ from archiver.core import clients, layout
 from archiver.core.settings import get_settings
 from tests.local.demo import seed_emulator
 from tests.local.s3_faults import LambdaTimedOut, S3Faults
-from tests.local.template import LOCAL_REGION
+from tests.local.template import LOCAL_REGION, for_local_engine
 from tests.workflow.conftest import BUCKET, LocalArchive
 
 ACCOUNT = "123456789012"
@@ -396,7 +396,10 @@ MATRIX: dict[str, Fault] = {
     ),
     "failure-not-recorded": Fault(
         # The app fails, and S3 refuses its outcome through every retry: the manifest still lists it
-        both(api_error("GetQApp", "ResourceNotFoundException", 404), s3_fails("PutObject", times=6)),
+        both(
+            api_error("GetQApp", "ResourceNotFoundException", 404),
+            s3_fails("PutObject", times=6, key_contains="/items/"),
+        ),
         document=APP_ONLY,
         failed={APP_ITEM: ("NoOutcomeRecorded", "ended without recording an outcome")},
     ),
@@ -551,7 +554,7 @@ def run_again(archive: LocalArchive, document: dict[str, Any], *, name: str) -> 
     original = engine.state_machine_arn
     engine.state_machine_arn = sfn.create_state_machine(
         name="archiver-local-redeployed",
-        definition=json.dumps(engine.workflow.definition),
+        definition=json.dumps(for_local_engine(engine.workflow.definition)),
         roleArn=sfn.describe_state_machine(stateMachineArn=original)["roleArn"],
     )["stateMachineArn"]
     try:

@@ -9,6 +9,7 @@ alike (``archiver.core.documents``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,9 @@ from archiver.core.wire import StepError
 from archiver.store.write_once import StoredObject
 
 MANIFEST_VERSION = 1
+# Outcomes read at once by WriteManifest: S3 answers each GET in tens of milliseconds, so 12,000 outcomes
+# take minutes one by one and seconds this way. boto3's client keeps 10 connections by default.
+OUTCOME_READERS = 10
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,10 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
     An item with no recorded outcome (its branch died before it could say, ``plan.run_error`` says why
     when known) counts as failed, so the manifest always accounts for every item of the input.
     """
-    entries = [_manifest_entry(s3, bucket, plan, kind, item, place) for kind, item in run_items(plan)]
+    with ThreadPoolExecutor(max_workers=OUTCOME_READERS) as pool:
+        entries = list(
+            pool.map(lambda planned: _manifest_entry(s3, bucket, plan, planned[0], planned[1], place), run_items(plan))
+        )
     artifacts = [entry for entry in entries if isinstance(entry, ManifestArtifact)]
     failures = [entry for entry in entries if isinstance(entry, ManifestFailure)]
     summary = RunSummary(

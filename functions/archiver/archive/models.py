@@ -139,6 +139,41 @@ class RunPlan(WireModel):
     run_error: StepError | None = Field(default=None, exclude=True)
 
 
+class PlanFiles(WireModel):
+    """Where ValidateRun wrote the plan's items, one JSON array per kind (``layout.plan_items_key``)."""
+
+    bucket: str
+    bundles: str
+    sessions: str
+    apps: str
+
+
+class StagedQuickSight(WireModel):
+    aws_account_id: str | None
+    bundles: int
+
+
+class StagedQApps(WireModel):
+    instance_id: str | None
+    sessions: int
+    apps: int
+
+
+class StagedRun(WireModel):
+    """What ValidateRun returns and every later state of the parent carries: the run, counts, the item files.
+
+    No item list: the Distributed Maps read the items from the files, so the parent's state stays a few
+    hundred bytes whatever the plan's size.
+    """
+
+    run: RunContext
+    quicksight: StagedQuickSight
+    qapps: StagedQApps
+    items: PlanFiles
+    # Added by ArchiveItems' Catch when a whole branch died; only read, never part of ValidateRun's result.
+    run_error: StepError | None = Field(default=None, exclude=True)
+
+
 # Each step's event (the state's Parameters) and result (what its ResultPath keeps).
 
 
@@ -206,7 +241,7 @@ class FailureNoted(WireModel):
 
 
 class WriteManifestEvent(WireModel):
-    plan: RunPlan
+    plan: StagedRun
 
 
 # The documents in the bucket: each item's outcome, and the run's manifest gathered from them.

@@ -66,6 +66,19 @@ def outcome_key(run_id: str, item_id: str) -> str:
     return f"{MANIFESTS_PREFIX}{run_id}/items/{item_id}.json"
 
 
+def plan_items_key(run_id: str, kind: str) -> str:
+    """``manifests/{run id}/plan/{kind}s.json``: the run's planned items of one kind, a JSON array.
+
+    ValidateRun writes them; the run's Distributed Map of that kind reads them (``ItemReader``), and
+    WriteManifest reads them back to account for every planned item.
+    """
+    return f"{MANIFESTS_PREFIX}{run_id}/plan/{kind}s.json"
+
+
+# Where the Distributed Maps' ResultWriter puts each Map Run's results ({prefix}{map run id}/...).
+MAP_RESULTS_PREFIX = f"{MANIFESTS_PREFIX}map-results/"
+
+
 RESTORES_PREFIX = "restores/"
 
 
