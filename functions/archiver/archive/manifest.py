@@ -19,7 +19,6 @@ from archiver.archive.models import (
     ArchivedOutcome,
     Artifact,
     BundleSource,
-    ErrorRecord,
     FailedOutcome,
     ItemOutcome,
     Manifest,
@@ -44,7 +43,7 @@ from archiver.core.documents import (
     put_document,
 )
 from archiver.core.observability import failure_noted
-from archiver.core.wire import FailureNoted, StepError
+from archiver.core.wire import ErrorRecord, FailureNoted, StepError
 from archiver.store.write_once import StoredObject
 
 MANIFEST_VERSION = 1

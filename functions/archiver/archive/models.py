@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, ValidationInfo, computed_field, model_validator
 
 from archiver.core.job_polls import JobPoll
-from archiver.core.wire import Execution, SparseWireModel, StepError, WireModel
+from archiver.core.wire import ErrorRecord, Execution, SparseWireModel, StepError, WireModel
 
 ExportFormat = Literal["QUICKSIGHT_JSON", "CLOUDFORMATION_JSON"]
 ItemKind = Literal["bundle", "session", "app"]
@@ -236,12 +236,6 @@ def _source_of_its_kind(value: Any, info: ValidationInfo) -> Any:
 
 
 ItemSource = Annotated[BundleSource | SessionSource | AppSource, BeforeValidator(_source_of_its_kind)]
-
-
-class ErrorRecord(WireModel):
-    type: str
-    message: str
-    details: list[dict[str, Any]] = []
 
 
 class Artifact(WireModel):

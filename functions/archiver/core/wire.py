@@ -74,6 +74,14 @@ class FailureNoted(WireModel):
     error: str
 
 
+class ErrorRecord(WireModel):
+    """An outcome's ``error`` (``archiver.core.documents.error_record``), in a run's manifest or a restore's report."""
+
+    type: str
+    message: str
+    details: list[dict[str, Any]] = []
+
+
 class StepError(BaseModel):
     """A ``Catch``'s ``{Error, Cause}``, as Step Functions spells it."""
 
