@@ -2,20 +2,24 @@
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
+
 from archiver.core import clients
 from archiver.core.observability import step_handler
 from archiver.core.settings import get_settings
 from archiver.restore.bundles import check_import
+from archiver.restore.models import BundleImportEvent
 
 
 @step_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@event_parser(model=BundleImportEvent)
+def lambda_handler(event: BundleImportEvent, context: Any) -> dict[str, Any]:
     return check_import(
         clients.quicksight(),
         clients.s3(),
-        restore=event["restore"],
-        account_id=event["awsAccountId"],
-        bundle=event["bundle"],
-        job=event["import"],
+        restore=event.restore,
+        account_id=event.aws_account_id,
+        bundle=event.bundle,
+        job=event.job,
         settings=get_settings(),
-    )
+    ).wire()

@@ -2,23 +2,25 @@
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
+
 from archiver.core import clients
 from archiver.core.observability import step_handler
 from archiver.core.settings import get_settings
+from archiver.core.wire import ValidateInputEvent
+from archiver.restore.models import RestoreContext
 from archiver.restore.plan import plan_restore
-from archiver.restore.request import RestoreContext
 
 
 @step_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    execution = event["execution"]
-    restore = RestoreContext(
-        restore_id=execution["name"], execution_id=execution["id"], started_at=execution["startTime"]
-    )
+@event_parser(model=ValidateInputEvent)
+def lambda_handler(event: ValidateInputEvent, context: Any) -> dict[str, Any]:
+    # The document itself stays JSON here: plan_restore checks it against the published schema and names
+    # every bad field at once, which a model's first failure would not.
     settings = get_settings()
     return plan_restore(
-        event["input"],
-        restore,
+        event.input,
+        RestoreContext.of(event.execution),
         s3=clients.s3(),
         qapps=clients.qapps(),
         bucket=settings.archive_bucket,

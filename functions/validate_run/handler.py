@@ -4,17 +4,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 
-from archiver.archive.models import RunContext, RunPlan, ValidateRunEvent
+from archiver.archive.models import RunContext, RunPlan
 from archiver.archive.plan_files import stage_plan
 from archiver.archive.run_input import plan_run
 from archiver.core import clients
 from archiver.core.observability import step_handler
 from archiver.core.settings import get_settings
+from archiver.core.wire import ValidateInputEvent
 
 
 @step_handler
-@event_parser(model=ValidateRunEvent)
-def lambda_handler(event: ValidateRunEvent, context: Any) -> dict[str, Any]:
+@event_parser(model=ValidateInputEvent)
+def lambda_handler(event: ValidateInputEvent, context: Any) -> dict[str, Any]:
     # The document itself stays JSON here: plan_run checks it against the published schema and names
     # every bad field at once, which a model's first failure would not.
     settings = get_settings()

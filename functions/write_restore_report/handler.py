@@ -2,23 +2,19 @@
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
+
 from archiver.core import clients
 from archiver.core.observability import logger, step_handler
 from archiver.core.settings import get_settings
-from archiver.core.wire import StepError
+from archiver.restore.models import WriteRestoreReportEvent
 from archiver.restore.report import write_report
 
 
-def _caught(error: dict[str, Any] | None) -> StepError | None:
-    return None if error is None else StepError.model_validate(error)
-
-
 @step_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    plan = event["plan"]
-    # restoreError is present when a whole branch of the restore failed (see the workflow's Catch).
-    summary = write_report(
-        clients.s3(), get_settings().archive_bucket, plan, restore_error=_caught(plan.get("restoreError"))
-    )
+@event_parser(model=WriteRestoreReportEvent)
+def lambda_handler(event: WriteRestoreReportEvent, context: Any) -> dict[str, Any]:
+    # The plan's restoreError is present when a whole branch of the restore failed (see the workflow's Catch).
+    summary = write_report(clients.s3(), get_settings().archive_bucket, event.plan).wire()
     logger.info("Restore report written", extra=summary)
     return summary

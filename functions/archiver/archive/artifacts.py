@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from archiver.archive.manifest import record_archived, recorded_outcome
-from archiver.archive.models import ArchivedOutcome, ArchiveStepResult, PlannedItem, RunContext
+from archiver.archive.models import ArchivedOutcome, ArchiveStepResult, ItemSource, PlannedItem, RunContext
 from archiver.core.links import DownloadLinkPolicy
 from archiver.core.observability import count_artifact, logger
 from archiver.core.settings import Settings
@@ -55,7 +55,7 @@ def _count_and_record(
     run: RunContext,
     item: PlannedItem,
     kind: str,
-    source: dict[str, Any],
+    source: ItemSource,
     warnings: list[dict[str, Any]] | None,
     ready_at: float | None = None,
 ) -> ArchivedOutcome:
@@ -100,7 +100,7 @@ def keep_download(
     content_type: str,
     fetch_link: Callable[[], str],
     export_ready_at: Callable[[], float | None],
-    source: dict[str, Any],
+    source: ItemSource,
     warnings: list[dict[str, Any]] | None = None,
 ) -> ArchivedOutcome:
     """Stream what a presigned link serves into the archive at ``key``; return the item's outcome.
@@ -144,7 +144,7 @@ def keep_document(
     kind: str,
     key: str,
     body: bytes,
-    source: dict[str, Any],
+    source: ItemSource,
 ) -> ArchivedOutcome:
     """Write a small in-memory document (e.g. JSON) into the archive at ``key``; return the outcome."""
     stored = archive_bytes(s3=s3, bucket=settings.archive_bucket, key=key, body=body, content_type="application/json")

@@ -6,7 +6,7 @@ from typing import Any
 
 from archiver.archive.artifacts import keep_download, link_in_hand_then_fresh, previously_kept
 from archiver.archive.manifest import bundle_source, item_named, record_failed
-from archiver.archive.models import ArchivedOutcome, ExportPoll, PlannedBundle, RunContext
+from archiver.archive.models import ArchivedOutcome, BundleSource, ExportPoll, PlannedBundle, RunContext
 from archiver.core import layout
 from archiver.core.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
 from archiver.core.job_polls import first_poll, job_errors, next_poll
@@ -98,8 +98,9 @@ def start_export(
     of the account's five slots, and its new bundle could only repeat, or conflict with, the one kept).
     """
     job_id = bundle.job_id
-    if kept := previously_kept(s3, settings, run=run, item=bundle, key=_archive_key(run, account_id, bundle)):
-        return ExportPoll(job_id=job_id, job_arn=kept.source["jobArn"], status=ALREADY_ARCHIVED)
+    kept = previously_kept(s3, settings, run=run, item=bundle, key=_archive_key(run, account_id, bundle))
+    if kept is not None and isinstance(kept.source, BundleSource):  # a bundle's outcome has a bundle's source
+        return ExportPoll(job_id=job_id, job_arn=kept.source.job_arn, status=ALREADY_ARCHIVED)
     with naming_errors("QuickSight", resource=_named(bundle)):
         try:
             started = qs.start_asset_bundle_export_job(
@@ -195,6 +196,6 @@ def archive_bundle(
             job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]
         ),
         export_ready_at=lambda: export.ready_at,
-        source={"jobArn": job["Arn"], "resourceArns": bundle.resource_arns, "exportFormat": bundle.export_format},
+        source=BundleSource(job_arn=job["Arn"], resource_arns=bundle.resource_arns, export_format=bundle.export_format),
         warnings=job.get("Warnings", []),
     )

@@ -16,11 +16,11 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from archiver.archive.models import (
+    AppSource,
     ArchivedOutcome,
     Artifact,
-    ErrorRecord,
+    BundleSource,
     FailedOutcome,
-    FailureNoted,
     ItemOutcome,
     Manifest,
     ManifestArtifact,
@@ -31,6 +31,7 @@ from archiver.archive.models import (
     RunContext,
     RunPlan,
     RunSummary,
+    SessionSource,
 )
 from archiver.archive.run_input import run_items
 from archiver.core import clients, layout
@@ -43,7 +44,7 @@ from archiver.core.documents import (
     put_document,
 )
 from archiver.core.observability import failure_noted
-from archiver.core.wire import StepError
+from archiver.core.wire import ErrorRecord, FailureNoted, StepError
 from archiver.store.write_once import StoredObject
 
 MANIFEST_VERSION = 1
@@ -77,17 +78,18 @@ class ItemPlace:
         return f"arn:{self.partition}:quicksight:{self.region}:{self.account_id}:asset-bundle-export-job/{job_id}"
 
 
-def bundle_source(bundle: PlannedBundle, *, job_arn: str) -> dict[str, Any]:
-    """A bundle's source: its export job and the resources it exports."""
-    return {"jobId": bundle.job_id, "jobArn": job_arn, "resourceArns": bundle.resource_arns}
+def bundle_source(bundle: PlannedBundle, *, job_arn: str) -> BundleSource:
+    """A failed bundle's source: its export job and the resources it exports."""
+    return BundleSource(job_id=bundle.job_id, job_arn=job_arn, resource_arns=bundle.resource_arns)
 
 
-def item_source(item: PlannedItem, *, place: ItemPlace) -> dict[str, Any]:
+def item_source(item: PlannedItem, *, place: ItemPlace) -> BundleSource | SessionSource | AppSource:
     """What a failed item is, in the manifest: for a bundle its export job, for a Q Apps item its ids."""
     if isinstance(item, PlannedBundle):
         return bundle_source(item, job_arn=place.export_job_arn(item.job_id))
-    source = {"instanceId": place.instance_id, "appId": item.app_id}
-    return {**source, "sessionId": item.session_id} if isinstance(item, PlannedSession) else source
+    if isinstance(item, PlannedSession):
+        return SessionSource(instance_id=place.instance_id, app_id=item.app_id, session_id=item.session_id)
+    return AppSource(instance_id=place.instance_id, app_id=item.app_id)
 
 
 def item_named(item: PlannedItem, *, instance_id: str | None) -> str:
@@ -124,7 +126,7 @@ def record_archived(
     item_id: str,
     kind: str,
     stored: StoredObject,
-    source: dict[str, Any],
+    source: BundleSource | SessionSource | AppSource,
     warnings: list[dict[str, Any]] | None = None,
 ) -> ArchivedOutcome:
     """Write the outcome of an item that is now in the archive, and return it."""
@@ -158,15 +160,15 @@ def record_failed(
     kind: str,
     error: str,
     message: str,
+    source: BundleSource | SessionSource | AppSource,
     details: list[dict[str, Any]] | None = None,
-    source: dict[str, Any] | None = None,
 ) -> FailedOutcome:
     """Write the outcome of an item that could not be archived, and return it."""
     outcome = FailedOutcome(
         item_id=item_id,
         kind=kind,  # type: ignore[arg-type]  # validated, as above
         error=ErrorRecord.model_validate(error_record(error, message, details)),
-        source=source or {},
+        source=source,
         at=now(),
     )
     put_document(s3, bucket, layout.outcome_key(run.run_id, item_id), outcome.wire())
@@ -270,7 +272,6 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
         failures=failures,
         written_at=now(),
     )
-    # A failure with no time of its own leaves ``at`` out (ManifestFailure.wire), as the manifest always has.
-    document = {**manifest.wire(), "failures": [failure.wire() for failure in failures]}
-    put_document(s3, bucket, summary.manifest_key, document)
+    # A failure with no time of its own leaves ``at`` out (a SparseWireModel), as the manifest always has.
+    put_document(s3, bucket, summary.manifest_key, manifest.wire())
     return summary

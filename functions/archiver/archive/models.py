@@ -2,7 +2,7 @@
 
 The plan is what ValidateRun returns once the run input document (``schema/run-input.schema.json``,
 the contract) has passed every check of ``archiver.archive.run_input``; the item steps get one planned
-item each (the Map's ItemSelector in ``infra/constructs/workflow.py``), and write an ``ItemOutcome`` to
+item each (the Map's ItemSelector in ``infra/archive/workflow.py``), and write an ``ItemOutcome`` to
 the bucket, which WriteManifest gathers into the ``Manifest``. The run input itself is modelled too
 (``RunInput``), so that a test can hold the model and the published schema to the same documents.
 """
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, ConfigDict, Field, computed_field, model_validator
+from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, ValidationInfo, computed_field, model_validator
 
-from archiver.core.wire import Execution, StepError, WireModel
+from archiver.core.job_polls import JobPoll
+from archiver.core.wire import ErrorRecord, Execution, SparseWireModel, StepError, WireModel
 
 ExportFormat = Literal["QUICKSIGHT_JSON", "CLOUDFORMATION_JSON"]
 ItemKind = Literal["bundle", "session", "app"]
@@ -177,19 +178,9 @@ class StagedRun(WireModel):
 # Each step's event (the state's Parameters) and result (what its ResultPath keeps).
 
 
-class ValidateRunEvent(WireModel):
-    execution: Execution
-    input: Any
-
-
-class ExportPoll(WireModel):
+class ExportPoll(JobPoll):
     """An export job's polling state, carried between StartBundleExport, the Wait and CheckBundleExport."""
 
-    job_id: str
-    job_arn: str
-    status: str
-    wait_seconds: int | None = None
-    waited_seconds: int | None = None
     # When the export was first seen ready (epoch seconds): ExportReadyToArchived is measured from it.
     ready_at: float | None = None
 
@@ -233,13 +224,6 @@ class ItemFailureEvent(WireModel):
     instance_id: str | None = None
 
 
-class FailureNoted(WireModel):
-    """What the state machine keeps of a recorded failure (the message stays in the outcome)."""
-
-    item_id: str
-    error: str
-
-
 class WriteManifestEvent(WireModel):
     plan: StagedRun
 
@@ -247,10 +231,46 @@ class WriteManifestEvent(WireModel):
 # The documents in the bucket: each item's outcome, and the run's manifest gathered from them.
 
 
-class ErrorRecord(WireModel):
-    type: str
-    message: str
-    details: list[dict[str, Any]] = []
+# Where an item came from, one model per kind. An archived item's source is what the service answered
+# (the export job, the session's ARN, the app's version), a failed one's what the plan knew of it (its job,
+# instance and ids): each model reads both shapes, and writes back exactly the keys it was given.
+
+
+class BundleSource(SparseWireModel):
+    job_id: str | None = None
+    job_arn: str
+    resource_arns: list[str]
+    export_format: ExportFormat | None = None
+
+
+class SessionSource(SparseWireModel):
+    session_arn: str | None = None
+    instance_id: str | None = None
+    app_id: str
+    session_id: str
+
+
+class AppSource(SparseWireModel):
+    app_arn: str | None = None
+    app_version: int | None = None
+    instance_id: str | None = None
+    app_id: str | None = None
+
+
+SOURCE_OF_KIND: dict[str, type[BundleSource | SessionSource | AppSource]] = {
+    "bundle": BundleSource,
+    "session": SessionSource,
+    "app": AppSource,
+}
+
+
+def _source_of_its_kind(value: Any, info: ValidationInfo) -> Any:
+    # The JSON carries no tag of its own: the document's ``kind`` (validated first) says which model reads it.
+    kind = info.data.get("kind")
+    return SOURCE_OF_KIND[kind].model_validate(value) if kind in SOURCE_OF_KIND else value
+
+
+ItemSource = Annotated[BundleSource | SessionSource | AppSource, BeforeValidator(_source_of_its_kind)]
 
 
 class Artifact(WireModel):
@@ -268,7 +288,7 @@ class ArchivedOutcome(WireModel):
     kind: ItemKind
     status: Literal["archived"] = "archived"
     artifact: Artifact
-    source: dict[str, Any]
+    source: ItemSource
     warnings: list[dict[str, Any]] = []
     link_refreshes: int = 0
     at: str
@@ -279,7 +299,7 @@ class FailedOutcome(WireModel):
     kind: ItemKind
     status: Literal["failed"] = "failed"
     error: ErrorRecord
-    source: dict[str, Any] = {}
+    source: ItemSource
     at: str
 
 
@@ -289,25 +309,19 @@ ItemOutcome = Annotated[ArchivedOutcome | FailedOutcome, Field(discriminator="st
 class ManifestArtifact(Artifact):
     item_id: str
     kind: ItemKind
-    source: dict[str, Any]
+    source: ItemSource
     warnings: list[dict[str, Any]]
     link_refreshes: int
     archived_at: str
 
 
-class ManifestFailure(WireModel):
+class ManifestFailure(SparseWireModel):
     item_id: str
     kind: ItemKind
     error: ErrorRecord
-    source: dict[str, Any]
+    source: ItemSource
     # An item whose step never recorded an outcome has no time of its own: the key is then left out.
     at: str | None = None
-
-    def wire(self) -> dict[str, Any]:
-        document = super().wire()
-        if document["at"] is None:
-            del document["at"]
-        return document
 
 
 class RunSummary(WireModel):

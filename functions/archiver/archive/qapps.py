@@ -8,7 +8,7 @@ from typing import Any
 
 from archiver.archive.artifacts import keep_document, keep_download, link_in_hand_then_fresh, previously_kept
 from archiver.archive.manifest import item_named
-from archiver.archive.models import ArchivedOutcome, PlannedApp, PlannedSession, RunContext
+from archiver.archive.models import AppSource, ArchivedOutcome, PlannedApp, PlannedSession, RunContext, SessionSource
 from archiver.core import layout
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
@@ -63,7 +63,7 @@ def archive_session(
             lambda: export_session()["csvFileLink"],
         ),
         export_ready_at=lambda: exported_at[-1],
-        source={"sessionArn": export["sessionArn"], "appId": session.app_id, "sessionId": session_id},
+        source=SessionSource(session_arn=export["sessionArn"], app_id=session.app_id, session_id=session_id),
     )
 
 
@@ -92,5 +92,5 @@ def archive_app(
         kind="app",
         key=key,
         body=app_definition_document(response),
-        source={"appArn": response["appArn"], "appVersion": response["appVersion"]},
+        source=AppSource(app_arn=response["appArn"], app_version=response["appVersion"]),
     )

@@ -9,7 +9,6 @@ Both sides write the same kind of document, the same way: this module is what th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,11 +43,6 @@ def get_document(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
             return None
     document: dict[str, Any] = json.loads(body)
     return document
-
-
-def planned_items(plan: dict[str, Any], sections: Mapping[str, tuple[str, str]]) -> list[dict[str, Any]]:
-    """Every item of a plan, each with its kind: ``sections`` maps a kind to the plan's (service, list) holding it."""
-    return [{"kind": kind, **item} for kind, (service, name) in sections.items() for item in plan[service][name]]
 
 
 def error_record(error: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -11,8 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from archiver.core.settings import Settings
+from archiver.core.wire import WireModel
 
 STARTED = "STARTED"
+
+
+class JobPoll(WireModel):
+    """A job's polling state as the workflow carries it between the start, the Wait and the check."""
+
+    job_id: str
+    job_arn: str
+    status: str
+    wait_seconds: int | None = None
+    waited_seconds: int | None = None
 
 
 def job_errors(errors: list[dict[str, Any]], *, none: str) -> str:

@@ -10,8 +10,9 @@ from archiver.core.job_polls import first_poll, job_errors, next_poll
 from archiver.core.observability import count_failure, logger
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
+from archiver.restore.models import BundleImported, ImportPoll, PlannedBundleRestore, PlannedRestore
 from archiver.restore.report import record_failed, record_restored
-from archiver.restore.sources import ArchivedObject, iter_object
+from archiver.restore.sources import iter_object, planned_source
 
 SUCCESSFUL = "SUCCESSFUL"
 # FAILED, FAILED_ROLLBACK_IN_PROGRESS, FAILED_ROLLBACK_COMPLETED, FAILED_ROLLBACK_ERROR: a rollback
@@ -19,9 +20,9 @@ SUCCESSFUL = "SUCCESSFUL"
 _FAILED_FOR_GOOD = ("FAILED", "FAILED_ROLLBACK_COMPLETED", "FAILED_ROLLBACK_ERROR")
 
 
-def _import_source(s3: Any, bucket: str, bundle: dict[str, Any]) -> dict[str, Any]:
-    archived = ArchivedObject.model_validate(bundle["source"])
-    if bundle["importSource"] == "s3Uri":
+def _import_source(s3: Any, bucket: str, bundle: PlannedBundleRestore) -> dict[str, Any]:
+    archived = planned_source(bundle)
+    if bundle.import_source == "s3Uri":
         # QuickSight reads the current version of the key (S3Uri takes no version): the plan
         # checked it is the one archived.
         return {"S3Uri": f"s3://{bucket}/{archived.key}"}
@@ -32,55 +33,57 @@ def _import_source(s3: Any, bucket: str, bundle: dict[str, Any]) -> dict[str, An
     return {"Body": body}
 
 
-def _named(bundle: dict[str, Any]) -> str:
+def _named(bundle: PlannedBundleRestore) -> str:
     """The bundle as an error message names it: the archived item and its import job."""
-    return f"{bundle['itemId']} (import job {bundle['jobId']})"
+    return f"{bundle.item_id} (import job {bundle.job_id})"
 
 
-def _describe(qs: Any, account_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
+def _describe(qs: Any, account_id: str, bundle: PlannedBundleRestore) -> dict[str, Any]:
     with naming_errors("QuickSight", resource=_named(bundle)):
         job: dict[str, Any] = qs.describe_asset_bundle_import_job(
-            AwsAccountId=account_id, AssetBundleImportJobId=bundle["jobId"]
+            AwsAccountId=account_id, AssetBundleImportJobId=bundle.job_id
         )
     return job
 
 
-def start_import(qs: Any, s3: Any, *, account_id: str, bundle: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def start_import(qs: Any, s3: Any, *, account_id: str, bundle: PlannedBundleRestore, settings: Settings) -> ImportPoll:
     """Start the bundle's import job and return the polling state for the workflow.
 
     The job id comes from the restore, so a retried start finds the job already running
     (``ConflictException``) and polls it instead of importing twice.
     """
-    job_id = bundle["jobId"]
+    job_id = bundle.job_id
     request: dict[str, Any] = {
         "AwsAccountId": account_id,
         "AssetBundleImportJobId": job_id,
         "AssetBundleImportSource": _import_source(s3, settings.archive_bucket, bundle),
-        "FailureAction": bundle["failureAction"],
+        "FailureAction": bundle.failure_action,
     }
-    if bundle["overrideParameters"]:
-        request["OverrideParameters"] = bundle["overrideParameters"]
+    if bundle.override_parameters:
+        request["OverrideParameters"] = bundle.override_parameters
     # Named as the archive's steps name them, so the same retriers honour Retry-After and retry 5xx.
     with naming_errors("QuickSight", resource=_named(bundle)):
         try:
             job_arn = qs.start_asset_bundle_import_job(**request)["Arn"]
-            logger.info("Import job started", extra={"job_id": job_id, "import_source": bundle["importSource"]})
+            logger.info("Import job started", extra={"job_id": job_id, "import_source": bundle.import_source})
         except qs.exceptions.ConflictException:
             job_arn = _describe(qs, account_id, bundle)["Arn"]
             logger.info("Import job already running: polling it", extra={"job_id": job_id})
-    return {**first_poll(job_id=job_id, job_arn=job_arn, settings=settings), "settled": False}
+    return ImportPoll.model_validate(
+        {**first_poll(job_id=job_id, job_arn=job_arn, settings=settings), "settled": False}
+    )
 
 
 def check_import(
     qs: Any,
     s3: Any,
     *,
-    restore: dict[str, Any],
+    restore: PlannedRestore,
     account_id: str,
-    bundle: dict[str, Any],
-    job: dict[str, Any],
+    bundle: PlannedBundleRestore,
+    job: ImportPoll,
     settings: Settings,
-) -> dict[str, Any]:
+) -> ImportPoll:
     """Describe the import job once; record the item when it has settled; return the polling state.
 
     A job still running past the deadline (the same one as exports) raises
@@ -91,21 +94,22 @@ def check_import(
     settled = status == SUCCESSFUL or status in _FAILED_FOR_GOOD
     bucket = settings.archive_bucket
     if status == SUCCESSFUL:
-        prefix = bundle["overrideParameters"].get("ResourceIdOverrideConfiguration", {}).get("PrefixForAllResources")
+        prefix = bundle.override_parameters.get("ResourceIdOverrideConfiguration", {}).get("PrefixForAllResources")
+        resources = bundle.resources or []
         record_restored(
             s3,
             bucket,
             restore=restore,
             item=bundle,
             kind="bundle",
-            result={
-                "jobArn": job["jobArn"],
-                "resources": bundle["resources"],
-                "resourceIdPrefix": prefix,
-                "warnings": described.get("Warnings", []),
-            },
+            result=BundleImported(
+                job_arn=job.job_arn,
+                resources=resources,
+                resource_id_prefix=prefix,
+                warnings=described.get("Warnings", []),
+            ),
         )
-        logger.info("Bundle restored", extra={"job_id": job["jobId"], "resources": len(bundle["resources"])})
+        logger.info("Bundle restored", extra={"job_id": job.job_id, "resources": len(resources)})
     elif status in _FAILED_FOR_GOOD:
         errors = [*described.get("Errors", []), *described.get("RollbackErrors", [])]
         record_failed(
@@ -119,13 +123,13 @@ def check_import(
             details=errors,
         )
         count_failure("bundle", "BundleImportFailed")
-        logger.warning("Import job failed", extra={"job_id": job["jobId"], "status": status, "errors": errors})
+        logger.warning("Import job failed", extra={"job_id": job.job_id, "status": status, "errors": errors})
     polled = next_poll(
-        job,
+        job.wire(),
         status=status,
         running=not settled,
         settings=settings,
         timed_out=BundleImportTimedOutError,
         job_kind="import",
     )
-    return {**polled, "settled": settled}
+    return ImportPoll.model_validate({**polled, "settled": settled})

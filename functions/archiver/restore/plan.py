@@ -16,13 +16,23 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from archiver.core.documents import planned_items
 from archiver.core.errors import InvalidRestoreInputError
 from archiver.core.input_problems import schema_problems
 from archiver.core.observability import logger
 from archiver.core.service_errors import naming_errors
-from archiver.restore.request import RestoreContext, normalised_request, request_problems, restore_input_validator
-from archiver.restore.sources import ArchivedObject, Manifests, SourceNotFound, bundle_resources, resolve, sha256_of
+from archiver.restore.models import (
+    ArchivedObject,
+    ArchivedReference,
+    ImportSource,
+    PlannedBundleRestore,
+    PlannedFile,
+    PlannedRestoreItem,
+    RestoreContext,
+    RestoreKind,
+    RestorePlan,
+)
+from archiver.restore.request import normalised_request, request_problems, restore_input_validator
+from archiver.restore.sources import Manifests, SourceNotFound, bundle_resources, resolve, sha256_of
 
 MB = 1_000_000
 # StartAssetBundleImportJob: an inline Body up to 20 MB (botocore: 20,971,520 bytes), an S3Uri
@@ -39,7 +49,7 @@ def _size_text(size: int) -> str:
     return f"{size:,} bytes ({size / MB:.1f} MB)"
 
 
-def choose_import_source(requested: str, size: int) -> tuple[str | None, str | None]:
+def choose_import_source(requested: str, size: int) -> tuple[ImportSource | None, str | None]:
     """Which import source a bundle of ``size`` bytes uses, or why it cannot be imported.
 
     ``auto`` sends a bundle inline when it fits (QuickSight then needs no access to the
@@ -58,12 +68,12 @@ def choose_import_source(requested: str, size: int) -> tuple[str | None, str | N
 
 
 def _resolve(
-    s3: Any, bucket: str, manifests: Manifests, item: dict[str, Any], field: str, problems: list[str]
+    s3: Any, bucket: str, manifests: Manifests, reference: ArchivedReference, field: str, problems: list[str]
 ) -> ArchivedObject | None:
-    if set(item["from"]) not in ({"key"}, {"manifest", "itemId"}):
+    if reference.model_fields_set not in ({"key"}, {"manifest", "item_id"}):
         return None  # reported already, as the request's own problem
     try:
-        archived = resolve(s3, bucket, item["from"], manifests=manifests)
+        archived = resolve(s3, bucket, reference, manifests=manifests)
     except SourceNotFound as missing:
         problems.append(f"{field}.from.{missing}")
         return None
@@ -80,9 +90,9 @@ def _resolve(
 
 
 def _plan_bundle(
-    s3: Any, bucket: str, manifests: Manifests, bundle: dict[str, Any], field: str, problems: list[str]
-) -> dict[str, Any]:
-    archived = _resolve(s3, bucket, manifests, bundle, field, problems)
+    s3: Any, bucket: str, manifests: Manifests, bundle: PlannedBundleRestore, field: str, problems: list[str]
+) -> PlannedBundleRestore:
+    archived = _resolve(s3, bucket, manifests, bundle.archived, field, problems)
     if archived is None:
         return bundle
     if archived.export_format == "CLOUDFORMATION_JSON":
@@ -91,7 +101,7 @@ def _plan_bundle(
             "an asset bundle import takes QUICKSIGHT_JSON (.qs) bundles"
         )
         return bundle
-    source, too_big = choose_import_source(bundle["importSource"], archived.size)
+    source, too_big = choose_import_source(bundle.import_source, archived.size)
     if too_big:
         problems.append(f"{field}.importSource: {archived.key} is {_size_text(archived.size)}, {too_big}")
     try:
@@ -99,7 +109,9 @@ def _plan_bundle(
     except zipfile.BadZipFile as error:
         problems.append(f"{field}.from: {archived.key} does not open as a QuickSight bundle (zip): {error}")
         resources = []
-    return {**bundle, "importSource": source, "source": archived.wire(), "resources": resources}
+    # A bundle too big for its source keeps the one asked for: the refusal names it.
+    chosen = {"import_source": source} if source else {}
+    return bundle.model_copy(update={**chosen, "source": archived, "resources": resources})
 
 
 def _card(definition: dict[str, Any], card_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -110,7 +122,7 @@ def _card(definition: dict[str, Any], card_id: str) -> tuple[str, dict[str, Any]
     return None
 
 
-def _app_reader(qapps: Any, instance_id: str) -> Callable[[str], dict[str, Any] | None]:
+def _app_reader(qapps: Any, instance_id: str | None) -> Callable[[str], dict[str, Any] | None]:
     """``GetQApp`` once per app however many files go to it; ``None`` for an app that does not exist."""
 
     @cache
@@ -126,18 +138,18 @@ def _app_reader(qapps: Any, instance_id: str) -> Callable[[str], dict[str, Any] 
 
 
 def _target_problems(
-    read_app: Callable[[str], dict[str, Any] | None], instance_id: str, file: dict[str, Any], field: str
+    read_app: Callable[[str], dict[str, Any] | None], instance_id: str | None, file: PlannedFile, field: str
 ) -> list[str]:
-    app = read_app(file["appId"])
+    app = read_app(file.app_id)
     if app is None:
-        return [f"{field}.appId: no Q App {file['appId']} in instance {instance_id}"]
-    found = _card(app, file["cardId"])
+        return [f"{field}.appId: no Q App {file.app_id} in instance {instance_id}"]
+    found = _card(app, file.card_id)
     if found is None:
-        return [f"{field}.cardId: app {file['appId']} (version {app.get('appVersion')}) has no card {file['cardId']}"]
+        return [f"{field}.cardId: app {file.app_id} (version {app.get('appVersion')}) has no card {file.card_id}"]
     kind, card = found
     if kind != FILE_UPLOAD_CARD:
         return [
-            f"{field}.cardId: card {file['cardId']} of app {file['appId']} is a {card.get('type', kind)} card, "
+            f"{field}.cardId: card {file.card_id} of app {file.app_id} is a {card.get('type', kind)} card, "
             "not a file-upload card: it takes no files"
         ]
     return []
@@ -148,14 +160,14 @@ def _plan_file(
     bucket: str,
     manifests: Manifests,
     read_app: Callable[[str], dict[str, Any] | None],
-    instance_id: str,
-    file: dict[str, Any],
+    instance_id: str | None,
+    file: PlannedFile,
     field: str,
     problems: list[str],
-) -> dict[str, Any]:
+) -> PlannedFile:
     problems.extend(_target_problems(read_app, instance_id, file, field))
-    archived = _resolve(s3, bucket, manifests, file, field, problems)
-    return file if archived is None else {**file, "source": archived.wire()}
+    archived = _resolve(s3, bucket, manifests, file.archived, field, problems)
+    return file if archived is None else file.model_copy(update={"source": archived})
 
 
 def plan_restore(
@@ -175,24 +187,26 @@ def plan_restore(
     # A sound document: every other problem, of the request, the archive or the targets, is reported at once.
     problems = request_problems(document)
     request = normalised_request(document, restore, default_account=default_account)
-    if request["quicksight"]["bundles"] and not request["quicksight"]["awsAccountId"]:
+    if request.quicksight.bundles and not request.quicksight.aws_account_id:
         problems.append("quicksight.awsAccountId: required (no default account is configured)")
     manifests = Manifests(s3, bucket)
     bundles = [
         _plan_bundle(s3, bucket, manifests, bundle, f"quicksight.bundles[{index}]", problems)
-        for index, bundle in enumerate(request["quicksight"]["bundles"])
+        for index, bundle in enumerate(request.quicksight.bundles)
     ]
-    instance_id = request["qapps"]["instanceId"]
+    instance_id = request.qapps.instance_id
     read_app = _app_reader(qapps, instance_id)
     files = [
         _plan_file(s3, bucket, manifests, read_app, instance_id, file, f"qapps.files[{index}]", problems)
-        for index, file in enumerate(request["qapps"]["files"])
+        for index, file in enumerate(request.qapps.files)
     ]
-    plan = {
-        **request,
-        "quicksight": {**request["quicksight"], "bundles": bundles},
-        "qapps": {**request["qapps"], "files": files},
-    }
+    # What the state machine carries, measured as it carries it: the plan's JSON, which plan_restore returns.
+    plan = request.model_copy(
+        update={
+            "quicksight": request.quicksight.model_copy(update={"bundles": bundles}),
+            "qapps": request.qapps.model_copy(update={"files": files}),
+        }
+    ).wire()
     size = len(json.dumps(plan))
     if size > MAX_PLAN_BYTES:
         problems.append(
@@ -203,15 +217,14 @@ def plan_restore(
         raise InvalidRestoreInputError(problems)
     logger.info(
         "Restore planned",
-        extra={"mode": request["restore"]["mode"], "bundles": len(bundles), "files": len(files)},
+        extra={"mode": request.restore.mode, "bundles": len(bundles), "files": len(files)},
     )
     return plan
 
 
-# Where a restore plan lists each kind of item it puts back: (service, list).
-RESTORE_ITEMS = {"bundle": ("quicksight", "bundles"), "file": ("qapps", "files")}
-
-
-def restore_items(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every item a restore plan puts back, each with its ``itemId`` and kind."""
-    return planned_items(plan, RESTORE_ITEMS)
+def restore_items(plan: RestorePlan) -> list[tuple[RestoreKind, PlannedRestoreItem]]:
+    """Every item a restore plan puts back, each with its kind."""
+    return [
+        *(("bundle", bundle) for bundle in plan.quicksight.bundles),
+        *(("file", file) for file in plan.qapps.files),
+    ]

@@ -30,8 +30,9 @@ from archiver.core.links import DownloadLinkPolicy, origin
 from archiver.core.observability import logger
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
+from archiver.restore.models import FileRestored, FileUploaded, PlannedFile, PlannedRestore
 from archiver.restore.report import record_restored
-from archiver.restore.sources import ArchivedObject, iter_object, sha256_of
+from archiver.restore.sources import iter_object, planned_source, sha256_of
 
 
 class StreamedForm:
@@ -117,25 +118,25 @@ def _post(url: str, form: StreamedForm, settings: Settings) -> None:
 
 
 def restore_file(
-    client: Any, s3: Any, *, restore: dict[str, Any], instance_id: str, file: dict[str, Any], settings: Settings
-) -> dict[str, Any]:
+    client: Any, s3: Any, *, restore: PlannedRestore, instance_id: str, file: PlannedFile, settings: Settings
+) -> FileRestored:
     """Upload an archived object to its card (application default, or one session); return its ``fileId``."""
     bucket = settings.archive_bucket
-    archived = ArchivedObject.model_validate(file["source"])
+    archived = planned_source(file)
     digest = sha256_of(s3, bucket, archived)
     if archived.sha256 and digest.hex() != archived.sha256:
         raise ChecksumMismatchError(f"{archived.key} no longer has the SHA-256 recorded when it was archived")
     request = {
         "instanceId": instance_id,
-        "appId": file["appId"],
-        "cardId": file["cardId"],
+        "appId": file.app_id,
+        "cardId": file.card_id,
         "fileContentsSha256": base64.b64encode(digest).decode(),
-        "fileName": file["fileName"],
-        "scope": file["scope"],
+        "fileName": file.file_name,
+        "scope": file.scope,
     }
-    if "sessionId" in file:
-        request["sessionId"] = file["sessionId"]
-    card = f"card {file['cardId']} of app {file['appId']} (instance {instance_id})"
+    if file.session_id is not None:
+        request["sessionId"] = file.session_id
+    card = f"card {file.card_id} of app {file.app_id} (instance {instance_id})"
     with naming_errors("Q Apps", resource=card):
         presigned = client.create_presigned_url(**request)
     url, fields = presigned["presignedUrl"], presigned["presignedUrlFields"]
@@ -146,13 +147,9 @@ def restore_file(
             f"{archived.key} is {archived.size:,} bytes; Q Apps accepts files of {allowed[0]:,} to {allowed[1]:,} "
             "bytes for this card: nothing was sent"
         )
-    form = StreamedForm(
-        fields, file_name=file["fileName"], size=archived.size, chunks=iter_object(s3, bucket, archived)
-    )
+    form = StreamedForm(fields, file_name=file.file_name, size=archived.size, chunks=iter_object(s3, bucket, archived))
     _post(url, form, settings)
-    result = {"fileId": presigned["fileId"], "size": archived.size, "sha256": digest.hex()}
+    result = FileUploaded(file_id=presigned["fileId"], size=archived.size, sha256=digest.hex())
     record_restored(s3, bucket, restore=restore, item=file, kind="file", result=result)
-    logger.info(
-        "File restored", extra={"item_id": file["itemId"], "file_id": presigned["fileId"], "scope": file["scope"]}
-    )
-    return {"itemId": file["itemId"], "fileId": presigned["fileId"], "size": archived.size}
+    logger.info("File restored", extra={"item_id": file.item_id, "file_id": result.file_id, "scope": file.scope})
+    return FileRestored(item_id=file.item_id, file_id=result.file_id, size=archived.size)

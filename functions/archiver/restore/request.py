@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,24 +19,23 @@ from jsonschema import Draft202012Validator
 
 from archiver.core import layout
 from archiver.core.input_problems import listed_items, part_conforms, schema_problems
+from archiver.restore.models import (
+    Drill,
+    PlannedBundleRestore,
+    PlannedFile,
+    PlannedRestore,
+    QAppsRestorePlan,
+    QuickSightRestorePlan,
+    RestoreContext,
+    RestoreInput,
+    RestorePlan,
+)
 
 SCHEMA_PATH = Path(__file__).parents[1] / "schema" / "restore-input.schema.json"
 
 RESTORE, DRILL, VALIDATE = "restore", "drill", "validate"
 LATEST_MANIFEST = "latest"
 DEFAULT_DRILL_PREFIX = "drill-"
-
-
-@dataclass(frozen=True)
-class RestoreContext:
-    """Who this restore is: the Step Functions execution that carries it."""
-
-    restore_id: str
-    execution_id: str
-    started_at: str
-
-    def as_dict(self, mode: str) -> dict[str, str]:
-        return {"id": self.restore_id, "executionId": self.execution_id, "startedAt": self.started_at, "mode": mode}
 
 
 @cache
@@ -140,47 +138,52 @@ def request_problems(document: Any) -> list[str]:
     return problems
 
 
-def normalised_request(document: dict[str, Any], restore: RestoreContext, *, default_account: str) -> dict[str, Any]:
-    """The document with every default filled in and the drill applied (call after ``input_problems``).
+def normalised_request(document: Any, restore: RestoreContext, *, default_account: str) -> RestorePlan:
+    """The document with every default filled in and the drill applied (call once the schema has passed).
 
     In drill mode every bundle's resource ids get the drill prefix and every file goes to the
     drill session, so nothing restored by a drill lands on an original.
     """
-    mode = document.get("mode", RESTORE)
-    drill = {"resourcePrefix": DEFAULT_DRILL_PREFIX, **document.get("drill", {})} if mode == DRILL else None
-    quicksight = document.get("quicksight", {})
+    # The schema has passed, so the model reads it (their agreement is tests/unit/restore/test_models.py's).
+    request = RestoreInput.model_validate(document)
+    drill = None
+    if request.mode == DRILL:
+        given = request.drill.model_dump(exclude_unset=True) if request.drill else {}
+        drill = Drill.model_validate({"resource_prefix": DEFAULT_DRILL_PREFIX, **given})
     bundles = []
-    for index, bundle in enumerate(quicksight.get("bundles", [])):
-        overrides = dict(bundle.get("overrideParameters", {}))
+    for index, bundle in enumerate(request.quicksight.bundles if request.quicksight else []):
+        overrides = dict(bundle.override_parameters)
         if drill is not None:
             overrides["ResourceIdOverrideConfiguration"] = {
                 **overrides.get("ResourceIdOverrideConfiguration", {}),
-                "PrefixForAllResources": drill["resourcePrefix"],
+                "PrefixForAllResources": drill.resource_prefix,
             }
         bundles.append(
-            {
-                "itemId": f"bundle/{index}",
-                "from": bundle["from"],
-                "importSource": bundle.get("importSource", "auto"),
-                "failureAction": bundle.get("failureAction", "ROLLBACK"),
-                "overrideParameters": overrides,
-                "jobId": import_job_id(restore.restore_id, index),
-            }
+            PlannedBundleRestore(
+                item_id=f"bundle/{index}",
+                archived=bundle.archived,
+                import_source=bundle.import_source,
+                failure_action=bundle.failure_action,
+                override_parameters=overrides,
+                job_id=import_job_id(restore.restore_id, index),
+            )
         )
-    qapps = document.get("qapps", {})
     files = []
-    for index, file in enumerate(qapps.get("files", [])):
-        target = {key: file[key] for key in ("appId", "cardId", "fileName")}
+    for index, file in enumerate(request.qapps.files if request.qapps else []):
+        target: dict[str, Any] = {"app_id": file.app_id, "card_id": file.card_id, "file_name": file.file_name}
         if drill is not None:
-            target.update(scope="SESSION", sessionId=drill.get("sessionId"))
+            target.update(scope="SESSION", session_id=drill.session_id)
         else:
-            target["scope"] = file.get("scope", "APPLICATION")
-            if "sessionId" in file:
-                target["sessionId"] = file["sessionId"]
-        files.append({"itemId": f"file/{index}", "from": file["from"], **target})
-    return {
-        "restore": restore.as_dict(mode),
-        "drill": drill,
-        "quicksight": {"awsAccountId": quicksight.get("awsAccountId") or default_account, "bundles": bundles},
-        "qapps": {"instanceId": qapps.get("instanceId"), "files": files},
-    }
+            target["scope"] = file.scope
+            if "session_id" in file.model_fields_set:
+                target["session_id"] = file.session_id
+        files.append(PlannedFile(item_id=f"file/{index}", archived=file.archived, **target))
+    return RestorePlan(
+        restore=PlannedRestore(**restore.model_dump(), mode=request.mode),
+        drill=drill,
+        quicksight=QuickSightRestorePlan(
+            aws_account_id=(request.quicksight.aws_account_id if request.quicksight else None) or default_account,
+            bundles=bundles,
+        ),
+        qapps=QAppsRestorePlan(instance_id=request.qapps.instance_id if request.qapps else None, files=files),
+    )

@@ -17,26 +17,13 @@ from typing import Any
 
 from archiver.core import layout
 from archiver.core.service_errors import naming_errors, object_missing
-from archiver.core.wire import WireModel
+from archiver.restore.models import ArchivedObject, ArchivedReference, PlannedRestoreItem
 from archiver.restore.request import LATEST_MANIFEST
 from archiver.store.write_once import recorded_sha256
 
 _CHUNK = 1024 * 1024
 # A bundle lists one JSON document per resource, under a folder named after its type.
 _BUNDLE_RESOURCE = re.compile(r"^(?P<type>[A-Za-z]+)/(?P<id>[^/]+)\.json$")
-
-
-class ArchivedObject(WireModel):
-    """One object of the archive, pinned to its version: a restore plan's ``source`` (camelCase, as every document)."""
-
-    key: str
-    size: int
-    version_id: str | None
-    sha256: str | None
-    """Hex SHA-256 recorded when it was archived (manifest or ``sha256`` tag), if any."""
-    run_id: str | None = None
-    item_id: str | None = None
-    export_format: str | None = None
 
 
 class SourceNotFound(Exception):
@@ -133,7 +120,9 @@ def _from_key(s3: Any, bucket: str, key: str) -> ArchivedObject:
     )
 
 
-def resolve(s3: Any, bucket: str, reference: dict[str, Any], *, manifests: Manifests | None = None) -> ArchivedObject:
+def resolve(
+    s3: Any, bucket: str, reference: ArchivedReference, *, manifests: Manifests | None = None
+) -> ArchivedObject:
     """Find the archived object a ``from`` reference names (``manifests``: shared by one restore's references).
 
     Raises
@@ -141,9 +130,18 @@ def resolve(s3: Any, bucket: str, reference: dict[str, Any], *, manifests: Manif
     SourceNotFound
         Its message starts with the reference's sub-field at fault (``key``, ``manifest``, ``itemId``).
     """
-    if "key" in reference:
-        return _from_key(s3, bucket, reference["key"])
-    return _from_manifest(s3, bucket, manifests or Manifests(s3, bucket), reference["manifest"], reference["itemId"])
+    if reference.key is not None:
+        return _from_key(s3, bucket, reference.key)
+    if reference.manifest is None or reference.item_id is None:
+        raise SourceNotFound("itemId: expected either key, or manifest and itemId")
+    return _from_manifest(s3, bucket, manifests or Manifests(s3, bucket), reference.manifest, reference.item_id)
+
+
+def planned_source(item: PlannedRestoreItem) -> ArchivedObject:
+    """The archived object a planned item restores, as ValidateRestore found and pinned it."""
+    if item.source is None:
+        raise ValueError(f"{item.item_id} has no source: the plan is not one ValidateRestore returned")
+    return item.source
 
 
 def _version(version_id: str | None) -> dict[str, str]:

@@ -14,8 +14,8 @@ import pytest
 from moto import mock_aws
 
 from archiver.core.errors import InvalidRestoreInputError
+from archiver.restore.models import RestoreContext
 from archiver.restore.plan import plan_restore
-from archiver.restore.request import RestoreContext
 
 BUCKET = "archive"
 CONTEXT = RestoreContext(restore_id="r-1", execution_id="arn:x", started_at="2026-11-22T04:00:00Z")

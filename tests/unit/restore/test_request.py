@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from archiver.core.errors import InvalidRestoreInputError
+from archiver.restore.models import RestoreContext
 from archiver.restore.plan import INLINE_MAX_BYTES, S3_URI_MAX_BYTES, choose_import_source, plan_restore
 from archiver.restore.qapps import StreamedForm, allowed_upload_size
-from archiver.restore.request import RestoreContext, input_problems, normalised_request
+from archiver.restore.request import input_problems, normalised_request
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "functions" / "archiver" / "schema" / "examples" / "restore"
 CONTEXT = RestoreContext(restore_id="drill-2026-11-22", execution_id="arn:x", started_at="2026-11-22T04:00:00Z")
@@ -97,7 +98,7 @@ def test_a_drill_restores_beside_the_originals() -> None:
     document = example("drill-latest.json")
     del document["drill"]["resourcePrefix"]
 
-    request = normalised_request(document, CONTEXT, default_account="123456789012")
+    request = normalised_request(document, CONTEXT, default_account="123456789012").wire()
 
     # Then every bundle gets the default drill prefix and every file goes to the drill session
     (bundle,) = request["quicksight"]["bundles"]
