@@ -93,6 +93,20 @@ class RunContext(WireModel):
         return cls(run_id=execution.name, execution_id=execution.id, started_at=execution.start_time)
 
 
+class AssetFingerprint(WireModel):
+    """What says whether a discovered QuickSight asset changed: its ARN, type and change markers, as listed.
+
+    Discovery fills these for the bundles it plans; a bundle given by hand has none, and ``onlyChanged``
+    then compares the exported bytes with the last archived copy's instead.
+    """
+
+    arn: str
+    type: str
+    last_updated_time: str | None = None
+    # A dashboard's PublishedVersionNumber, a theme's LatestVersionNumber; None where the API has no version.
+    version: int | None = None
+
+
 class PlannedBundle(WireModel):
     item_id: str
     name: str
@@ -103,6 +117,7 @@ class PlannedBundle(WireModel):
     include_permissions: bool
     include_tags: bool
     strict_validation: bool
+    assets: list[AssetFingerprint] = []
 
 
 class PlannedSession(WireModel):
