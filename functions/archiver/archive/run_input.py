@@ -194,8 +194,8 @@ def _rows(section: Any, listed: str, plans: PlanStore | None, *, pointer: str) -
     if reference is None:
         return [row for row in inline_rows(section, listed) if part_conforms(row.value, pointer)], []
     field = f"qapps.{listed}Uri"
-    if not part_conforms(reference, f"#/$defs/qapps/properties/{listed}Uri"):
-        return [], []  # the schema's problem, already named
+    if listed in section or not part_conforms(reference, f"#/$defs/qapps/properties/{listed}Uri"):
+        return [], []  # the schema's problem (both forms, or a malformed URI), already named: nothing is read
     if plans is None:
         return [], [f"{field}: expected the {listed} inline (lists by reference are read when a run starts)"]
     columns = ("appId", "sessionId") if listed == "sessions" else ("appId",)

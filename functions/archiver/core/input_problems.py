@@ -90,9 +90,21 @@ def _describe(error: ValidationError, root: str = "") -> list[str]:
         case "uniqueItems":
             return [f"{field}: expected no duplicates"]
         case "anyOf" if not error.absolute_path:
-            return ["(document): expected a 'quicksight' and/or a 'qapps' section, or a 'planUri'"]
+            others = [name for name in _required_names(schema) if name not in ("quicksight", "qapps")]
+            return [
+                "(document): expected a 'quicksight' and/or a 'qapps' section"
+                + "".join(f", or a '{n}'" for n in others)
+            ]
         case "anyOf":
-            return [f"{field}: expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri' or 'appsUri'"]
+            # Each alternative requires a key: a list that must be non-empty, or (without a bound) any key at all.
+            names = [
+                (name, "minItems" in json.dumps(part))
+                for part in error.validator_value
+                for name in _required_names(part)
+            ]
+            listed = " or ".join(f"'{name}'" for name, bounded in names if bounded)
+            others = " or ".join(f"'{name}'" for name, bounded in names if not bounded)
+            return [f"{field}: expected at least one of {listed}, non-empty" + (f", or {others}" if others else "")]
         case "not" if len(error.schema_path) >= 3 and error.schema_path[-3] == "dependentSchemas":
             # A key that stands for others (a list by reference, the whole document by reference) given beside them.
             key = error.schema_path[-2]
