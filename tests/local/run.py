@@ -116,6 +116,10 @@ def _services(clock: VirtualClock) -> Iterator[ServiceEmulator | None]:
         yield emulator
 
 
+def _endpoint(emulator: ServiceEmulator | None) -> str | None:
+    return emulator.endpoint_url if emulator is not None else None
+
+
 def _stage(
     out: TextIO, s3: Any, plans: PlanStore, document: Any, *, sessions: Path | None, run_id: str
 ) -> tuple[Any, Any]:
@@ -291,11 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         LocalStepFunctions(
             workflow,
             clock=clock,
-            environment=local_environment(workflow, bucket=bucket, endpoint=emulator and emulator.endpoint_url),
+            environment=local_environment(workflow, bucket=bucket, endpoint=_endpoint(emulator)),
             log_stream=log_stream,
         ) as engine,
     ):
-        endpoint = emulator and emulator.endpoint_url
+        endpoint = _endpoint(emulator)
         s3 = boto3.client("s3", region_name=LOCAL_REGION)
         if not external_s3:
             s3.create_bucket(Bucket=bucket)

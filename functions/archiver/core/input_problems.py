@@ -90,10 +90,10 @@ def _describe(error: ValidationError, root: str = "") -> list[str]:
         case "uniqueItems":
             return [f"{field}: expected no duplicates"]
         case "anyOf" if not error.absolute_path:
-            others = [name for name in _required_names(schema) if name not in ("quicksight", "qapps")]
+            alternatives = [name for name in _required_names(schema) if name not in ("quicksight", "qapps")]
             return [
                 "(document): expected a 'quicksight' and/or a 'qapps' section"
-                + "".join(f", or a '{n}'" for n in others)
+                + "".join(f", or a '{name}'" for name in alternatives)
             ]
         case "anyOf":
             # Each alternative requires a key: a list that must be non-empty, or (without a bound) any key at all.
