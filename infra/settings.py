@@ -44,6 +44,10 @@ every default: this module holds none of its own (``DEFAULTS`` is that object, r
 ``maxHoursWithoutSuccessfulRun``
     Alarm when no run has succeeded for this many hours (1 to 168). ``null`` with a schedule: the schedule's
     interval (a day for ``cron``) plus ``runTimeoutHours``; ``null`` without a schedule: no such alarm.
+``plansPrefix``
+    Where in the archive bucket plans given by reference live (``{"planUri": "s3://<bucket>/plans/..."}``, a
+    section's ``sessionsUri`` or ``appsUri``): the only objects a run's ValidateRun may read. One or more path
+    segments ending in ``/``, apart from the archive's own prefixes.
 
 The deploy pipeline has its own top-level context key, ``archiverPipeline`` (see ``infra/pipeline.py``).
 
@@ -68,6 +72,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
 from archiver.archive.run_input import instance_id_pattern, schema_problems
+from archiver.core import layout
 from archiver.core.links import InvalidAllowlistError, parse_allowlist
 from archiver.core.settings import (
     APPLICATION_ARN_EXPECTED,
@@ -232,6 +237,7 @@ class ArchiverSettings:
     )
     drill_schedule_expression: str = field(default_factory=lambda: _cdk_json_settings().drill_schedule_expression)
     drill_plan: dict[str, Any] | None = field(default_factory=lambda: _cdk_json_settings().drill_plan, hash=False)
+    plans_prefix: str = field(default_factory=lambda: _cdk_json_settings().plans_prefix)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -493,6 +499,25 @@ def _log_retention(values: Mapping[str, Any], name: str) -> int:
     return retention
 
 
+# The archive's own prefixes: a plans prefix among them would let ValidateRun read artifacts or manifests.
+_ARCHIVE_PREFIXES = (layout.QUICKSIGHT_PREFIX, layout.QAPPS_PREFIX, layout.MANIFESTS_PREFIX, layout.RESTORES_PREFIX)
+_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/)+$")
+
+
+def _plans_prefix(values: Mapping[str, Any], name: str) -> str:
+    value = values[name]
+    if not isinstance(value, str) or not _PREFIX.match(value) or any(part in (".", "..") for part in value.split("/")):
+        raise SettingsError(
+            f"{_key(name)} must be a key prefix of path segments ending in '/' (such as 'plans/'), got {value!r}"
+        )
+    overlapping = [prefix for prefix in _ARCHIVE_PREFIXES if value.startswith(prefix) or prefix.startswith(value)]
+    if overlapping:
+        raise SettingsError(
+            f"{_key(name)} must be apart from the archive's own prefixes, {value!r} overlaps {', '.join(overlapping)}"
+        )
+    return value
+
+
 def _drill_plan(values: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     return _plan(values, name, problems_of=_drill_problems, what="restore drill input")
 
@@ -521,4 +546,5 @@ _KEYS: Mapping[str, tuple[str, Callable[[Mapping[str, Any], str], Any]]] = {
         "max_hours_without_successful_run",
         partial(_optional_int, minimum=1, maximum=_MAX_QUIET_HOURS),
     ),
+    "plansPrefix": ("plans_prefix", _plans_prefix),
 }

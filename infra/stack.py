@@ -73,6 +73,7 @@ class ArchiverStack(Stack):
             archive_bucket_name=self.archive.bucket.bucket_name,
             download_allowlist=settings.download_allowlist,
             export_deadline=Duration.minutes(settings.export_deadline_minutes),
+            plans_prefix=settings.plans_prefix,
             log_retention=settings.log_retention,
         )
         self.workflow = ArchiveWorkflow(
@@ -136,7 +137,9 @@ class ArchiverStack(Stack):
 
         # Each side's grants join its functions to the archive (and to Q Apps, through the identity if any).
         qapps = QAppsAccess(identity=self.qapps_identity, instance_ids=settings.qapps_instance_ids)
-        grant_archive_steps(self.functions.functions, archive=self.archive, qapps=qapps)
+        grant_archive_steps(
+            self.functions.functions, archive=self.archive, qapps=qapps, plans_prefix=settings.plans_prefix
+        )
         grant_distributed_maps(self.state_machine, archive=self.archive)
         grant_restore_steps(self.functions.functions, archive=self.archive, qapps=qapps)
 

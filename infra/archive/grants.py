@@ -39,14 +39,15 @@ OUTCOME_WRITERS = (
     "record_item_failure",
 )
 # The steps that use the archive's key, through S3: the one that only reads (the export starter checks a
-# bundle already archived), and those that write artifacts, outcomes or the manifest. validate_run only
-# reads its input: no grants at all.
+# bundle already archived), and those that write artifacts, outcomes or the manifest (validate_run writes
+# the plan's items, and reads plans given by reference).
 ARCHIVE_KEY_READERS = ("start_bundle_export",)
 ARCHIVE_KEY_WRITERS = (*OUTCOME_WRITERS, "write_manifest", "validate_run")
 # ValidateRun writes the plan's items, one file per kind (layout.plan_items_key); the Distributed Maps
 # read them, and their ResultWriter writes under MAP_RESULTS_PREFIX.
 PLAN_ITEMS = f"{MANIFESTS_PREFIX}*/plan/*"
 PER_RUN_PLANS = "The plan's item files are written per run (manifests/{run id}/plan/{kind}s.json)"
+PLANS_BY_REFERENCE = "A run's input names its plan (or a list of it) by key, any key under the plans prefix"
 PER_MAP_RUN_RESULTS = "Step Functions names each Map Run's result files itself, under the results prefix"
 
 # What StartAssetBundleExportJob needs on the exported resources: the actions of AWS's managed
@@ -97,7 +98,7 @@ PER_RUN_JOBS = "Export job ids are made per run (run id + bundle name), so no jo
 
 
 def grant_archive_steps(
-    functions: Mapping[str, lambda_.Function], *, archive: ArchiveBucket, qapps: QAppsAccess
+    functions: Mapping[str, lambda_.Function], *, archive: ArchiveBucket, qapps: QAppsAccess, plans_prefix: str
 ) -> None:
     """Grant each step of the archive run exactly what it uses, in one pass over the steps."""
     grant_bundle_exports(functions)
@@ -108,12 +109,19 @@ def grant_archive_steps(
         allow_archive_key(functions[name], archive.key, KEY_WRITES)
     for name in ARCHIVE_KEY_READERS:
         allow_archive_key(functions[name], archive.key, KEY_READS)
-    # validate_run reads its input and writes the plan's items; nothing else.
+    # validate_run writes the plan's items and reads plans given by reference (only under the plans prefix);
+    # nothing else.
     allow(
         functions["validate_run"],
         ["s3:PutObject"],
         [archive.bucket.arn_for_objects(PLAN_ITEMS)],
         wildcards_because=PER_RUN_PLANS,
+    )
+    allow(
+        functions["validate_run"],
+        ["s3:GetObject"],
+        [archive.bucket.arn_for_objects(f"{plans_prefix}*")],
+        wildcards_because=PLANS_BY_REFERENCE,
     )
 
 

@@ -129,6 +129,8 @@ class ArchiveWorkflow(Construct):
             refused_with="InvalidRunInputError",
             fail_as="InvalidRunInput",
             read_problems_id="ReadInputProblems",
+            # Reading a plan given by reference, or writing the plan's items, may meet a busy S3.
+            retry_on=SERVICE_BUSY,
         )
 
     def _record_failure(self, state_id: str, kind: str, *, place: dict[str, str]) -> tasks.LambdaInvoke:

@@ -80,6 +80,7 @@ class ArchiverFunctions(Construct):
         archive_bucket_name: str,
         download_allowlist: str,
         export_deadline: Duration,
+        plans_prefix: str,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -110,6 +111,7 @@ class ArchiverFunctions(Construct):
             "DEFAULT_AWS_ACCOUNT_ID": Aws.ACCOUNT_ID,
             "DOWNLOAD_ALLOWLIST": download_allowlist,
             "EXPORT_DEADLINE_SECONDS": str(int(export_deadline.to_seconds())),
+            "PLANS_PREFIX": plans_prefix,
             "POWERTOOLS_SERVICE_NAME": metric_names.SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": metric_names.NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",

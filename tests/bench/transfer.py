@@ -296,6 +296,7 @@ def transfer_settings() -> Settings:
             "ARCHIVE_BUCKET": BUCKET,
             "DOWNLOAD_ALLOWLIST": "http://127.0.0.1",
             "EXPORT_DEADLINE_SECONDS": "7200",
+            "PLANS_PREFIX": "plans/",
         }
         with mock.patch.dict(os.environ, deployed):
             return get_settings()

@@ -53,6 +53,7 @@ def test_each_step_gets_the_same_environment(archiver: Synthesized, step: str) -
                     "DEFAULT_AWS_ACCOUNT_ID": {"Ref": "AWS::AccountId"},
                     "DOWNLOAD_ALLOWLIST": "https://*.amazonaws.com,https://*.amazonaws.com.cn",
                     "EXPORT_DEADLINE_SECONDS": "7200",
+                    "PLANS_PREFIX": "plans/",
                     "POWERTOOLS_SERVICE_NAME": "archiver",
                     "POWERTOOLS_METRICS_NAMESPACE": "Archiver",
                     "POWERTOOLS_LOG_LEVEL": "INFO",

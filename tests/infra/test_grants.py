@@ -29,14 +29,26 @@ from tests.infra.conftest import (
 Q_APPS_STEPS = ("archive_session", "archive_app", "validate_restore", "restore_qapp_file")
 
 
-def test_validate_run_writes_the_plans_item_files_and_touches_nothing_else(archiver: Synthesized) -> None:
+def test_validate_run_writes_the_plans_item_files_reads_the_plans_prefix_and_touches_nothing_else(
+    archiver: Synthesized,
+) -> None:
     statements = role_statements(archiver, "validate_run")
     actions = {action for statement in statements for action in as_list(statement["Action"])}
 
-    # What every function gets (X-Ray for tracing), and the plan's item files for the Distributed Maps
-    assert actions == {"xray:PutTelemetryRecords", "xray:PutTraceSegments", "s3:PutObject", *KEY_WRITES}
+    # What every function gets (X-Ray for tracing), the plan's item files for the Distributed Maps, and plans
+    # given by reference
+    assert actions == {
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+        "s3:PutObject",
+        "s3:GetObject",
+        *KEY_WRITES,
+    }
     writes = allowed(statements, "s3:PutObject")
     assert writes and all("/manifests/*/plan/*" in resource for resource in writes)
+    # It reads only under cdk.json's plans prefix: not the artifacts, not the manifests
+    reads = allowed(statements, "s3:GetObject")
+    assert reads and all('"/plans/*"' in resource for resource in reads), reads
 
 
 def state_machine_statements(synth: Synthesized) -> list[dict[str, Any]]:

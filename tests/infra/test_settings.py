@@ -309,3 +309,26 @@ def test_an_allowlist_entry_synthesizes_exactly_when_the_copy_steps_accept_it(en
             synth()
         with pytest.raises(ConfigurationError, match="DOWNLOAD_ALLOWLIST entry"):
             run_time()
+
+
+def test_plans_by_reference_are_read_under_cdk_jsons_plans_prefix() -> None:
+    assert settings_from({}).plans_prefix == "plans/"
+    assert settings_from({"plansPrefix": "operators/plans/"}).plans_prefix == "operators/plans/"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "says"),
+    [
+        ("plans", "must be a key prefix of path segments ending in '/'"),
+        ("", "must be a key prefix of path segments ending in '/'"),
+        ("../plans/", "must be a key prefix of path segments ending in '/'"),
+        (7, "must be a key prefix of path segments ending in '/'"),
+        ("manifests/plans/", "must be apart from the archive's own prefixes, 'manifests/plans/' overlaps manifests/"),
+        ("qapps/", "overlaps qapps/"),
+    ],
+)
+def test_a_plans_prefix_that_could_expose_the_archive_is_refused(prefix: Any, says: str) -> None:
+    # ValidateRun may read everything under it: never the artifacts, manifests or restore reports
+    with pytest.raises(SettingsError, match=r"archiver\.plansPrefix") as refused:
+        settings_from({"plansPrefix": prefix})
+    assert says in str(refused.value)

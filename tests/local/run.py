@@ -1,7 +1,8 @@
 """Run an archive locally: the synthesized state machine, the real handlers, emulated services.
 
     archiver-local                      # the demo: the embedded plan (make demo)
-    archiver-local --input plan.json    # any run input document (make demo ARGS="--input plan.json")
+    archiver-local --input plan.json    # any run input document, of any size (make demo ARGS="--input plan.json")
+    archiver-local --input plan.json --sessions sessions.csv    # its sessions from a .csv or .jsonl file
     archiver-local --json               # last line: one JSON object for scripts
     archiver-local --no-drill           # archive only (by default a restore drill follows)
 
@@ -10,7 +11,10 @@
 
 Quicksight and Q Apps are answered by the project's emulator and S3 by moto, unless the
 standard AWS_ENDPOINT_URL_QUICKSIGHT / AWS_ENDPOINT_URL_QAPPS / AWS_ENDPOINT_URL_S3 variables
-point elsewhere (then ARCHIVE_BUCKET names the bucket). After a successful run on the embedded
+point elsewhere (then ARCHIVE_BUCKET names the bucket). A plan over Step Functions' 256 KiB input limit is
+staged in S3 under the plans prefix and the run started with ``{"planUri": ...}``, as an operator would with
+``aws s3 cp`` then ``start-execution``; a ``--sessions`` file is staged beside it and named by ``sessionsUri``.
+After a successful run on the embedded
 emulator, a restore drill proves the archive restores: the restore state machine puts the bundles
 and a session's answers back beside the originals. Exits non-zero unless everything succeeded.
 """
@@ -30,6 +34,8 @@ from typing import Any, TextIO
 
 import boto3
 
+from archiver.archive.plan_references import PlanStore, read_list
+from archiver.archive.run_input import MAX_INPUT_BYTES, input_size_problem, parse_run_input
 from archiver.core import layout
 from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, drill_request, seed_emulator
 from tests.local.emulator import ServiceEmulator, VirtualClock
@@ -100,15 +106,51 @@ class ProgressPrinter:
 
 
 @contextlib.contextmanager
-def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
+def _services(clock: VirtualClock) -> Iterator[ServiceEmulator | None]:
     """The embedded emulator, unless both service endpoints are given in the environment."""
     if os.environ.get("AWS_ENDPOINT_URL_QUICKSIGHT") and os.environ.get("AWS_ENDPOINT_URL_QAPPS"):
         yield None
         return
     with ServiceEmulator(clock=clock) as emulator:
         emulator.bundle_padding_bytes = DEMO_BUNDLE_PADDING_BYTES
-        seed_emulator(emulator, document)
-        yield emulator.endpoint_url
+        yield emulator
+
+
+def _endpoint(emulator: ServiceEmulator | None) -> str | None:
+    return emulator.endpoint_url if emulator is not None else None
+
+
+def _stage(
+    out: TextIO, s3: Any, plans: PlanStore, document: Any, *, sessions: Path | None, run_id: str
+) -> tuple[Any, Any]:
+    """The input to start the run with, and the whole plan (for the emulator), staging in S3 what must be.
+
+    As an operator would: ``aws s3 cp`` of a sessions file or of a plan over the input limit to the plans
+    prefix, then ``start-execution`` naming it.
+    """
+    whole = document
+    if sessions is not None:
+        key = f"{plans.prefix}{run_id}/sessions{sessions.suffix}"
+        s3.put_object(Bucket=plans.bucket, Key=key, Body=sessions.read_bytes())
+        uri = f"s3://{plans.bucket}/{key}"
+        print(f"Staged {sessions} at {uri} (aws s3 cp {sessions} {uri})", file=out)
+        section = {name: value for name, value in document["qapps"].items() if name != "sessions"}
+        document = {**document, "qapps": {**section, "sessionsUri": uri}}
+        # The emulator holds the sessions the file names, read by ValidateRun's own reader.
+        listed = read_list(plans, "--sessions", uri, columns=("appId", "sessionId"), limit=10**6).rows
+        rows = [row.value for row in listed if isinstance(row.value, dict) and {"appId", "sessionId"} <= set(row.value)]
+        whole = {**document, "qapps": {**section, "sessions": rows}}
+    if input_size_problem(document) is None:
+        return document, whole
+    key = f"{plans.prefix}{run_id}.json"
+    s3.put_object(Bucket=plans.bucket, Key=key, Body=json.dumps(document).encode())
+    uri = f"s3://{plans.bucket}/{key}"
+    print(
+        f"The plan is over Step Functions' {MAX_INPUT_BYTES:,}-byte input limit: staged at {uri} "
+        f"(aws s3 cp plan.json {uri}), started with {json.dumps({'planUri': uri})}",
+        file=out,
+    )
+    return {"planUri": uri}, whole
 
 
 def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None) -> None:
@@ -191,9 +233,29 @@ def _read_manifest(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
     return manifest
 
 
+def _check_sessions_file(sessions: Path, document: Any) -> None:
+    """A sessions file needs a plan with a ``qapps`` section (its instance) and no sessions of its own."""
+    from archiver.core.errors import InvalidRunInputError
+
+    if sessions.suffix not in (".csv", ".jsonl"):
+        raise InvalidRunInputError([f"--sessions: expected a .csv or .jsonl file, got {sessions}"])
+    if not sessions.is_file():
+        raise InvalidRunInputError([f"--sessions: expected an existing file, {sessions} is not one"])
+    qapps = document.get("qapps") if isinstance(document, dict) else None
+    if not isinstance(qapps, dict) or "sessions" in qapps:
+        raise InvalidRunInputError(
+            ["--sessions: expected a plan (--input) with a qapps section (its instanceId) and no sessions of its own"]
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="archiver-local", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, help="run input document (default: the embedded demo plan)")
+    parser.add_argument("--input", type=Path, help="run input document, of any size (default: the embedded demo plan)")
+    parser.add_argument(
+        "--sessions",
+        type=Path,
+        help="the plan's Q Apps sessions, a .csv (header appId,sessionId) or .jsonl file, given by reference",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out", help="synthesized cloud assembly")
     parser.add_argument("--out", type=Path, default=ROOT / "demo-output", help="where to copy the archive")
@@ -202,12 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
 
-    from archiver.archive.run_input import parse_run_input
     from archiver.core.errors import InvalidRunInputError
 
     try:
         # Read as StartExecution would: a document it refuses never starts a run.
         document = parse_run_input(args.input.read_text()) if args.input else demo_input()
+        if args.sessions is not None:
+            _check_sessions_file(args.sessions, document)
     except InvalidRunInputError as refused:
         print(f"Not started: {refused}", file=out)
         if args.json:
@@ -228,19 +291,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Running the archive workflow from {os.path.relpath(template_path, ROOT)} (run {run_id})", file=out)
     with (
         (args.out / "function-logs.jsonl").open("w") as log_stream,
-        _services(document, clock) as endpoint,
+        _services(clock) as emulator,
         LocalStepFunctions(
             workflow,
             clock=clock,
-            environment=local_environment(workflow, bucket=bucket, endpoint=endpoint),
+            environment=local_environment(workflow, bucket=bucket, endpoint=_endpoint(emulator)),
             log_stream=log_stream,
         ) as engine,
     ):
+        endpoint = _endpoint(emulator)
         s3 = boto3.client("s3", region_name=LOCAL_REGION)
         if not external_s3:
             s3.create_bucket(Bucket=bucket)
+        plans = PlanStore(s3, bucket=bucket, prefix=engine.environment["PLANS_PREFIX"])
+        start_input, whole = _stage(out, s3, plans, document, sessions=args.sessions, run_id=run_id)
+        if emulator is not None:
+            seed_emulator(emulator, whole)
         engine.lambdas.on_invocation = ProgressPrinter(out, clock)
-        result = engine.run(document, name=run_id)
+        result = engine.run(start_input, name=run_id)
         manifest = _read_manifest(s3, bucket, run_id)
         _report(out, result, manifest)
         # A drill restores into the services: only into the embedded emulator, never into real ones.

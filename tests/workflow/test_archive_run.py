@@ -9,16 +9,9 @@ from typing import Any
 
 import pytest
 
-from archiver.archive.run_input import (
-    EVENTS_PER_BUNDLE,
-    EVENTS_PER_BUNDLE_POLL,
-    EVENTS_PER_QAPPS_ITEM,
-    EVENTS_PER_RUN,
-    MAX_INPUT_BYTES,
-    export_job_id,
-)
+from archiver.archive.run_input import MAX_INPUT_BYTES, export_job_id
 from tests.local.demo import seed_emulator
-from tests.workflow.conftest import LocalArchive
+from tests.workflow.conftest import BUCKET, LocalArchive
 
 ACCOUNT = "123456789012"
 INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
@@ -29,6 +22,13 @@ SESSIONS = [
     (APP_A, "7a2b9c4d-1e3f-4a5b-8c6d-2e4f6a8b0c12"),
     (APP_B, "7a2b9c4d-1e3f-4a5b-8c6d-2e4f6a8b0c13"),
 ]
+# History events measured on the synthesized workflow: the parent's own states, whatever the plan's size; a
+# session's or an app definition's child; a bundle's child, without its polls and per poll (a Wait, a check
+# and the Choice on its status).
+EVENTS_PER_RUN = 60
+EVENTS_PER_QAPPS_ITEM = 12
+EVENTS_PER_BUNDLE = 14
+EVENTS_PER_BUNDLE_POLL = 9
 SIGNED_LINK = re.compile(r"X-Amz-Signature|X-Amz-Credential|127\.0\.0\.1:\d+/download", re.IGNORECASE)
 
 
@@ -221,26 +221,44 @@ def test_an_invalid_document_ends_the_run_before_anything_is_exported(
     assert archive.emulator.requests_for("ExportQAppSessionData") == []
 
 
-def test_a_plan_over_the_state_limit_is_refused_before_anything_is_exported(archive: LocalArchive) -> None:
-    # Given the issue's document: 100 bundles of 27 ARNs, under the input limit, whose plan is not
+def test_a_plan_over_the_input_limit_given_by_reference_runs_end_to_end(archive: LocalArchive) -> None:
+    # Given a plan over Step Functions' 256 KiB input (five bundles of 100 long ARNs), staged under the plans
+    # prefix as an operator would with `aws s3 cp`, its sessions a CSV beside it
+    bundles = [bundle(f"b{b}", *(f"dashboard/{'d' * 500}-{b}-{i:03d}" for i in range(100))) for b in range(5)]
+    sessions = [(APP_A, f"7a2b9c4d-1e3f-4a5b-8c6d-{index:012x}") for index in range(12)]
+    seed_emulator(archive.emulator, {"quicksight": {"bundles": bundles}, "qapps": qapps(*sessions)})
+    archive.s3.put_object(
+        Bucket=BUCKET, Key="plans/sessions.csv", Body="appId,sessionId\n" + "".join(f"{a},{s}\n" for a, s in sessions)
+    )
     document = {
-        "quicksight": {
-            "bundles": [
-                bundle(f"b{b:03d}", *(f"dashboard/{'d' * 30}-{b:03d}-{i:02d}" for i in range(27))) for b in range(100)
-            ]
-        }
+        "quicksight": {"bundles": bundles},
+        "qapps": {"instanceId": INSTANCE, "sessionsUri": f"s3://{BUCKET}/plans/sessions.csv"},
     }
-    assert 250_000 < len(json.dumps(document, separators=(",", ":"))) < MAX_INPUT_BYTES
+    assert len(json.dumps(document, separators=(",", ":"))) > MAX_INPUT_BYTES
+    archive.s3.put_object(Bucket=BUCKET, Key="plans/estate.json", Body=json.dumps(document))
 
-    # When it runs
-    result = archive.run(document)
+    # When the run is started with the reference alone
+    result = archive.run({"planUri": f"s3://{BUCKET}/plans/estate.json"}, name="estate-1")
 
-    # Then the run is refused at once, naming the size and what to do (not States.DataLimitExceeded later)
+    # Then every item of the plan it names is archived once, and the manifest lists each
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output["items"] == result.output["archived"] == 5 + 12 + 1
+    manifest = archive.manifest("estate-1")
+    archived = sorted(artifact["itemId"] for artifact in manifest["artifacts"])
+    assert archived == sorted(
+        [f"bundle/b{b}" for b in range(5)] + [f"session/{s}" for _, s in sessions] + [f"app/{APP_A}"]
+    )
+    assert manifest["failures"] == []
+
+
+def test_a_plan_by_reference_that_is_not_there_ends_the_run_naming_it(archive: LocalArchive) -> None:
+    result = archive.run({"planUri": f"s3://{BUCKET}/plans/never-copied.json"})
+
     assert (result.status, result.error) == ("FAILED", "InvalidRunInput")
-    assert re.search(r"262,144-byte limit, this one carries [\d,]+ bytes", result.cause or ""), result.cause
-    assert "split it into several runs" in (result.cause or "")
-    assert archive.keys() == []
-    assert archive.emulator.requests_for("StartAssetBundleExportJob") == []
+    assert f"planUri: expected an existing object, s3://{BUCKET}/plans/never-copied.json does not exist" in (
+        result.cause or ""
+    )
+    assert archive.keys("manifests/") == []
 
 
 @pytest.mark.parametrize(
@@ -315,7 +333,7 @@ def test_steps_log_under_the_execution_id_and_publish_what_they_archived(archive
     assert _metric_total(metric_documents, "BytesArchived") == result.output["bytes"]
 
 
-def test_a_run_stays_within_the_history_estimate_that_validation_relies_on(archive: LocalArchive) -> None:
+def test_the_parent_history_holds_the_runs_own_states_and_each_child_its_items(archive: LocalArchive) -> None:
     # Given a bundle that needs several polls, and sessions of two apps
     document = {"quicksight": {"bundles": [bundle("slow", "dashboard/d-1")]}, "qapps": qapps(*SESSIONS)}
     seed_emulator(archive.emulator, document)
@@ -324,10 +342,10 @@ def test_a_run_stays_within_the_history_estimate_that_validation_relies_on(archi
     result = archive.run(document)
 
     # Then the parent's history holds the run's own states, whatever its items; each item's child
-    # execution holds that item's, within the estimate for the polls it made
+    # execution holds that item's, and a bundle's grows only with the polls it made
     assert result.status == "SUCCEEDED", result.cause
     polls = result.states_entered().count("WaitForBundleExport")
-    bundle_cost = EVENTS_PER_BUNDLE - EVENTS_PER_BUNDLE_POLL * 13 + EVENTS_PER_BUNDLE_POLL * polls
+    bundle_cost = EVENTS_PER_BUNDLE + EVENTS_PER_BUNDLE_POLL * polls
     assert polls >= 5
     assert len(result.history) <= EVENTS_PER_RUN
     assert sorted(child.map_state for child in result.children) == sorted(

@@ -99,3 +99,57 @@ def test_service_endpoints_from_the_environment_replace_the_embedded_emulator(
         assert exit_code == 0, capsys.readouterr().out
         assert len(external.requests_for("ExportQAppSessionData")) == 1
         assert len(external.requests_for("GetQApp")) == 1
+
+
+def test_a_plan_over_the_input_limit_is_staged_and_started_by_reference_with_its_sessions_file(
+    cdk_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a plan over Step Functions' 256 KiB input (five bundles of 100 long ARNs), and its sessions as a CSV
+    account = "123456789012"
+    instance = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+    app = "3f1c6a52-8d4e-4b7a-9c2d-1e5f7a9b0c31"
+    arn = f"arn:aws:quicksight:us-east-1:{account}:dashboard/{'d' * 500}"
+    bundles = [{"name": f"b{b}", "resourceArns": [f"{arn}-{b}-{i:03d}" for i in range(100)]} for b in range(5)]
+    plan = tmp_path / "estate.json"
+    plan.write_text(json.dumps({"quicksight": {"bundles": bundles}, "qapps": {"instanceId": instance}}))
+    assert plan.stat().st_size > 256 * 1024
+    sessions = tmp_path / "sessions.csv"
+    session_ids = [f"7a2b9c4d-1e3f-4a5b-8c6d-{index:012x}" for index in range(3)]
+    sessions.write_text("appId,sessionId\n" + "".join(f"{app},{session}\n" for session in session_ids))
+
+    # When the local runner is given both
+    options = ["--json", "--no-drill", "--name", "estate-1", "--input", str(plan), "--sessions", str(sessions)]
+    exit_code = run.main(["--cdk-out", str(cdk_out), "--out", str(tmp_path / "out"), *options])
+
+    # Then it staged them under the plans prefix, as `aws s3 cp` would, started the run with the reference,
+    # and every item was archived
+    output = capsys.readouterr().out
+    summary = last_json_line(output)
+    assert exit_code == 0, output
+    assert "Staged " in output and "s3://archiver-local-archive/plans/estate-1/sessions.csv" in output
+    assert '{"planUri": "s3://archiver-local-archive/plans/estate-1.json"}' in output
+    assert summary["output"]["archived"] == summary["output"]["items"] == 5 + 3 + 1
+    staged = tmp_path / "out" / "archive" / "plans" / "estate-1.json"
+    assert json.loads(staged.read_text())["qapps"]["sessionsUri"].endswith("/plans/estate-1/sessions.csv")
+
+
+def test_a_sessions_file_without_a_qapps_section_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {"quicksight": {"bundles": [{"resourceArns": ["arn:aws:quicksight:us-east-1:123456789012:dashboard/d"]}]}}
+        )
+    )
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text("appId,sessionId\n")
+
+    status = run.main(
+        ["--input", str(plan), "--sessions", str(sessions), "--json", "--cdk-out", str(tmp_path / "none")]
+    )
+
+    assert status == 1
+    summary = last_json_line(capsys.readouterr().out)
+    assert summary["status"] == "NOT_STARTED"
+    assert summary["cause"].startswith("Invalid run input: --sessions: expected a plan (--input) with a qapps section")

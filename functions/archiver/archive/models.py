@@ -36,7 +36,7 @@ class BundleRequest(WireModel):
 
 class QuickSightRequest(WireModel):
     aws_account_id: str | None = None
-    bundles: Annotated[list[BundleRequest], Field(min_length=1, max_length=100)]
+    bundles: Annotated[list[BundleRequest], Field(min_length=1, max_length=2000)]
 
 
 class SessionRequest(WireModel):
@@ -46,26 +46,40 @@ class SessionRequest(WireModel):
 
 class QAppsRequest(WireModel):
     instance_id: str
-    sessions: Annotated[list[SessionRequest], Field(max_length=1500)] = []
-    apps: Annotated[list[str], Field(max_length=1500)] = []
+    sessions: Annotated[list[SessionRequest], Field(max_length=10_000)] = []
+    sessions_uri: str | None = None
+    apps: Annotated[list[str], Field(max_length=10_000)] = []
+    apps_uri: str | None = None
 
     @model_validator(mode="after")
     def _something_to_archive(self) -> QAppsRequest:
-        # The schema's anyOf: at least one of sessions or apps, non-empty.
-        if not (self.sessions or self.apps):
-            raise ValueError("expected at least one of 'sessions' or 'apps', non-empty")
+        # The schema's anyOf: at least one of sessions or apps, non-empty, or either by reference.
+        if not (
+            self.sessions or self.apps or "sessions_uri" in self.model_fields_set or "apps_uri" in self.model_fields_set
+        ):
+            raise ValueError("expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri' or 'appsUri'")
+        # Its dependentSchemas: a list is given inline or by reference, not both.
+        for listed, reference in (("sessions", "sessions_uri"), ("apps", "apps_uri")):
+            if {listed, reference} <= self.model_fields_set:
+                raise ValueError(f"expected {listed!r} inline or by reference, not both")
         return self
 
 
 class RunInput(WireModel):
+    plan_uri: str | None = None
     quicksight: QuickSightRequest | None = None
     qapps: QAppsRequest | None = None
 
     @model_validator(mode="after")
     def _a_section(self) -> RunInput:
-        # The schema's anyOf: either section may be absent, not both.
-        if "quicksight" not in self.model_fields_set and "qapps" not in self.model_fields_set:
-            raise ValueError("expected a 'quicksight' and/or a 'qapps' section")
+        # The schema's anyOf: either section may be absent, not both; or the whole document by reference,
+        # alone (its dependentSchemas).
+        sections = {"quicksight", "qapps"} & self.model_fields_set
+        if "plan_uri" in self.model_fields_set:
+            if sections:
+                raise ValueError("expected 'planUri' alone: the object it names is the whole document")
+        elif not sections:
+            raise ValueError("expected a 'quicksight' and/or a 'qapps' section, or a 'planUri'")
         return self
 
 

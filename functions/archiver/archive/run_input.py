@@ -28,38 +28,28 @@ from archiver.archive.models import (
     RunContext,
     RunPlan,
 )
+from archiver.archive.plan_references import (
+    PlanStore,
+    ReferenceProblem,
+    Row,
+    inline_rows,
+    read_document,
+    read_list,
+)
 from archiver.core import input_problems, layout
 from archiver.core.errors import InvalidRunInputError
 from archiver.core.input_problems import listed_items
 
 SCHEMA_PATH = Path(__file__).parents[1] / "schema" / "run-input.schema.json"
 
-# Step Functions keeps at most 25,000 events in an execution's history, and every inline Map
-# iteration lands in it: a plan that would overflow it must be split before it starts, not die
-# halfway without a manifest. Costs measured on the synthesized workflow (a workflow test keeps
-# them honest); polls assume exports that finish within ten minutes, and the budget leaves the
-# rest of the 25,000 for retries and slower exports.
-HISTORY_EVENT_BUDGET = 20_000
-EVENTS_PER_RUN = 60
-EVENTS_PER_QAPPS_ITEM = 12
-# A bundle: its Map iteration (2 events), the start and the archive steps (5 each), the Choice on the
-# start's status (2); each poll a Wait (2), a check (5) and that Choice again (2). A bundle the run
-# already archived ends after the start and the Choice (11 events): within the estimate.
-EVENTS_PER_BUNDLE_POLL = 9
-EVENTS_PER_BUNDLE = 14 + EVENTS_PER_BUNDLE_POLL * 13
 BUNDLE_NAME_MAX = 64
-# Step Functions refuses an execution input over 256 KiB (UTF-8) at StartExecution, so a bigger
-# document never reaches ValidateRun; the local runner and plan_run check it themselves.
+# Step Functions refuses an execution input over 256 KiB (UTF-8) at StartExecution, so a bigger inline
+# document never reaches ValidateRun: a bigger plan is given by reference (archiver.archive.plan_references).
+# The local runner stages such a plan itself; plan_run checks inline documents too.
 MAX_INPUT_BYTES = 256 * 1024
-# The same limit holds for every state's input and output, and the plan is bigger than the
-# document (defaults, item and job ids) and carried whole until the manifest is written: a plan
-# over it would die with States.DataLimitExceeded, which no Catch can handle, and leave no manifest.
-MAX_STATE_BYTES = 256 * 1024
-# What WriteManifest's state adds to the plan, at most: a Catch's {Error, Cause} (Step Functions
-# keeps a cause up to 32,768 characters; a Lambda error's cause is JSON, whose quotes are escaped
-# again in the state, so up to 2 bytes each) and the run's summary (a run id of up to 80 characters,
-# a bucket name of up to 63, counts).
-RUN_ADDITIONS_BYTES = 2 * 32_768 + 2_048
+# A refusal names at most this many problems and counts the rest: it stays readable, and within the 32,768
+# characters Step Functions keeps of an error's cause (a plan of 10,000 bad lines has 10,000 problems).
+MAX_LISTED_PROBLEMS = 100
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -82,12 +72,12 @@ def input_size_problem(document: Any) -> str | None:
         return None
     return (
         f"(document): expected at most {MAX_INPUT_BYTES:,} bytes (a state machine's input limit), got {size:,}: "
-        "split it into several runs"
+        'give the plan by reference instead, {"planUri": "s3://<archive bucket>/plans/<name>.json"}'
     )
 
 
 def parse_run_input(text: str) -> Any:
-    """Read a run input document from JSON text, refusing empty, non-JSON and oversized text.
+    """Read a run input document from JSON text, refusing empty and non-JSON text (of any size).
 
     Raises
     ------
@@ -100,8 +90,6 @@ def parse_run_input(text: str) -> Any:
         document = json.loads(text)
     except ValueError as error:
         raise InvalidRunInputError([f"(document): expected JSON, got a syntax error ({error})"]) from None
-    if problem := input_size_problem(document):
-        raise InvalidRunInputError([problem])
     return document
 
 
@@ -189,26 +177,81 @@ def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tup
     return QuickSightPlan(aws_account_id=account, bundles=bundles), problems
 
 
-def _plan_qapps(section: Any) -> tuple[QAppsPlan, list[str]]:
-    """Plan the sessions and apps that are well-formed, and check sessions for duplicates wherever they are."""
-    problems: list[str] = []
+def cap(listed: str) -> int:
+    """The most entries one run takes in ``listed`` (``bundles``, ``sessions``, ``apps``): the schema's ``maxItems``."""
+    section = "quicksight" if listed == "bundles" else "qapps"
+    limit: int = _validator().schema["$defs"][section]["properties"][listed]["maxItems"]
+    return limit
+
+
+def _rows(section: Any, listed: str, plans: PlanStore | None, *, pointer: str) -> tuple[list[Row], list[str]]:
+    """The well-formed entries of ``qapps.<listed>``, inline (the schema named the bad ones) or by reference.
+
+    A list by reference is read line by line, each line checked against the schema's ``pointer`` and named
+    by its line; past the cap it is refused, naming its count.
+    """
+    reference = section.get(f"{listed}Uri") if isinstance(section, dict) else None
+    if reference is None:
+        return [row for row in inline_rows(section, listed) if part_conforms(row.value, pointer)], []
+    field = f"qapps.{listed}Uri"
+    if listed in section or not part_conforms(reference, f"#/$defs/qapps/properties/{listed}Uri"):
+        return [], []  # the schema's problem (both forms, or a malformed URI), already named: nothing is read
+    if plans is None:
+        return [], [f"{field}: expected the {listed} inline (lists by reference are read when a run starts)"]
+    columns = ("appId", "sessionId") if listed == "sessions" else ("appId",)
+    try:
+        read = read_list(plans, field, reference, columns=columns, limit=cap(listed))
+    except ReferenceProblem as problem:
+        return [], [str(problem)]
+    lines = list(read.problems)
+    rows: list[Row] = []
+    for row in read.rows:
+        found = input_problems.part_problems(row.value, pointer, _validator(), root=row.field)
+        lines.extend((row.line, problem) for problem in found)
+        if not found:
+            rows.append(row)
+    problems = [problem for _, problem in sorted(lines, key=lambda line: line[0])]
+    if read.count > cap(listed):
+        problems.append(f"{field}: expected at most {cap(listed):,} {listed} per run, got {read.count:,}")
+    elif read.count == 0 and not problems:
+        problems.append(f"{field}: expected at least one entry, {reference} has none")
+    return rows, problems
+
+
+def _plan_qapps(section: Any, plans: PlanStore | None) -> tuple[QAppsPlan, list[str]]:
+    """Plan the sessions and apps that are well-formed, and check them for duplicates wherever they are."""
+    session_rows, problems = _rows(section, "sessions", plans, pointer="#/$defs/session")
     sessions: list[PlannedSession] = []
-    seen: dict[str, int] = {}
-    for index, session in listed_items(section, "sessions"):
-        if not part_conforms(session, "#/$defs/session"):
-            continue
-        session_id = session["sessionId"]
+    seen: dict[str, Row] = {}
+    for row in session_rows:
+        session_id = row.value["sessionId"]
         if session_id in seen:
             problems.append(
-                f"qapps.sessions[{index}].sessionId: expected a unique session, "
-                f"{session_id} is also sessions[{seen[session_id]}]"
+                f"{row.field}.sessionId: expected a unique session, {session_id} is also {seen[session_id].short}"
             )
             continue
-        seen[session_id] = index
-        sessions.append(PlannedSession(item_id=f"session/{session_id}", app_id=session["appId"], session_id=session_id))
-    listed = [app_id for _, app_id in listed_items(section, "apps") if part_conforms(app_id, "#/$defs/appId")]
+        seen[session_id] = row
+        sessions.append(
+            PlannedSession(item_id=f"session/{session_id}", app_id=row.value["appId"], session_id=session_id)
+        )
+    app_rows, found = _rows(
+        section, "apps", plans, pointer="#/$defs/appEntry" if _by_reference(section, "apps") else "#/$defs/appId"
+    )
+    problems.extend(found)
+    listed: dict[str, Row] = {}
+    for row in app_rows:
+        app_id = row.value["appId"] if isinstance(row.value, dict) else row.value
+        if app_id in listed:
+            # An inline list's duplicates are the schema's (uniqueItems); a referenced one's are named here.
+            problems.append(f"{row.field}.appId: expected a unique app, {app_id} is also {listed[app_id].short}")
+        listed.setdefault(app_id, row)
     # The definition of every app that a listed session belongs to is kept beside its data.
     app_ids = list(dict.fromkeys([*listed, *(s.app_id for s in sessions)]))
+    if len(app_ids) > cap("apps"):
+        problems.append(
+            f"qapps: expected at most {cap('apps'):,} app definitions per run (the apps listed and those of the "
+            f"sessions), got {len(app_ids):,}"
+        )
     apps = [PlannedApp(item_id=f"app/{app_id}", app_id=app_id) for app_id in app_ids]
     instance_id = section.get("instanceId") if isinstance(section, dict) else None
     # A malformed instance is the schema's problem, already named: the plan of the rest leaves it out.
@@ -217,13 +260,37 @@ def _plan_qapps(section: Any) -> tuple[QAppsPlan, list[str]]:
     return QAppsPlan(instance_id=instance_id, sessions=sessions, apps=apps), problems
 
 
-def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[str, Any]:
+def listed_at_most(problems: list[str]) -> list[str]:
+    """The first ``MAX_LISTED_PROBLEMS`` of ``problems``, and how many more there are."""
+    if len(problems) <= MAX_LISTED_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_LISTED_PROBLEMS
+    return [*problems[:MAX_LISTED_PROBLEMS], f"(document): {rest:,} more problems like these, not listed"]
+
+
+def _by_reference(section: Any, listed: str) -> bool:
+    return isinstance(section, dict) and f"{listed}Uri" in section
+
+
+def _referenced_document(uri: str, plans: PlanStore | None) -> Any:
+    """The document ``planUri`` names, or the refusal naming why it cannot be read."""
+    if plans is None:
+        raise InvalidRunInputError(
+            ["planUri: expected the document inline (plans by reference are read when a run starts)"]
+        )
+    try:
+        return read_document(plans, uri)
+    except ReferenceProblem as problem:
+        raise InvalidRunInputError([str(problem)]) from None
+
+
+def plan_run(document: Any, run: RunContext, *, default_account: str, plans: PlanStore | None = None) -> dict[str, Any]:
     """Validate a run's input document and return the plan the workflow carries out.
 
-    The schema's problems, the cross-field ones (an ARN of another account, a name used twice) and
-    the plan's limits are all reported in one refusal: the checks beyond the schema run on every
-    part that is well-formed, and the limits on the plan of those parts (what the whole document
-    would plan is at least that big).
+    A document that names its plan (``planUri``) is replaced by the one it names, and a list by reference
+    (``qapps.sessionsUri``, ``qapps.appsUri``) read, both from ``plans`` only. The schema's problems, the
+    cross-field ones (an ARN of another account, a name used twice, a bad line of a list) and the caps are
+    all reported in one refusal: the checks beyond the schema run on every part that is well-formed.
 
     Raises
     ------
@@ -233,6 +300,9 @@ def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[st
     if size_problem := input_size_problem(document):
         raise InvalidRunInputError([size_problem])
     problems = schema_problems(document)
+    if not problems and "planUri" in document:
+        document = _referenced_document(document["planUri"], plans)
+        problems = schema_problems(document)
     sections = document if isinstance(document, dict) else {}
     quicksight = QuickSightPlan(aws_account_id=default_account, bundles=[])
     qapps = QAppsPlan(instance_id=None, sessions=[], apps=[])
@@ -240,57 +310,11 @@ def plan_run(document: Any, run: RunContext, *, default_account: str) -> dict[st
         quicksight, found = _plan_quicksight(sections["quicksight"], run, default_account)
         problems.extend(found)
     if "qapps" in sections:
-        qapps, found = _plan_qapps(sections["qapps"])
+        qapps, found = _plan_qapps(sections["qapps"], plans)
         problems.extend(found)
-    # The plan's limits are measured on the JSON the state machine carries: that is what plan_run returns.
-    plan = RunPlan(run=run, quicksight=quicksight, qapps=qapps).wire()
-    problems.extend(plan_limit_problems(plan))
     if problems:
-        raise InvalidRunInputError(problems)
-    return plan
-
-
-def plan_limit_problems(plan: dict[str, Any]) -> list[str]:
-    """What makes a plan too big for one execution: its history, or the state the workflow carries."""
-    problems = []
-    estimate = estimated_history_events(plan["quicksight"], plan["qapps"])
-    if estimate > HISTORY_EVENT_BUDGET:
-        problems.append(
-            f"(document): expected a plan one run can hold (about {HISTORY_EVENT_BUDGET:,} history events), "
-            f"this one needs about {estimate:,}: split it into several runs"
-        )
-    carried = largest_state_bytes(plan)
-    if carried > MAX_STATE_BYTES:
-        problems.append(
-            f"(document): expected a plan whose largest state fits Step Functions' {MAX_STATE_BYTES:,}-byte "
-            f"limit, this one carries {carried:,} bytes (a plan of {_serialized_size(plan):,} and what the "
-            "run adds to it): split it into several runs, with fewer or smaller bundles, sessions or apps each"
-        )
-    return problems
-
-
-def _serialized_size(value: Any) -> int:
-    """How many bytes Step Functions counts for ``value``: its compact JSON, UTF-8 encoded."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-def largest_state_bytes(plan: dict[str, Any]) -> int:
-    """The largest state payload an archive run of ``plan`` carries (see ``infra/archive/workflow.py``).
-
-    ValidateRun's result is the plan, every branch and Map of ArchiveItems gets it whole, and
-    WriteManifest's state is the plan plus ``summary`` and, when a branch failed as a whole,
-    ``runError``. The item iterations carry one item each, far less.
-    """
-    return _serialized_size(plan) + RUN_ADDITIONS_BYTES
-
-
-def estimated_history_events(quicksight: dict[str, Any], qapps: dict[str, Any]) -> int:
-    """How many execution history events a plan is expected to use."""
-    return (
-        EVENTS_PER_RUN
-        + EVENTS_PER_BUNDLE * len(quicksight["bundles"])
-        + EVENTS_PER_QAPPS_ITEM * (len(qapps["sessions"]) + len(qapps["apps"]))
-    )
+        raise InvalidRunInputError(listed_at_most(problems))
+    return RunPlan(run=run, quicksight=quicksight, qapps=qapps).wire()
 
 
 def run_items(plan: RunPlan) -> list[tuple[str, PlannedItem]]:

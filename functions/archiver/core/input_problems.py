@@ -21,9 +21,9 @@ _VALUE_PREVIEW = 60
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
 
 
-def _field(path: Iterable[Any]) -> str:
-    """A field's path as the messages name it: ``quicksight.bundles[0].name`` (odd keys quoted)."""
-    text = ""
+def _field(path: Iterable[Any], root: str = "") -> str:
+    """A field's path as the messages name it: ``quicksight.bundles[0].name`` (odd keys quoted), below ``root``."""
+    text = root
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
@@ -53,22 +53,26 @@ def _json_type(value: Any) -> str:
     return "null"
 
 
-def _describe(error: ValidationError) -> list[str]:
-    """Turn one schema violation into problems that name the field and what was expected."""
-    field = _field(error.absolute_path)
+def _describe(error: ValidationError, root: str = "") -> list[str]:
+    """Turn one schema violation into problems that name the field (below ``root``) and what was expected."""
+
+    def _field_at(path: Iterable[Any]) -> str:
+        return _field(path, root)
+
+    field = _field_at(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     match error.validator:
         case "additionalProperties":
             allowed = sorted(schema.get("properties", {}))
             unknown = sorted(set(error.instance) - set(allowed))
             return [
-                f"{_field([*error.absolute_path, key])}: unknown key ({_did_you_mean(key, allowed)}"
+                f"{_field_at([*error.absolute_path, key])}: unknown key ({_did_you_mean(key, allowed)}"
                 f"expected one of {', '.join(allowed)})"
                 for key in unknown
             ]
         case "required":
             missing = re.findall(r"'([^']+)' is a required property", error.message)
-            return [f"{_field([*error.absolute_path, key])}: required" for key in missing]
+            return [f"{_field_at([*error.absolute_path, key])}: required" for key in missing]
         case "type":
             return [f"{field}: expected {error.validator_value}, got {_json_type(error.instance)}"]
         case "pattern":
@@ -79,18 +83,45 @@ def _describe(error: ValidationError) -> list[str]:
             return [f"{field}: expected one of {options}, got {_preview(error.instance)}"]
         case "minItems" | "maxItems":
             bound = "at least" if error.validator == "minItems" else "at most"
-            return [f"{field}: expected {bound} {error.validator_value} items, got {len(error.instance)}"]
+            return [f"{field}: expected {bound} {error.validator_value:,} items, got {len(error.instance):,}"]
         case "minLength" | "maxLength":
             bound = "at least" if error.validator == "minLength" else "at most"
             return [f"{field}: expected {bound} {error.validator_value} characters, got {len(error.instance)}"]
         case "uniqueItems":
             return [f"{field}: expected no duplicates"]
         case "anyOf" if not error.absolute_path:
-            return ["(document): expected a 'quicksight' and/or a 'qapps' section"]
+            alternatives = [name for name in _required_names(schema) if name not in ("quicksight", "qapps")]
+            return [
+                "(document): expected a 'quicksight' and/or a 'qapps' section"
+                + "".join(f", or a '{name}'" for name in alternatives)
+            ]
         case "anyOf":
-            return [f"{field}: expected at least one of 'sessions' or 'apps', non-empty"]
+            # Each alternative requires a key: a list that must be non-empty, or (without a bound) any key at all.
+            names = [
+                (name, "minItems" in json.dumps(part))
+                for part in error.validator_value
+                for name in _required_names(part)
+            ]
+            listed = " or ".join(f"'{name}'" for name, bounded in names if bounded)
+            others = " or ".join(f"'{name}'" for name, bounded in names if not bounded)
+            return [f"{field}: expected at least one of {listed}, non-empty" + (f", or {others}" if others else "")]
+        case "not" if len(error.schema_path) >= 3 and error.schema_path[-3] == "dependentSchemas":
+            # A key that stands for others (a list by reference, the whole document by reference) given beside them.
+            key = error.schema_path[-2]
+            excluded = [name for name in _required_names(error.validator_value) if name in error.instance]
+            return [
+                f"{_field_at([*error.absolute_path, key])}: expected without {' or '.join(excluded)} beside it "
+                f"({schema.get('description', 'they exclude each other')})"
+            ]
         case _:
             return [f"{field}: {error.message}"]
+
+
+def _required_names(schema: Any) -> list[str]:
+    """The keys a ``{"required": [...]}`` schema, or an ``anyOf`` of such, names."""
+    if not isinstance(schema, dict):
+        return []
+    return [*schema.get("required", []), *(name for part in schema.get("anyOf", []) for name in _required_names(part))]
 
 
 def _did_you_mean(key: str, allowed: list[str]) -> str:
@@ -107,6 +138,18 @@ def schema_problems(document: Any, validator: Draft202012Validator) -> list[str]
     for error in errors:
         problems.extend(_describe(error))
     return list(dict.fromkeys(problems))
+
+
+def part_problems(value: Any, pointer: str, validator: Draft202012Validator, *, root: str) -> list[str]:
+    """Every way ``value`` breaks the part of ``validator``'s schema at ``pointer``, its fields named below ``root``.
+
+    For what a document names rather than holds (a line of a sessions list by reference): each line is
+    checked against the schema's own definition of one, and named by where it is (``qapps.sessionsUri[line 7]``).
+    """
+    errors = sorted(
+        _part_validator(validator, pointer).iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+    )
+    return list(dict.fromkeys(problem for error in errors for problem in _describe(error, root)))
 
 
 def part_conforms(value: Any, pointer: str, validator: Draft202012Validator) -> bool:

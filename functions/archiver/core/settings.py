@@ -2,8 +2,8 @@
 
 Every step function gets the same environment (set by one CDK construct), so a single
 settings model serves them all. What the stack always sets (the bucket, the account, the download
-allowlist, the export deadline) has no default here: its one home is the deployment's settings (cdk.json),
-and a missing one is a ConfigurationError naming it. Local runs take the template's environment
+allowlist, the export deadline, the plans prefix) has no default here: its one home is the deployment's
+settings (cdk.json), and a missing one is a ConfigurationError naming it. Local runs take the template's environment
 (``tests.local.engine.local_environment``). The transfer and polling knobs, which the stack leaves unset,
 have their one default here. Nothing here runs at import time: ``get_settings()`` reads
 the environment on first use and caches the result for the life of the execution
@@ -38,6 +38,7 @@ class Settings:
     poll_initial_seconds: int
     poll_max_seconds: int
     export_deadline_seconds: int
+    plans_prefix: str
 
 
 def _int(name: str, default: int | None, *, minimum: int, maximum: int) -> int:
@@ -81,6 +82,8 @@ def get_settings() -> Settings:
         poll_initial_seconds=_int("EXPORT_POLL_INITIAL_SECONDS", 5, minimum=1, maximum=3600),
         poll_max_seconds=_int("EXPORT_POLL_MAX_SECONDS", 60, minimum=1, maximum=3600),
         export_deadline_seconds=_int("EXPORT_DEADLINE_SECONDS", None, minimum=60, maximum=86400),
+        # Where plans given by reference live in the archive bucket (cdk.json's plansPrefix).
+        plans_prefix=_required("PLANS_PREFIX"),
     )
 
 

@@ -20,6 +20,7 @@ SETTINGS = Settings(
     poll_initial_seconds=5,
     poll_max_seconds=60,
     export_deadline_seconds=600,
+    plans_prefix="plans/",
 )
 
 
