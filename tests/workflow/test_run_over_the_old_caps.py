@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 from tests.local.demo import seed_emulator
 from tests.workflow.conftest import BUCKET, LocalArchive
@@ -29,7 +30,9 @@ def session_id(index: int) -> str:
 
 def test_a_plan_over_the_old_caps_archives_every_item_once_despite_faults(archive: LocalArchive) -> None:
     # Given 150 bundles and 2,500 sessions over two apps, the sessions as a CSV under the plans prefix
-    bundles = [{"name": f"b{number:04d}", "resourceArns": [arn(f"dashboard/d-{number}")]} for number in range(BUNDLES)]
+    bundles: list[dict[str, Any]] = [
+        {"name": f"b{number:04d}", "resourceArns": [arn(f"dashboard/d-{number}")]} for number in range(BUNDLES)
+    ]
     bundles[42]["resourceArns"].append(arn("dashboard/gone"))
     sessions = [(APP_A if index % 2 else APP_B, session_id(index)) for index in range(SESSIONS)]
     known = sessions[UNKNOWN_SESSIONS:]
