@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -93,6 +94,8 @@ class Invocation:
     event: dict[str, Any]
     response: Any
     error_type: str | None
+    seconds: float = 0.0
+    """How long the handler ran (what Lambda would bill, as fast as the local services answer)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class LocalLambda:
         headers: dict[str, str] = {}
         error_type = None
         with self._lock, contextlib.redirect_stdout(self._log_stream):
+            started = time.perf_counter()
             try:
                 if self.fault:
                     self.fault(spec.handler.split(".")[0], event)
@@ -217,7 +221,8 @@ class LocalLambda:
                     "requestId": context.aws_request_id,
                     "stackTrace": traceback.format_tb(error.__traceback__),
                 }
-            invocation = Invocation(spec.handler.split(".")[0], event, response, error_type)
+            seconds = time.perf_counter() - started
+            invocation = Invocation(spec.handler.split(".")[0], event, response, error_type, seconds)
             self.invocations.append(invocation)
         if self.on_invocation:
             self.on_invocation(invocation)
