@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from archiver.core.layout import MAP_RESULTS_PREFIX
-from infra.core.functions import COPY, SMALL, StepSpec
+from infra.core.functions import COPY, GATHER, SMALL, StepSpec
 from infra.core.steps import (
     SERVICE_BUSY,
     TRANSFER_INTERRUPTED,
@@ -50,7 +50,7 @@ STEP_SPECS: Mapping[str, StepSpec] = {
     "archive_session": COPY,
     "archive_app": SMALL,
     "record_item_failure": SMALL,
-    "write_manifest": SMALL,
+    "write_manifest": GATHER,
 }
 
 

@@ -51,6 +51,9 @@ SMALL = StepSpec(memory_mb=256, timeout=Duration.minutes(1))
 # in flight + 1), at most 48 MiB over idle with the allocator's slack (make bench); the size buys Lambda's
 # CPU share for TLS, SHA-256 and CRC32 over every byte.
 COPY = StepSpec(memory_mb=1024, timeout=Duration.minutes(15))
+# WriteManifest reads every outcome of a run (12,000 and more), 32 at a time: botocore's work on each
+# request is CPU, and 1,769 MB is Lambda's one full vCPU; the time allows for the largest runs.
+GATHER = StepSpec(memory_mb=1769, timeout=Duration.minutes(15))
 
 
 class ArchiverFunctions(Construct):

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,13 +43,22 @@ import botocore.session
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.stepfunctions.parser import models as parser_models
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+    resource_eval_s3 as item_reader_s3,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker as distributed_worker,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+    resource_eval_s3 as result_writer_s3,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
@@ -84,6 +94,8 @@ class Invocation:
     event: dict[str, Any]
     response: Any
     error_type: str | None
+    seconds: float = 0.0
+    """How long the handler ran (what Lambda would bill, as fast as the local services answer)."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,7 @@ class LocalLambda:
         headers: dict[str, str] = {}
         error_type = None
         with self._lock, contextlib.redirect_stdout(self._log_stream):
+            started = time.perf_counter()
             try:
                 if self.fault:
                     self.fault(spec.handler.split(".")[0], event)
@@ -208,7 +221,8 @@ class LocalLambda:
                     "requestId": context.aws_request_id,
                     "stackTrace": traceback.format_tb(error.__traceback__),
                 }
-            invocation = Invocation(spec.handler.split(".")[0], event, response, error_type)
+            seconds = time.perf_counter() - started
+            invocation = Invocation(spec.handler.split(".")[0], event, response, error_type, seconds)
             self.invocations.append(invocation)
         if self.on_invocation:
             self.on_invocation(invocation)
@@ -247,6 +261,59 @@ def parse_each_definition_once() -> Iterator[None]:
         mock.patch.object(parser_models, "AmazonStateLanguageParser", _ParsedOnce),
         mock.patch.object(execution_worker, "AmazonStateLanguageParser", _ParsedOnce),
     ):
+        yield
+
+
+@contextlib.contextmanager
+def flat_cost_per_item() -> Iterator[None]:
+    """Take out what makes moto's engine cost more per item, or more as a Map Run grows; none of it changes a result.
+
+    Measured with ``make bench-scale`` (docs/benchmark.md, "Scale"), moto 5.2.5:
+
+    - It builds a boto3 client for every Lambda task and every ItemReader/ResultWriter call (a fifth of a
+      session item's CPU): one client per service and region serves them all, as one would in AWS.
+      ``state_credentials`` is not used by moto's ``boto_client_for``, so sharing loses nothing.
+    - It builds a new JSONPath parser (ply's yacc tables) for every path it evaluates: each path is parsed
+      once. A parsed path is immutable (``find``/``update`` read it, they change the data they are given).
+    - A Distributed Map worker runs its next item by calling itself (``_eval_pool`` recurses once per
+      item): a worker of 10,000 sessions / 10 at a time goes 1,000 frames deep, past Python's recursion
+      limit, and each item's frame stays alive to the end. The same steps, in a loop.
+    """
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+    build = boto_client.boto_client_for
+
+    def shared_client(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            if (region, service) not in clients:
+                clients[region, service] = build(region=region, service=service)
+            return clients[region, service]
+
+    worker = distributed_worker.DistributedItemProcessorWorker
+
+    def eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
+        # moto's _eval_pool, unrolled: the same frame handling and job closing, in the same order.
+        while job is not None:
+            job_frame = worker_frame.open_inner_frame()
+            self._eval_job(env=job_frame, job=job)
+            worker_frame.delete_frame(job_frame)
+            if isinstance(job.job_output, Exception) or self.stopped():
+                break
+            next_job = self._job_pool.next_job()
+            if next_job is None:
+                break
+            self._job_pool.close_job(job)
+            job = next_job
+        self._env.delete_frame(worker_frame)
+        if job is not None:
+            self._job_pool.close_job(job)
+
+    with contextlib.ExitStack() as patches:
+        for module in (lambda_eval_utils, item_reader_s3, result_writer_s3):
+            patches.enter_context(mock.patch.object(module, "boto_client_for", shared_client))
+        for module in (json_path, result_path):
+            patches.enter_context(mock.patch.object(module, "parse", functools.cache(module.parse)))
+        patches.enter_context(mock.patch.object(worker, "_eval_pool", eval_pool))
         yield
 
 
@@ -323,6 +390,7 @@ class LocalStepFunctions:
         stack.enter_context(fast_forward(self.clock))
         stack.enter_context(parse_each_definition_once())
         stack.enter_context(self.children.recording())
+        stack.enter_context(flat_cost_per_item())
         # moto's engine logs every failed state at ERROR; the run's own report says what failed.
         stack.enter_context(_quiet("moto.stepfunctions"))
         from archiver.core import clients

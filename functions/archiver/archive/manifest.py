@@ -9,9 +9,11 @@ alike (``archiver.core.documents``).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -22,7 +24,6 @@ from archiver.archive.models import (
     BundleSource,
     FailedOutcome,
     ItemOutcome,
-    Manifest,
     ManifestArtifact,
     ManifestFailure,
     PlannedBundle,
@@ -36,6 +37,8 @@ from archiver.archive.models import (
 from archiver.archive.run_input import run_items
 from archiver.core import clients, layout
 from archiver.core.documents import (
+    ArrayPart,
+    StreamedDocument,
     describe_step_error,
     error_record,
     get_document,
@@ -49,8 +52,13 @@ from archiver.store.write_once import StoredObject
 
 MANIFEST_VERSION = 1
 # Outcomes read at once by WriteManifest: S3 answers each GET in tens of milliseconds, so 12,000 outcomes
-# take minutes one by one and seconds this way. boto3's client keeps 10 connections by default.
-OUTCOME_READERS = 10
+# take minutes one by one and seconds this way; one reader per connection of the S3 client's pool.
+OUTCOME_READERS = clients.S3_CONNECTIONS
+# How far reading may run ahead of writing: the outcomes held in memory at once, whatever the run's size.
+OUTCOMES_AHEAD = 4 * OUTCOME_READERS
+
+_Item = TypeVar("_Item")
+_Read = TypeVar("_Read")
 
 
 @dataclass(frozen=True)
@@ -243,35 +251,61 @@ def _manifest_entry(
     )
 
 
+def read_ahead(
+    pool: ThreadPoolExecutor, read: Callable[[_Item], _Read], items: Iterable[_Item], *, ahead: int
+) -> Iterator[_Read]:
+    """``read`` of each item, in the items' order, at most ``ahead`` of them read or being read at once.
+
+    ``pool.map`` would read every item before the first is used, and hold them all.
+    """
+    pending: deque[Future[_Read]] = deque()
+    for item in items:
+        if len(pending) == ahead:
+            yield pending.popleft().result()
+        pending.append(pool.submit(read, item))
+    while pending:
+        yield pending.popleft().result()
+
+
 def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> RunSummary:
     """Gather every planned item's outcome into ``manifests/{run id}.json``; return the run summary.
 
     An item with no recorded outcome (its branch died before it could say, ``plan.run_error`` says why
     when known) counts as failed, so the manifest always accounts for every item of the input.
+
+    The outcomes are read ``OUTCOME_READERS`` at a time and written out as they come, artifacts into the
+    document and failures beside it (``docs/manifest.md``'s layout: artifacts, then failures, then the run
+    and its summary), so memory stays bounded whatever the run's size; the document is put in one request.
     """
-    with ThreadPoolExecutor(max_workers=OUTCOME_READERS) as pool:
-        entries = list(
-            pool.map(lambda planned: _manifest_entry(s3, bucket, plan, planned[0], planned[1], place), run_items(plan))
-        )
-    artifacts = [entry for entry in entries if isinstance(entry, ManifestArtifact)]
-    failures = [entry for entry in entries if isinstance(entry, ManifestFailure)]
-    summary = RunSummary(
-        run_id=plan.run.run_id,
-        items=len(entries),
-        archived=len(artifacts),
-        failed=len(failures),
-        bytes=sum(artifact.size for artifact in artifacts),
-        manifest_bucket=bucket,
-        manifest_key=layout.manifest_key(plan.run.run_id),
-    )
-    manifest = Manifest(
-        manifest_version=MANIFEST_VERSION,
-        run=plan.run,
-        summary=summary,
-        artifacts=artifacts,
-        failures=failures,
-        written_at=now(),
-    )
-    # A failure with no time of its own leaves ``at`` out (a SparseWireModel), as the manifest always has.
-    put_document(s3, bucket, summary.manifest_key, manifest.wire())
-    return summary
+    summary = {"items": 0, "archived": 0, "failed": 0, "bytes": 0}
+
+    def entry(planned: tuple[str, PlannedItem]) -> ManifestArtifact | ManifestFailure:
+        return _manifest_entry(s3, bucket, plan, planned[0], planned[1], place)
+
+    def artifacts(entries: Iterator[ManifestArtifact | ManifestFailure], failures: ArrayPart) -> Iterator[Any]:
+        for written in entries:
+            summary["items"] += 1
+            if isinstance(written, ManifestFailure):
+                # A failure with no time of its own leaves ``at`` out (a SparseWireModel), as always.
+                failures.add(written.wire())
+                continue
+            summary["archived"] += 1
+            summary["bytes"] += written.size
+            yield written.wire()
+
+    key = layout.manifest_key(plan.run.run_id)
+    with (
+        ThreadPoolExecutor(max_workers=OUTCOME_READERS) as pool,
+        StreamedDocument() as document,
+        ArrayPart() as failures,
+    ):
+        document.array("artifacts", artifacts(read_ahead(pool, entry, run_items(plan), ahead=OUTCOMES_AHEAD), failures))
+        document.append_array("failures", failures)
+        summary["failed"] = failures.count
+        run_summary = RunSummary(run_id=plan.run.run_id, manifest_bucket=bucket, manifest_key=key, **summary)
+        document.value("manifestVersion", MANIFEST_VERSION)
+        document.value("run", plan.run.wire())
+        document.value("summary", run_summary.wire())
+        document.value("writtenAt", now())
+        document.put(s3, bucket, key)
+    return run_summary

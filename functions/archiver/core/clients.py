@@ -18,12 +18,16 @@ _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, user_agent_app
 # services' Retry-After and wait in a running function. Their errors leave the step named
 # (archiver.core.service_errors) and the state machine retries them, waiting as long as asked.
 _SERVICE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_appid="archiver")
+# The S3 client's connection pool: WriteManifest reads this many outcomes at once, one connection each
+# (archiver.archive.manifest). botocore's default pool is 10; a thread beyond it waits for a connection.
+S3_CONNECTIONS = 32
+_S3_CONFIG = _CONFIG.merge(Config(max_pool_connections=S3_CONNECTIONS))
 
 
 @cache
 def s3() -> Any:
     redact_botocore_wire_logs()
-    return boto3.client("s3", config=_CONFIG)
+    return boto3.client("s3", config=_S3_CONFIG)
 
 
 @cache
