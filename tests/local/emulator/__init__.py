@@ -18,16 +18,16 @@ Implemented operations: ``StartAssetBundleExportJob``, ``DescribeAssetBundleExpo
 ``CreatePresignedUrl`` with the S3 POST upload it signs; for discovery, QuickSight's ``ListDashboards``,
 ``ListAnalyses``, ``ListDataSets``, ``ListDataSources``, ``ListThemes``, ``ListFolders``, ``ListFolderMembers``
 (paged by ``NextToken``, ``MaxResults`` 1 to 100), ``ListTagsForResource``, ``DescribeDashboard``,
-``DescribeAnalysis`` and ``DescribeDataSet``, and Q Apps' ``ListQApps`` and ``ListLibraryItems``. Any other request answers 404
-``UnknownOperationException`` so that a missing feature is loud rather than silently wrong.
+``DescribeAnalysis`` and ``DescribeDataSet``, and Q Apps' ``ListQApps`` and ``ListLibraryItems``. Any other
+request answers 404 ``UnknownOperationException`` so that a missing feature is loud rather than silently wrong.
 SigV4 signatures of API calls are not verified (any credentials work); the links carry an HMAC
 signature that *is* verified, like a real presigned S3 URL.
 
 Modules: :mod:`.clock` (virtual time), :mod:`.blobs` (lazy byte sources and the zip bundle),
 :mod:`.links` (the download and upload host), :mod:`.quicksight` (asset-bundle jobs),
 :mod:`.quicksight_assets` (the assets, their List and Describe calls, edits and deletions), :mod:`.qapps` (Q Apps'
-state and operations), :mod:`.paging` (List calls' pages and tokens), :mod:`.faults` (fault injection), :mod:`.wire` (requests,
-responses, errors, model-driven routing), :mod:`.server` (the HTTP host) and :mod:`.service`
+state and operations), :mod:`.paging` (List calls' pages and tokens), :mod:`.faults` (fault injection),
+:mod:`.wire` (requests, responses, errors, model-driven routing), :mod:`.server` (the HTTP host) and :mod:`.service`
 (:class:`ServiceEmulator`, which joins them).
 """
 
