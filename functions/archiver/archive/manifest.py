@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -20,11 +21,14 @@ from archiver.archive.models import (
     ArchivedOutcome,
     Artifact,
     BundleSource,
+    DeletedUpstream,
     FailedOutcome,
+    HeldCopy,
     ItemOutcome,
     Manifest,
     ManifestArtifact,
     ManifestFailure,
+    ManifestUnchanged,
     PlannedBundle,
     PlannedItem,
     PlannedSession,
@@ -32,8 +36,12 @@ from archiver.archive.models import (
     RunPlan,
     RunSummary,
     SessionSource,
+    UnchangedBecause,
+    UnchangedOutcome,
 )
 from archiver.archive.run_input import run_items
+from archiver import catalogue
+from archiver.catalogue import CatalogueEntry, CatalogueIndex
 from archiver.core import clients, layout
 from archiver.core.documents import (
     describe_step_error,
@@ -128,6 +136,7 @@ def record_archived(
     stored: StoredObject,
     source: BundleSource | SessionSource | AppSource,
     warnings: list[dict[str, Any]] | None = None,
+    catalogued: dict[str, CatalogueEntry] | None = None,
 ) -> ArchivedOutcome:
     """Write the outcome of an item that is now in the archive, and return it."""
     outcome = ArchivedOutcome(
@@ -146,6 +155,33 @@ def record_archived(
         warnings=warnings or [],
         link_refreshes=stored.link_refreshes,
         at=now(),
+        catalogue=catalogued or {},
+    )
+    put_document(s3, bucket, layout.outcome_key(run.run_id, item_id), outcome.wire())
+    return outcome
+
+
+def record_unchanged(
+    s3: Any,
+    bucket: str,
+    *,
+    run: RunContext,
+    item_id: str,
+    kind: str,
+    held: HeldCopy,
+    because: str,
+    source: BundleSource | SessionSource | AppSource,
+    catalogued: dict[str, CatalogueEntry] | None = None,
+) -> UnchangedOutcome:
+    """Write the outcome of an item its last archived copy (``held``) still holds, and return it."""
+    outcome = UnchangedOutcome(
+        item_id=item_id,
+        kind=kind,  # type: ignore[arg-type]  # validated, as above
+        held=held,
+        because=because,  # type: ignore[arg-type]  # validated: fingerprints or sameBytes
+        source=source,
+        at=now(),
+        catalogue=catalogued or {},
     )
     put_document(s3, bucket, layout.outcome_key(run.run_id, item_id), outcome.wire())
     return outcome
@@ -206,19 +242,24 @@ def record_caught_failure(
     )
 
 
-_OUTCOME: TypeAdapter[ArchivedOutcome | FailedOutcome] = TypeAdapter(ItemOutcome)
+Outcome = ArchivedOutcome | UnchangedOutcome | FailedOutcome
+_OUTCOME: TypeAdapter[Outcome] = TypeAdapter(ItemOutcome)
 
 
-def recorded_outcome(s3: Any, bucket: str, *, run: RunContext, item_id: str) -> ArchivedOutcome | FailedOutcome | None:
+def recorded_outcome(s3: Any, bucket: str, *, run: RunContext, item_id: str) -> Outcome | None:
     """The outcome an earlier execution of this run recorded for the item, if any."""
     document = get_document(s3, bucket, layout.outcome_key(run.run_id, item_id))
     return None if document is None else _OUTCOME.validate_python(document)
 
 
+ManifestEntry = ManifestArtifact | ManifestUnchanged | ManifestFailure
+
+
 def _manifest_entry(
     s3: Any, bucket: str, plan: RunPlan, kind: str, item: PlannedItem, place: ItemPlace
-) -> ManifestArtifact | ManifestFailure:
-    """What the manifest says of one planned item: its artifact, or why it has none."""
+) -> tuple[ManifestEntry, dict[str, CatalogueEntry]]:
+    """What the manifest says of one planned item (its artifact, the copy that holds it, or why it has none),
+    and the catalogue entries its step recorded."""
     outcome = recorded_outcome(s3, bucket, run=plan.run, item_id=item.item_id)
     if outcome is None:
         named = item_named(item, instance_id=place.instance_id)
@@ -227,7 +268,17 @@ def _manifest_entry(
             kind=kind,  # type: ignore[arg-type]  # a plan's kinds are the model's
             error=ErrorRecord.model_validate(no_outcome_recorded(plan.run_error, item=named)),
             source=item_source(item, place=place),
+        ), {}
+    if isinstance(outcome, UnchangedOutcome):
+        unchanged = ManifestUnchanged(
+            item_id=outcome.item_id,
+            kind=outcome.kind,
+            held=outcome.held,
+            because=outcome.because,
+            source=outcome.source,
+            at=outcome.at,
         )
+        return unchanged, outcome.catalogue
     if isinstance(outcome, ArchivedOutcome):
         return ManifestArtifact(
             **outcome.artifact.model_dump(),
@@ -237,10 +288,42 @@ def _manifest_entry(
             warnings=outcome.warnings,
             link_refreshes=outcome.link_refreshes,
             archived_at=outcome.at,
-        )
+        ), outcome.catalogue
     return ManifestFailure(
         item_id=outcome.item_id, kind=outcome.kind, error=outcome.error, source=outcome.source, at=outcome.at
-    )
+    ), {}
+
+
+def _deleted_upstream(index: CatalogueIndex | None, plan: RunPlan, at: str) -> tuple[list[DeletedUpstream], dict[str, str]]:
+    """The catalogue's assets of the plan's completely listed types that its bundles no longer hold.
+
+    Only a plan that is a full discovery of a type (``complete_types``) says so; each such asset is
+    listed with its last archived copy, and the time a discovery first found it gone.
+    """
+    account, types = plan.quicksight.aws_account_id, set(plan.quicksight.complete_types)
+    if index is None or not types or account is None:
+        return [], {}
+    listed = {catalogue.subject_of_asset(account, asset.arn) for bundle in plan.quicksight.bundles for asset in bundle.assets}
+    deleted, gone = [], {}
+    for subject, indexed in sorted(index.subjects.items()):
+        entry = indexed.entry
+        if entry.kind != "asset" or entry.type not in types or entry.arn is None or subject in listed:
+            continue
+        if entry.arn.split(":")[4] != account:
+            continue
+        since = indexed.deleted_upstream_at or at
+        gone[subject] = since
+        deleted.append(
+            DeletedUpstream(
+                arn=entry.arn,
+                type=entry.type,
+                key=entry.key,
+                version_id=entry.version_id,
+                archived_at=entry.archived_at,
+                since=since,
+            )
+        )
+    return deleted, gone
 
 
 def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> RunSummary:
@@ -250,16 +333,25 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
     when known) counts as failed, so the manifest always accounts for every item of the input.
     """
     with ThreadPoolExecutor(max_workers=OUTCOME_READERS) as pool:
-        entries = list(
+        found = list(
             pool.map(lambda planned: _manifest_entry(s3, bucket, plan, planned[0], planned[1], place), run_items(plan))
         )
+    entries = [entry for entry, _ in found]
+    recorded = {key: entry for _, catalogued in found for key, entry in catalogued.items()}
     artifacts = [entry for entry in entries if isinstance(entry, ManifestArtifact)]
+    unchanged = [entry for entry in entries if isinstance(entry, ManifestUnchanged)]
     failures = [entry for entry in entries if isinstance(entry, ManifestFailure)]
+    written = datetime.now(UTC)
+    base_key = catalogue.latest_index_key(s3, bucket)
+    base = None if base_key is None else (base_key, catalogue.read_index(s3, bucket, base_key))
+    deleted, gone = _deleted_upstream(base[1] if base else None, plan, catalogue.iso(written))
     summary = RunSummary(
         run_id=plan.run.run_id,
         items=len(entries),
         archived=len(artifacts),
         failed=len(failures),
+        unchanged=len(unchanged),
+        deleted_upstream=len(deleted),
         bytes=sum(artifact.size for artifact in artifacts),
         manifest_bucket=bucket,
         manifest_key=layout.manifest_key(plan.run.run_id),
@@ -270,8 +362,18 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
         summary=summary,
         artifacts=artifacts,
         failures=failures,
+        unchanged=unchanged,
+        deleted_upstream=deleted,
         written_at=now(),
     )
     # A failure with no time of its own leaves ``at`` out (a SparseWireModel), as the manifest always has.
     put_document(s3, bucket, summary.manifest_key, manifest.wire())
+    # The catalogue's index last: a run that dies before it leaves the last index and its entries as they were.
+    # A run that recorded nothing new and found nothing gone leaves the last index standing.
+    newly_gone = {subject: at for subject, at in gone.items() if base and not base[1].subjects[subject].deleted_upstream_at}
+    if recorded or newly_gone:
+        index = catalogue.updated_index(
+            s3, bucket, base=base, run_id=plan.run.run_id, written_at=written, recorded=recorded, gone=gone
+        )
+        catalogue.write_index(s3, bucket, index)
     return summary

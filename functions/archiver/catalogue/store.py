@@ -114,7 +114,7 @@ def latest_entry(s3: Any, bucket: str, subject: str) -> tuple[str, CatalogueEntr
 # The index.
 
 
-def _read_index(s3: Any, bucket: str, key: str) -> CatalogueIndex:
+def read_index(s3: Any, bucket: str, key: str) -> CatalogueIndex:
     with naming_errors("S3", resource=f"s3://{bucket}/{key}"):
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     return CatalogueIndex.model_validate_json(gzip.decompress(body))
@@ -135,7 +135,7 @@ def latest_index_key(s3: Any, bucket: str) -> str | None:
 def latest_index(s3: Any, bucket: str) -> CatalogueIndex | None:
     """The catalogue as the last run that wrote an index left it, or ``None`` before the first."""
     key = latest_index_key(s3, bucket)
-    return None if key is None else _read_index(s3, bucket, key)
+    return None if key is None else read_index(s3, bucket, key)
 
 
 def write_index(s3: Any, bucket: str, index: CatalogueIndex) -> str:
@@ -186,7 +186,7 @@ def updated_index(
     builds_on = [base[0]] if base else []
     # Runs that overlapped this one wrote their indexes after ``base``: what they recorded is kept too.
     for key in _index_keys_after(s3, bucket, base[0] if base else None):
-        for subject, indexed in _read_index(s3, bucket, key).subjects.items():
+        for subject, indexed in read_index(s3, bucket, key).subjects.items():
             if _newer(indexed, subjects.get(subject)):
                 subjects[subject] = indexed
         builds_on.append(key)
