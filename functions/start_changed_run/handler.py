@@ -19,7 +19,7 @@ def lambda_handler(event: ChangeEvent, context: Any) -> dict[str, Any]:
     planned = run_for_change(event, types=types, window_minutes=int(os.environ["CHANGE_TRIGGER_WINDOW_MINUTES"]))
     if planned is None:
         logger.info("No run for this event", extra={"detail_type": event.detail_type, "resources": event.resources})
-        return {"started": False}
+        return {"run": None}
     name, document = planned
     sfn = clients.stepfunctions()
     with naming_errors("Step Functions", resource=f"execution {name}"):
@@ -28,8 +28,9 @@ def lambda_handler(event: ChangeEvent, context: Any) -> dict[str, Any]:
                 stateMachineArn=os.environ["STATE_MACHINE_ARN"], name=name, input=json.dumps(document)
             )
         except sfn.exceptions.ExecutionAlreadyExists:
-            # The window's run for this asset is started already: this event costs nothing more.
-            logger.info("A run for this asset and window exists already", extra={"execution": name})
-            return {"started": False, "execution": name}
-    logger.info("Run started for a change", extra={"execution": name, "resources": event.resources})
-    return {"started": True, "execution": name, "executionArn": started["executionArn"]}
+            # The window's run for this asset has ended already: this event costs nothing more.
+            logger.info("The run for this asset and window has ended already", extra={"execution": name})
+            return {"run": name, "ended": True}
+    # A start of a name still running answers with that execution: a burst starts one run.
+    logger.info("Run for a change", extra={"execution": name, "resources": event.resources})
+    return {"run": name, "executionArn": started["executionArn"]}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tests.local.emulator import qapps, quicksight
 from tests.local.emulator.clock import VirtualClock
+from tests.local.emulator.events import change_event
 from tests.local.emulator.faults import Faults
 from tests.local.emulator.links import LinkHost
 from tests.local.emulator.qapps import QApps, Session
@@ -109,6 +110,7 @@ class ServiceEmulator:
         self.max_concurrent_jobs = max_concurrent_jobs
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -225,6 +227,7 @@ class ServiceEmulator:
             describe_error=refusal,
         )
         self._quicksight.add_resource(resource)
+        self._emit(arn, "created")
 
     def edit_quicksight_asset(
         self, arn: str, *, name: str | None = None, dependencies: Sequence[str] | None = None
@@ -237,10 +240,23 @@ class ServiceEmulator:
         if dependencies is not None:
             changes["dependencies"] = tuple(dependencies)
         self._quicksight.assets.edit(arn, **changes)
+        self._emit(arn, "updated")
 
     def delete_quicksight_asset(self, arn: str) -> None:
         """Delete an asset: it is no longer listed nor exported (an analysis stays listed, ``Status`` ``DELETED``)."""
         self._quicksight.assets.delete(arn)
+        self._emit(arn, "deleted")
+
+    def _emit(self, arn: str, change: str) -> None:
+        event = change_event(arn, change, at=self.clock.now(), region=self.region)
+        if event is not None:
+            with self._lock:
+                self._events.append(event)
+
+    def quicksight_events(self) -> list[dict[str, Any]]:
+        """The EventBridge events QuickSight emitted for asset changes (``tests.local.emulator.events``), oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._events)
 
     def quicksight_asset(self, arn: str) -> dict[str, Any]:
         """What the emulator holds of an asset: ``name``, ``last_updated_at``, ``version``, ``dependencies``, ..."""
