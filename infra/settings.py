@@ -514,12 +514,16 @@ def _change_triggers(values: Mapping[str, Any], name: str) -> ChangeTriggers | N
     value = values.get(name)
     if value is None:
         return None
-    expected = f"null (off) or {{\"types\": a non-empty list of {list(CHANGE_TRIGGER_TYPES)}, \"windowMinutes\": 1 to 1440}}"
+    expected = (
+        f'null (off) or {{"types": a non-empty list of {list(CHANGE_TRIGGER_TYPES)}, "windowMinutes": 1 to 1440}}'
+    )
     if not isinstance(value, Mapping) or set(value) != {"types", "windowMinutes"}:
         raise SettingsError(f"{_key(name)} must be {expected}, got {value!r}")
     types = value["types"]
     if not isinstance(types, list) or not types or not all(t in CHANGE_TRIGGER_TYPES for t in types):
-        raise SettingsError(f"{_key(name + '.types')} must be a non-empty list of {list(CHANGE_TRIGGER_TYPES)}, got {types!r}")
+        raise SettingsError(
+            f"{_key(name + '.types')} must be a non-empty list of {list(CHANGE_TRIGGER_TYPES)}, got {types!r}"
+        )
     window = _int(value, "windowMinutes", minimum=1, maximum=24 * 60, prefix=name)
     return ChangeTriggers(types=tuple(dict.fromkeys(types)), window_minutes=window)
 

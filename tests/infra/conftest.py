@@ -116,7 +116,7 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk.out"), SCHEDULED_OVERRIDES)
 
 
-CHANGE_TRIGGERS = {"types": ["dashboard", "dataset"], "windowMinutes": 15}
+CHANGE_TRIGGERS: dict[str, Any] = {"types": ["dashboard", "dataset"], "windowMinutes": 15}
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ def _matches_value(condition: Any, value: Any) -> bool:
 
 
 def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
-    """Whether ``event`` matches ``pattern``: every field's list has a condition that matches (a list value: any item)."""
+    """Whether ``event`` matches ``pattern``: each field has a condition its value (or one of its items) meets."""
     for field, condition in pattern.items():
         if isinstance(condition, dict):
             if not isinstance(event.get(field), dict) or not matches(condition, event[field]):

@@ -7,13 +7,13 @@ from typing import Any
 
 import boto3
 import pytest
-
 import start_changed_run.handler as start_changed_run
+
 from infra.archive.triggers import change_event_pattern
 from tests.local.emulator.clock import iso8601, parse_iso8601
 from tests.local.engine import LocalContext
-from tests.local.template import LOCAL_REGION
 from tests.local.event_patterns import matches
+from tests.local.template import LOCAL_REGION
 from tests.workflow.conftest import LocalArchive
 from tests.workflow.test_archive_run import ACCOUNT, arn
 
@@ -77,7 +77,9 @@ def test_a_burst_of_change_events_starts_one_run_that_archives_only_that_asset(t
     run = archive.engine.wait(answers[0]["executionArn"])
     assert run.status == "SUCCEEDED", run.cause
     # And that run exported the changed dashboard alone, once, and archived it
-    assert [request["ResourceArns"] for request in export_requests(archive)[exports_before:]] == [[arn("dashboard/sales")]]
+    assert [request["ResourceArns"] for request in export_requests(archive)[exports_before:]] == [
+        [arn("dashboard/sales")]
+    ]
     assert (run.output["items"], run.output["archived"]) == (1, 1)
     # And a later event with nothing changed since starts a run that stores nothing new
     later = copy.deepcopy(events[0])

@@ -54,11 +54,13 @@ def seeded(archive: LocalArchive) -> LocalArchive:
 
 def data_keys(archive: LocalArchive) -> set[str]:
     """What the archive holds besides the runs' own records (manifests, plans) and the catalogue."""
-    return {key for key in archive.keys() if not key.startswith(("manifests/", "catalogue/"))}
+    return {key for key in archive.keys("") if not key.startswith(("manifests/", "catalogue/"))}
 
 
 def exported_jobs(archive: LocalArchive) -> list[str]:
-    return [call["params"]["AssetBundleExportJobId"] for call in archive.emulator.requests_for("StartAssetBundleExportJob")]
+    return [
+        call["params"]["AssetBundleExportJobId"] for call in archive.emulator.requests_for("StartAssetBundleExportJob")
+    ]
 
 
 def test_a_second_run_with_nothing_changed_starts_no_export_and_stores_nothing(seeded: LocalArchive) -> None:
@@ -87,7 +89,12 @@ def test_a_second_run_with_nothing_changed_starts_no_export_and_stores_nothing(s
     }
     # And a bundle's unchanged path ends at its own state: no poll, no copy
     bundle_children = [child for child in second.children if child.map_state == "ExportBundles"]
-    states = {e["stateEnteredEventDetails"]["name"] for c in bundle_children for e in c.history if "stateEnteredEventDetails" in e}
+    states = {
+        e["stateEnteredEventDetails"]["name"]
+        for c in bundle_children
+        for e in c.history
+        if "stateEnteredEventDetails" in e
+    }
     assert "BundleUnchanged" in states and not states & {"WaitForBundleExport", "ArchiveBundle"}
 
 
@@ -105,9 +112,15 @@ def test_after_two_assets_change_only_the_bundles_holding_them_are_exported(seed
     exported = exported_jobs(archive)[before:]
     assert sorted(job.split("-")[2] for job in exported) == ["dashboard", "dataset"]
     manifest = archive.manifest("nightly-2")
-    assert sorted(item["itemId"] for item in manifest["artifacts"]) == ["bundle/dashboard-sales", "bundle/dataset-orders"]
+    assert sorted(item["itemId"] for item in manifest["artifacts"]) == [
+        "bundle/dashboard-sales",
+        "bundle/dataset-orders",
+    ]
     assert sorted(item["itemId"] for item in manifest["unchanged"]) == [
-        "app/" + SESSIONS[0][0], "bundle/dashboard-hr", "bundle/dashboard-ops", "session/" + SESSIONS[0][1],
+        "app/" + SESSIONS[0][0],
+        "bundle/dashboard-hr",
+        "bundle/dashboard-ops",
+        "session/" + SESSIONS[0][1],
     ]
     # And the catalogue holds both versions of the edited dashboard, the latest pointing at the new bundle
     subject = catalogue.subject_of_asset(ACCOUNT, arn("dashboard/sales"))
@@ -120,9 +133,13 @@ def test_after_two_assets_change_only_the_bundles_holding_them_are_exported(seed
     assert index is not None and index.subjects[subject].entry == versions[-1]
 
 
-def test_a_bundle_given_without_fingerprints_is_exported_but_its_same_bytes_are_not_stored(seeded: LocalArchive) -> None:
+def test_a_bundle_given_without_fingerprints_is_exported_but_its_same_bytes_are_not_stored(
+    seeded: LocalArchive,
+) -> None:
     archive = seeded
-    document = {"quicksight": {"awsAccountId": ACCOUNT, "bundles": [{"name": "ops", "resourceArns": [arn("dashboard/ops")]}]}}
+    document = {
+        "quicksight": {"awsAccountId": ACCOUNT, "bundles": [{"name": "ops", "resourceArns": [arn("dashboard/ops")]}]}
+    }
     assert archive.run(document, name="nightly-1").status == "SUCCEEDED"
     kept, jobs = data_keys(archive), len(exported_jobs(archive))
 
@@ -161,8 +178,10 @@ def test_an_asset_a_full_discovery_no_longer_finds_is_recorded_deleted_upstream(
 
     assert second.status == "SUCCEEDED", second.cause
     manifest = archive.manifest("nightly-2")
-    hr_key = next(item["key"] for item in archive.manifest("nightly-1")["artifacts"] if item["itemId"] == "bundle/dashboard-hr")
+    hr_key = next(
+        item["key"] for item in archive.manifest("nightly-1")["artifacts"] if item["itemId"] == "bundle/dashboard-hr"
+    )
     assert [(item["arn"], item["key"]) for item in manifest["deletedUpstream"]] == [(arn("dashboard/hr"), hr_key)]
     assert second.output["deletedUpstream"] == 1
     # Nothing archived is removed: the deleted dashboard's bundle is still there
-    assert hr_key in archive.keys()
+    assert hr_key in archive.keys("quicksight/")

@@ -42,7 +42,7 @@ def fingerprints(bundle: PlannedBundle) -> dict[str, Fingerprint]:
 
 
 def fingerprinted(bundle: PlannedBundle) -> bool:
-    """Whether the plan says all the bundle holds changed or not: every resource fingerprinted, no dependencies added."""
+    """Whether the plan tells if all the bundle holds changed: every resource fingerprinted, no dependencies added."""
     return not bundle.include_all_dependencies and set(bundle.resource_arns) <= set(fingerprints(bundle))
 
 
@@ -94,39 +94,39 @@ class Subjects:
 
     def entries(self, copy: HeldCopy) -> list[CatalogueEntry]:
         """The catalogue entries of ``copy``: the item's, and for a bundle one per fingerprinted asset."""
-        common = {
-            "key": copy.key,
-            "version_id": copy.version_id,
-            "size": copy.size,
-            "sha256": copy.sha256,
-            "archived_at": copy.archived_at,
-            "run_id": self.run.run_id,
-        }
-        bundle = self.item if isinstance(self.item, PlannedBundle) else None
-        if bundle is None:
-            return [CatalogueEntry(subject=self.subject, kind=self.kind, **common)]
         held = CatalogueEntry(
             subject=self.subject,
-            kind="bundle",
-            **common,
-            assets=fingerprints(bundle),
-            request=request_digest(bundle),
-            dependencies=bundle.dependencies,
+            kind=self.kind,
+            key=copy.key,
+            version_id=copy.version_id,
+            size=copy.size,
+            sha256=copy.sha256,
+            archived_at=copy.archived_at,
+            run_id=self.run.run_id,
         )
+        bundle = self.item if isinstance(self.item, PlannedBundle) else None
+        if bundle is None:
+            return [held]
         assets = [
-            CatalogueEntry(
-                subject=catalogue.subject_of_asset(self.account_id or "", asset.arn),
-                kind="asset",
-                **common,
-                arn=asset.arn,
-                type=asset.type,
-                fingerprint=asset.fingerprint(),
-                dependencies=bundle.dependencies,
-                bundle=bundle.name,
+            held.model_copy(
+                update={
+                    "subject": catalogue.subject_of_asset(self.account_id or "", asset.arn),
+                    "kind": "asset",
+                    "arn": asset.arn,
+                    "type": asset.type,
+                    "fingerprint": asset.fingerprint(),
+                    "dependencies": bundle.dependencies,
+                    "bundle": bundle.name,
+                }
             )
             for asset in bundle.assets
         ]
-        return [held, *assets]
+        update = {
+            "assets": fingerprints(bundle),
+            "request": request_digest(bundle),
+            "dependencies": bundle.dependencies,
+        }
+        return [held.model_copy(update=update), *assets]
 
     def record(self, s3: Any, settings: Settings, copy: HeldCopy) -> dict[str, CatalogueEntry]:
         """Record ``copy``'s entries (each written once); return them by key, for the run's index."""

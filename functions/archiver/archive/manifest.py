@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from archiver import catalogue
 from archiver.archive.models import (
     AppSource,
     ArchivedOutcome,
@@ -36,11 +37,9 @@ from archiver.archive.models import (
     RunPlan,
     RunSummary,
     SessionSource,
-    UnchangedBecause,
     UnchangedOutcome,
 )
 from archiver.archive.run_input import run_items
-from archiver import catalogue
 from archiver.catalogue import CatalogueEntry, CatalogueIndex
 from archiver.core import clients, layout
 from archiver.core.documents import (
@@ -294,7 +293,9 @@ def _manifest_entry(
     ), {}
 
 
-def _deleted_upstream(index: CatalogueIndex | None, plan: RunPlan, at: str) -> tuple[list[DeletedUpstream], dict[str, str]]:
+def _deleted_upstream(
+    index: CatalogueIndex | None, plan: RunPlan, at: str
+) -> tuple[list[DeletedUpstream], dict[str, str]]:
     """The catalogue's assets of the plan's completely listed types that its bundles no longer hold.
 
     Only a plan that is a full discovery of a type (``complete_types``) says so; each such asset is
@@ -303,7 +304,9 @@ def _deleted_upstream(index: CatalogueIndex | None, plan: RunPlan, at: str) -> t
     account, types = plan.quicksight.aws_account_id, set(plan.quicksight.complete_types)
     if index is None or not types or account is None:
         return [], {}
-    listed = {catalogue.subject_of_asset(account, asset.arn) for bundle in plan.quicksight.bundles for asset in bundle.assets}
+    listed = {
+        catalogue.subject_of_asset(account, asset.arn) for bundle in plan.quicksight.bundles for asset in bundle.assets
+    }
     deleted, gone = [], {}
     for subject, indexed in sorted(index.subjects.items()):
         entry = indexed.entry
@@ -370,7 +373,9 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
     put_document(s3, bucket, summary.manifest_key, manifest.wire())
     # The catalogue's index last: a run that dies before it leaves the last index and its entries as they were.
     # A run that recorded nothing new and found nothing gone leaves the last index standing.
-    newly_gone = {subject: at for subject, at in gone.items() if base and not base[1].subjects[subject].deleted_upstream_at}
+    newly_gone = {
+        subject: at for subject, at in gone.items() if base and not base[1].subjects[subject].deleted_upstream_at
+    }
     if recorded or newly_gone:
         index = catalogue.updated_index(
             s3, bucket, base=base, run_id=plan.run.run_id, written_at=written, recorded=recorded, gone=gone

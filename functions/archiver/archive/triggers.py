@@ -60,7 +60,9 @@ def window_of(moment: datetime, minutes: int) -> datetime:
     return moment.replace(hour=start // 60, minute=start % 60, second=0, microsecond=0)
 
 
-def run_for_change(event: ChangeEvent, *, types: frozenset[str], window_minutes: int) -> tuple[str, dict[str, Any]] | None:
+def run_for_change(
+    event: ChangeEvent, *, types: frozenset[str], window_minutes: int
+) -> tuple[str, dict[str, Any]] | None:
     """The execution name and run input for ``event``, or ``None`` when it asks for no run (and why not is logged).
 
     No run for an event of another source, of a deletion, without a QuickSight ARN, or of a type not

@@ -50,9 +50,7 @@ def moment_of(value: str | datetime) -> datetime:
 
 def entry_key(entry: CatalogueEntry) -> str:
     """Where ``entry`` is kept: its subject, its time, its run."""
-    return layout.catalogue_entry_key(
-        entry.subject, stamp=stamp_of(moment_of(entry.archived_at)), run_id=entry.run_id
-    )
+    return layout.catalogue_entry_key(entry.subject, stamp=stamp_of(moment_of(entry.archived_at)), run_id=entry.run_id)
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:

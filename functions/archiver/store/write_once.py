@@ -36,7 +36,7 @@ MULTIPART_CHECKSUM = "CRC32"
 _READ_BACK_CHUNK = 1024 * 1024
 
 
-class SameBytesAsArchived(Exception):  # noqa: N818  # not an error: the outcome of a copy that kept nothing
+class SameBytesAsArchived(Exception):  # not an error: the outcome of a copy that kept nothing
     """A copy streamed bytes identical to the copy already archived (``unless_sha256``), so it stored nothing.
 
     Raised before the write (a single PUT) or instead of completing the multipart upload, which is then

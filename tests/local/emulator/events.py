@@ -27,7 +27,7 @@ _PLAIN_TYPES = ("dataset", "datasource", "folder")
 
 
 def change_event(arn: str, change: str, *, at: float, region: str) -> dict[str, Any] | None:
-    """The event QuickSight emits for ``change`` (``created``, ``updated``, ``deleted``) of ``arn``; None for a type with none."""
+    """The event QuickSight emits for ``change`` (``created``, ``updated``, ``deleted``) of ``arn``, if any."""
     resource_type = arn.split(":", 5)[-1].split("/", 1)[0]
     family = _FAMILY.get(resource_type)
     if family is None:

@@ -254,7 +254,7 @@ class ServiceEmulator:
                 self._events.append(event)
 
     def quicksight_events(self) -> list[dict[str, Any]]:
-        """The EventBridge events QuickSight emitted for asset changes (``tests.local.emulator.events``), oldest first."""
+        """The EventBridge events QuickSight emitted for asset changes (``emulator.events``), oldest first."""
         with self._lock:
             return copy.deepcopy(self._events)
 

@@ -78,7 +78,10 @@ def test_defaults_are_applied_to_a_minimal_bundle() -> None:
 def test_only_changed_is_carried_by_the_run_and_assets_must_be_the_bundles_own() -> None:
     # Given onlyChanged false and a bundle fingerprinting one of its resources
     asset = {"arn": dashboard("d-1"), "type": "dashboard", "lastUpdatedTime": "2026-11-20T10:00:00Z", "version": 3}
-    document = {"quicksight": {"bundles": [{"resourceArns": [dashboard("d-1")], "assets": [asset]}]}, "onlyChanged": False}
+    document = {
+        "quicksight": {"bundles": [{"resourceArns": [dashboard("d-1")], "assets": [asset]}]},
+        "onlyChanged": False,
+    }
     plan = plan_run(document, RUN, default_account=ACCOUNT)
     # Then every step sees it in the run, and the bundle carries the fingerprints
     assert plan["run"]["onlyChanged"] is False

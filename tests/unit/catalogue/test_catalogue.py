@@ -100,8 +100,13 @@ def test_the_latest_index_is_the_last_written_and_merges_what_overlapping_runs_r
         s3,
         BUCKET,
         catalogue.updated_index(
-            s3, BUCKET, base=base, run_id="change-1", written_at=datetime(2026, 12, 1, 9, 1, tzinfo=UTC),
-            recorded={catalogue.entry_key(other): other}, gone={},
+            s3,
+            BUCKET,
+            base=base,
+            run_id="change-1",
+            written_at=datetime(2026, 12, 1, 9, 1, tzinfo=UTC),
+            recorded={catalogue.entry_key(other): other},
+            gone={},
         ),
     )
     tuesday = version("2026-12-01T22:00:07Z", "nightly-4")
