@@ -53,8 +53,7 @@ def seeded(archive: LocalArchive) -> LocalArchive:
 
 
 def data_keys(archive: LocalArchive) -> set[str]:
-    """What the archive holds besides the runs' own records (manifests, plans) and the catalogue."""
-    return {key for key in archive.keys("") if not key.startswith(("manifests/", "catalogue/"))}
+    return set(archive.artifact_keys())
 
 
 def exported_jobs(archive: LocalArchive) -> list[str]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from archiver import catalogue
 from archiver.archive.models import HeldCopy, PlannedBundle, PlannedItem, PlannedSession, RunContext
 from archiver.catalogue import CatalogueEntry, Fingerprint
 from archiver.catalogue.models import SubjectKind
-from archiver.catalogue.store import iso
+from archiver.catalogue.store import iso, iso_precise
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
 from archiver.store.write_once import StoredObject, is_archived_intact
@@ -103,6 +104,7 @@ class Subjects:
             sha256=copy.sha256,
             archived_at=copy.archived_at,
             run_id=self.run.run_id,
+            recorded_at=iso_precise(datetime.now(UTC)),
         )
         bundle = self.item if isinstance(self.item, PlannedBundle) else None
         if bundle is None:

@@ -38,6 +38,8 @@ class CatalogueEntry(WireModel):
     sha256: str
     archived_at: str
     run_id: str
+    # When the entry was made (UTC ISO, to the microsecond): orders two versions archived in the same second.
+    recorded_at: str | None = None
     # An asset's own change markers; its ARN and type, as QuickSight names them.
     arn: str | None = None
     type: str | None = None

@@ -53,6 +53,16 @@ def entry_key(entry: CatalogueEntry) -> str:
     return layout.catalogue_entry_key(entry.subject, stamp=stamp_of(moment_of(entry.archived_at)), run_id=entry.run_id)
 
 
+def iso_precise(moment: datetime) -> str:
+    """``moment`` to the microsecond (an entry's ``recordedAt``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _order(entry: CatalogueEntry) -> tuple[str, str]:
+    # Keys sort by second, then run id; within one second the entry made last is the later version.
+    return stamp_of(moment_of(entry.archived_at)), entry.recorded_at or ""
+
+
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     with naming_errors("S3", resource=f"s3://{bucket}/{prefix}"):
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -89,7 +99,7 @@ def entries(s3: Any, bucket: str, subject: str) -> list[CatalogueEntry]:
     """Every archived version of ``subject``, oldest first (dead runs' entries included: their bytes are kept)."""
     keys = _keys(s3, bucket, layout.catalogue_entries_prefix(subject))
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return list(pool.map(lambda key: _read_entry(s3, bucket, key), keys))
+        return sorted(pool.map(lambda key: _read_entry(s3, bucket, key), keys), key=_order)
 
 
 def _stamp_in(key: str) -> str:
@@ -100,13 +110,22 @@ def as_of(s3: Any, bucket: str, subject: str, when: str | datetime) -> Catalogue
     """The latest version of ``subject`` archived at or before ``when`` (a date: by the end of that day, UTC)."""
     limit = stamp_of(moment_of(when))
     keys = [key for key in _keys(s3, bucket, layout.catalogue_entries_prefix(subject)) if _stamp_in(key) <= limit]
-    return _read_entry(s3, bucket, keys[-1]) if keys else None
+    last = _last_of(s3, bucket, keys)
+    return None if last is None else last[1]
+
+
+def _last_of(s3: Any, bucket: str, keys: list[str]) -> tuple[str, CatalogueEntry] | None:
+    """The latest of the entries at ``keys`` (sorted): those of the last second are read, the last made wins."""
+    if not keys:
+        return None
+    last_second = [key for key in keys if _stamp_in(key) == _stamp_in(keys[-1])]
+    read = [(key, _read_entry(s3, bucket, key)) for key in last_second]
+    return max(read, key=lambda found: _order(found[1]))
 
 
 def latest_entry(s3: Any, bucket: str, subject: str) -> tuple[str, CatalogueEntry] | None:
     """The latest version of ``subject`` and its key, if it was ever archived."""
-    keys = _keys(s3, bucket, layout.catalogue_entries_prefix(subject))
-    return (keys[-1], _read_entry(s3, bucket, keys[-1])) if keys else None
+    return _last_of(s3, bucket, _keys(s3, bucket, layout.catalogue_entries_prefix(subject)))
 
 
 # The index.
@@ -161,7 +180,7 @@ def write_index(s3: Any, bucket: str, index: CatalogueIndex) -> str:
 def _newer(candidate: IndexedSubject, current: IndexedSubject | None) -> bool:
     if current is None:
         return True
-    return (candidate.entry.archived_at, candidate.entry_key) > (current.entry.archived_at, current.entry_key)
+    return (*_order(candidate.entry), candidate.entry_key) > (*_order(current.entry), current.entry_key)
 
 
 def updated_index(

@@ -128,3 +128,20 @@ def test_the_latest_index_is_the_last_written_and_merges_what_overlapping_runs_r
     assert latest.subjects["bundle/b"].entry == other
     assert latest.subjects["bundle/b"].deleted_upstream_at == "2027-01-01T00:00:01Z"
     assert len(latest.builds_on) == 2
+
+
+def test_of_two_versions_archived_in_the_same_second_the_one_recorded_last_is_the_latest(s3: Any) -> None:
+    # Given a nightly run and a change-driven run archiving one subject within one second (run ids that
+    # sort the other way round)
+    nightly = version("2026-12-01T22:00:07Z", "nightly-4").model_copy(
+        update={"recorded_at": "2026-12-01T22:00:07.100000Z"}
+    )
+    change = version("2026-12-01T22:00:07Z", "change-1", key="quicksight/new.qs").model_copy(
+        update={"recorded_at": "2026-12-01T22:00:07.900000Z"}
+    )
+    for entry in (nightly, change):
+        catalogue.record(s3, BUCKET, entry)
+    subject = nightly.subject
+    assert catalogue.latest_entry(s3, BUCKET, subject) == (catalogue.entry_key(change), change)
+    assert catalogue.as_of(s3, BUCKET, subject, "2026-12-01T22:00:07Z") == change
+    assert catalogue.entries(s3, BUCKET, subject) == [nightly, change]
