@@ -4,6 +4,7 @@
     archiver-local --input plan.json    # any run input document (make demo ARGS="--input plan.json")
     archiver-local --json               # last line: one JSON object for scripts
     archiver-local --no-drill           # archive only (by default a restore drill follows)
+    archiver-local --again              # then edit one dashboard and run again: only its bundle is exported
 
 ``archiver-local`` is this module's entry point (``python -m tests.local.run`` is the same), installed into
 .venv by ``make setup``.
@@ -31,7 +32,14 @@ from typing import Any, TextIO
 import boto3
 
 from archiver.core import layout
-from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, drill_request, seed_emulator
+from tests.local.demo import (
+    DEMO_BUNDLE_PADDING_BYTES,
+    EDITED_FOR_SECOND_RUN,
+    demo_input,
+    drill_request,
+    fingerprinted,
+    seed_emulator,
+)
 from tests.local.emulator import ServiceEmulator, VirtualClock
 from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions, local_environment
 from tests.local.template import LOCAL_REGION, RESTORE_WORKFLOW, SynthesizedWorkflow, find_template, load_workflow
@@ -100,7 +108,7 @@ class ProgressPrinter:
 
 
 @contextlib.contextmanager
-def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
+def _services(document: Any, clock: VirtualClock) -> Iterator[ServiceEmulator | None]:
     """The embedded emulator, unless both service endpoints are given in the environment."""
     if os.environ.get("AWS_ENDPOINT_URL_QUICKSIGHT") and os.environ.get("AWS_ENDPOINT_URL_QAPPS"):
         yield None
@@ -108,7 +116,7 @@ def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
     with ServiceEmulator(clock=clock) as emulator:
         emulator.bundle_padding_bytes = DEMO_BUNDLE_PADDING_BYTES
         seed_emulator(emulator, document)
-        yield emulator.endpoint_url
+        yield emulator
 
 
 def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | None) -> None:
@@ -128,6 +136,11 @@ def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | Non
             f"  FAILED {failure['itemId']}: {failure['error']['type']}: {failure['error']['message']}",
             file=out,
         )
+    if manifest.get("unchanged"):
+        print(f"\nUnchanged since their last copy ({len(manifest['unchanged'])}, nothing stored):", file=out)
+        for item in manifest["unchanged"]:
+            why = "no export started" if item["because"] == "fingerprints" else "same bytes"
+            print(f"  {item['itemId']} ({why}): held by {item['held']['key']}", file=out)
     bucket, key = manifest["summary"]["manifestBucket"], manifest["summary"]["manifestKey"]
     print(f"\nManifest: s3://{bucket}/{key}", file=out)
 
@@ -174,6 +187,42 @@ def _drill(
     return result
 
 
+def _run_again(
+    out: TextIO,
+    engine: LocalStepFunctions,
+    emulator: ServiceEmulator,
+    s3: Any,
+    bucket: str,
+    document: dict[str, Any],
+    run_id: str,
+    clock: VirtualClock,
+) -> tuple[ExecutionResult, dict[str, Any] | None, str]:
+    """An hour on, one dashboard edited: the same plan, fingerprinted afresh, exports that dashboard's bundle only."""
+    clock.advance(3600)
+    edited = next(
+        (
+            arn
+            for bundle in document["quicksight"]["bundles"]
+            for arn in bundle["resourceArns"]
+            if arn.endswith(EDITED_FOR_SECOND_RUN)
+        ),
+        None,
+    )
+    if edited is not None:
+        emulator.edit_quicksight_asset(edited)
+        print(f"\nEdited {edited}; running again (onlyChanged)", file=out)
+    exports = len(emulator.requests_for("StartAssetBundleExportJob"))
+    again_id = f"{run_id}-again"
+    result = engine.run(fingerprinted(document, emulator), name=again_id)
+    manifest = _read_manifest(s3, bucket, again_id)
+    _report(out, result, manifest)
+    started = [r["params"]["ResourceArns"] for r in emulator.requests_for("StartAssetBundleExportJob")[exports:]]
+    print(
+        f"Export jobs started by the second run: {len(started)} ({'; '.join(', '.join(a) for a in started)})", file=out
+    )
+    return result, manifest, again_id
+
+
 def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for entry in page.get("Contents", []):
@@ -199,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "demo-output", help="where to copy the archive")
     parser.add_argument("--name", help="execution name (the run id)")
     parser.add_argument("--no-drill", action="store_true", help="archive only, without the restore drill after it")
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="bundles fingerprinted as discovery plans them; then edit one dashboard and run again (onlyChanged)",
+    )
     args = parser.parse_args(argv)
     out = sys.stdout
 
@@ -228,11 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Running the archive workflow from {os.path.relpath(template_path, ROOT)} (run {run_id})", file=out)
     with (
         (args.out / "function-logs.jsonl").open("w") as log_stream,
-        _services(document, clock) as endpoint,
+        _services(document, clock) as emulator,
         LocalStepFunctions(
             workflow,
             clock=clock,
-            environment=local_environment(workflow, bucket=bucket, endpoint=endpoint),
+            environment=local_environment(
+                workflow, bucket=bucket, endpoint=emulator.endpoint_url if emulator else None
+            ),
             log_stream=log_stream,
         ) as engine,
     ):
@@ -240,11 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         if not external_s3:
             s3.create_bucket(Bucket=bucket)
         engine.lambdas.on_invocation = ProgressPrinter(out, clock)
+        if args.again and emulator is not None:
+            document = fingerprinted(document, emulator)
         result = engine.run(document, name=run_id)
         manifest = _read_manifest(s3, bucket, run_id)
         _report(out, result, manifest)
+        if args.again and emulator is not None and result.status == "SUCCEEDED":
+            result, manifest, run_id = _run_again(out, engine, emulator, s3, bucket, document, run_id, clock)
         # A drill restores into the services: only into the embedded emulator, never into real ones.
-        if manifest is not None and result.status == "SUCCEEDED" and endpoint and not args.no_drill:
+        if manifest is not None and result.status == "SUCCEEDED" and emulator is not None and not args.no_drill:
             restore = load_workflow(template, bucket_name=bucket, construct=RESTORE_WORKFLOW)
             drill = _drill(out, engine, restore, s3, bucket, manifest)
         if not external_s3:
