@@ -14,6 +14,7 @@ import pytest
 from archiver import catalogue
 from tests.workflow.conftest import LocalArchive
 from tests.workflow.test_archive_run import ACCOUNT, INSTANCE, SESSIONS, arn, qapps
+from tests.workflow.test_restore_run import Restorer
 
 ASSETS = ["dashboard/sales", "dashboard/ops", "dashboard/hr", "dataset/orders"]
 
@@ -184,3 +185,23 @@ def test_an_asset_a_full_discovery_no_longer_finds_is_recorded_deleted_upstream(
     assert second.output["deletedUpstream"] == 1
     # Nothing archived is removed: the deleted dashboard's bundle is still there
     assert hr_key in archive.keys("quicksight/")
+
+
+def test_an_item_unchanged_in_the_latest_run_restores_from_the_copy_that_holds_it(
+    seeded: LocalArchive, synthesized_template: dict[str, Any]
+) -> None:
+    archive = seeded
+    assert archive.run(estate(archive), name="nightly-1").status == "SUCCEEDED"
+    assert archive.run(estate(archive), name="nightly-2").output["unchanged"] == 6
+    held = next(a["key"] for a in archive.manifest("nightly-1")["artifacts"] if a["itemId"] == "bundle/dashboard-ops")
+    restorer = Restorer(archive, synthesized_template)
+
+    # When the latest run's item is validated for a restore, by manifest and itemId
+    reference = {"manifest": "nightly-2", "itemId": "bundle/dashboard-ops"}
+    result = restorer.run({"mode": "validate", "quicksight": {"bundles": [{"from": reference}]}}, name="v-1")
+
+    # Then the copy nightly-1 archived is the one checked, whole, and what it holds listed
+    assert result.status == "SUCCEEDED", result.cause
+    [item] = restorer.report("v-1")["items"]
+    assert item["status"] == "validated" and item["source"]["key"] == held
+    assert item["result"]["resources"] == ["dashboard/ops"]

@@ -75,10 +75,8 @@ def _read_entry(s3: Any, bucket: str, key: str) -> CatalogueEntry:
     return CatalogueEntry.model_validate_json(body)
 
 
-def record(s3: Any, bucket: str, entry: CatalogueEntry) -> str:
-    """Write ``entry`` once and return its key; an entry already at that key (a retried step's) is kept as it is."""
-    key = entry_key(entry)
-    body = json.dumps(entry.wire(), indent=2, sort_keys=True).encode()
+def _put_once(s3: Any, bucket: str, key: str, body: bytes, **options: str) -> None:
+    """Write ``body`` at ``key`` unless something is there: what a retried step wrote first stands."""
     with naming_errors("S3", resource=f"s3://{bucket}/{key}"):
         try:
             s3.put_object(
@@ -88,10 +86,17 @@ def record(s3: Any, bucket: str, entry: CatalogueEntry) -> str:
                 ContentType="application/json",
                 ChecksumAlgorithm="SHA256",
                 IfNoneMatch="*",
+                **options,
             )
         except ClientError as error:
             if not precondition_failed(error):
                 raise
+
+
+def record(s3: Any, bucket: str, entry: CatalogueEntry) -> str:
+    """Write ``entry`` once and return its key; an entry already at that key (a retried step's) is kept as it is."""
+    key = entry_key(entry)
+    _put_once(s3, bucket, key, json.dumps(entry.wire(), indent=2, sort_keys=True).encode())
     return key
 
 
@@ -159,21 +164,8 @@ def write_index(s3: Any, bucket: str, index: CatalogueIndex) -> str:
     """Write ``index`` once (gzipped JSON) under a key of its own; return the key."""
     key = layout.catalogue_index_key(stamp=stamp_of(moment_of(index.written_at)), run_id=index.run_id)
     body = gzip.compress(json.dumps(index.wire(), separators=(",", ":"), sort_keys=True).encode(), mtime=0)
-    with naming_errors("S3", resource=f"s3://{bucket}/{key}"):
-        try:
-            s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                ContentEncoding="gzip",
-                ChecksumAlgorithm="SHA256",
-                IfNoneMatch="*",
-            )
-        except ClientError as error:
-            # The same run wrote its index in the same second: a retried step. What it wrote stands.
-            if not precondition_failed(error):
-                raise
+    # A key taken already: the same run wrote its index in the same second (a retried step).
+    _put_once(s3, bucket, key, body, ContentEncoding="gzip")
     return key
 
 
