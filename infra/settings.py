@@ -48,6 +48,11 @@ every default: this module holds none of its own (``DEFAULTS`` is that object, r
     Where in the archive bucket plans given by reference live (``{"planUri": "s3://<bucket>/plans/..."}``, a
     section's ``sessionsUri`` or ``appsUri``): the only objects a run's ValidateRun may read. One or more path
     segments ending in ``/``, apart from the archive's own prefixes.
+``changeTriggers``
+    ``null``: off. ``{"types": [...], "windowMinutes": N}``: QuickSight's create, update and publish events
+    for assets of those types (``dashboard``, ``analysis``, ``dataset``, ``datasource``, ``theme``,
+    ``folder``) start a run for the changed asset; at most one run per asset per window of N minutes
+    (1 to 1440). Both keys are required: this object is their one home.
 
 The deploy pipeline has its own top-level context key, ``archiverPipeline`` (see ``infra/pipeline.py``).
 
@@ -238,6 +243,7 @@ class ArchiverSettings:
     drill_schedule_expression: str = field(default_factory=lambda: _cdk_json_settings().drill_schedule_expression)
     drill_plan: dict[str, Any] | None = field(default_factory=lambda: _cdk_json_settings().drill_plan, hash=False)
     plans_prefix: str = field(default_factory=lambda: _cdk_json_settings().plans_prefix)
+    change_triggers: ChangeTriggers | None = field(default_factory=lambda: _cdk_json_settings().change_triggers)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -516,6 +522,33 @@ def _plans_prefix(values: Mapping[str, Any], name: str) -> str:
             f"{_key(name)} must be apart from the archive's own prefixes, {value!r} overlaps {', '.join(overlapping)}"
         )
     return value
+@dataclass(frozen=True)
+class ChangeTriggers:
+    """Runs started by QuickSight's change events: for which asset types, at most one per asset per window."""
+
+    types: tuple[str, ...]
+    window_minutes: int
+
+
+CHANGE_TRIGGER_TYPES = ("dashboard", "analysis", "dataset", "datasource", "theme", "folder")
+
+
+def _change_triggers(values: Mapping[str, Any], name: str) -> ChangeTriggers | None:
+    value = values.get(name)
+    if value is None:
+        return None
+    expected = (
+        f'null (off) or {{"types": a non-empty list of {list(CHANGE_TRIGGER_TYPES)}, "windowMinutes": 1 to 1440}}'
+    )
+    if not isinstance(value, Mapping) or set(value) != {"types", "windowMinutes"}:
+        raise SettingsError(f"{_key(name)} must be {expected}, got {value!r}")
+    types = value["types"]
+    if not isinstance(types, list) or not types or not all(t in CHANGE_TRIGGER_TYPES for t in types):
+        raise SettingsError(
+            f"{_key(name + '.types')} must be a non-empty list of {list(CHANGE_TRIGGER_TYPES)}, got {types!r}"
+        )
+    window = _int(value, "windowMinutes", minimum=1, maximum=24 * 60, prefix=name)
+    return ChangeTriggers(types=tuple(dict.fromkeys(types)), window_minutes=window)
 
 
 def _drill_plan(values: Mapping[str, Any], name: str) -> dict[str, Any] | None:
@@ -547,4 +580,5 @@ _KEYS: Mapping[str, tuple[str, Callable[[Mapping[str, Any], str], Any]]] = {
         partial(_optional_int, minimum=1, maximum=_MAX_QUIET_HOURS),
     ),
     "plansPrefix": ("plans_prefix", _plans_prefix),
+    "changeTriggers": ("change_triggers", _change_triggers),
 }

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.archive.grants import grant_archive_steps, grant_distributed_maps
+from infra.archive.triggers import TRIGGER_STEP_SPECS, ChangeTriggerRule
 from infra.archive.workflow import STEP_SPECS, ArchiveWorkflow, WorkflowSteps
 from infra.core.archive_bucket import ArchiveBucket
 from infra.core.functions import ArchiverFunctions, steps_of
@@ -48,6 +49,8 @@ class ArchiverStack(Stack):
         The scheduled run, or ``None`` when the settings carry no plan.
     drill_schedule:
         The scheduled restore drill, or ``None`` when the settings carry no drill plan.
+    change_triggers:
+        The rule that starts a run for a changed QuickSight asset, or ``None`` (``changeTriggers`` off).
     monitoring:
         The notifications topic, alarm and failure rule.
     qapps_identity:
@@ -69,7 +72,8 @@ class ArchiverStack(Stack):
         self.functions = ArchiverFunctions(
             self,
             "Steps",
-            specs={**STEP_SPECS, **RESTORE_STEP_SPECS},
+            # The change trigger's function exists only when the triggers are on.
+            specs={**STEP_SPECS, **RESTORE_STEP_SPECS, **(TRIGGER_STEP_SPECS if settings.change_triggers else {})},
             archive_bucket_name=self.archive.bucket.bucket_name,
             download_allowlist=settings.download_allowlist,
             export_deadline=Duration.minutes(settings.export_deadline_minutes),
@@ -99,6 +103,16 @@ class ArchiverStack(Stack):
                 state_machine=self.state_machine,
                 schedule=events.Schedule.expression(settings.schedule_expression),
                 plan=settings.schedule_plan,
+            )
+
+        self.change_triggers: ChangeTriggerRule | None = None
+        if settings.change_triggers is not None:
+            self.change_triggers = ChangeTriggerRule(
+                self,
+                "ChangeTriggers",
+                settings=settings.change_triggers,
+                function=self.functions.functions["start_changed_run"],
+                state_machine=self.state_machine,
             )
 
         # "Prove last night's archive restores": a drill (or a validation) on its own schedule.

@@ -30,19 +30,23 @@ from infra.core.grants import (
 )
 from infra.nag import acknowledge_wildcard
 
-# The steps that settle an item and record its outcome under manifests/.
+# The steps that settle an item and record its outcome under manifests/ (the export starter: an unchanged bundle).
 OUTCOME_WRITERS = (
+    "start_bundle_export",
     "check_bundle_export",
     "archive_bundle",
     "archive_session",
     "archive_app",
     "record_item_failure",
 )
-# The steps that use the archive's key, through S3: the one that only reads (the export starter checks a
-# bundle already archived), and those that write artifacts, outcomes or the manifest (validate_run writes
-# the plan's items, and reads plans given by reference).
-ARCHIVE_KEY_READERS = ("start_bundle_export",)
+# The steps that use the archive's key, through S3: those that write artifacts, outcomes, catalogue entries,
+# the plan's items or the manifest (all of them, since the export starter records unchanged bundles).
+ARCHIVE_KEY_READERS: tuple[str, ...] = ()
 ARCHIVE_KEY_WRITERS = (*OUTCOME_WRITERS, "write_manifest", "validate_run")
+# The steps that read an item's last archived version in the catalogue and record the versions they archive.
+CATALOGUE_WRITERS = ("start_bundle_export", "archive_bundle", "archive_session", "archive_app")
+PER_VERSION_ENTRIES = "Catalogue entries are written once per archived version, named by subject, time and run"
+PER_RUN_INDEXES = "A catalogue index is written per run, named by its time and run"
 # ValidateRun writes the plan's items, one file per kind (layout.plan_items_key); the Distributed Maps
 # read them, and their ResultWriter writes under MAP_RESULTS_PREFIX.
 PLAN_ITEMS = f"{MANIFESTS_PREFIX}*/plan/*"
@@ -105,6 +109,7 @@ def grant_archive_steps(
     grant_qapps_reads(functions, qapps)
     grant_artifact_writes(functions, bucket=archive.bucket, qapps=qapps)
     grant_outcomes(functions, bucket=archive.bucket)
+    grant_catalogue(functions, bucket=archive.bucket)
     for name in ARCHIVE_KEY_WRITERS:
         allow_archive_key(functions[name], archive.key, KEY_WRITES)
     for name in ARCHIVE_KEY_READERS:
@@ -257,3 +262,25 @@ def grant_outcomes(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBuc
             [bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{MANIFESTS_PREFIX}*"]}},
         )
+
+
+def grant_catalogue(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBucket) -> None:
+    """The catalogue: the item steps list and read a subject's entries and write new ones (write-once, so
+    no overwrite is needed); write_manifest reads the latest index and writes the run's."""
+    entries = [bucket.arn_for_objects(f"{layout.CATALOGUE_ENTRIES_PREFIX}*")]
+    indexes = [bucket.arn_for_objects(f"{layout.CATALOGUE_INDEX_PREFIX}*")]
+    for name in CATALOGUE_WRITERS:
+        allow(functions[name], ["s3:GetObject", "s3:PutObject"], entries, wildcards_because=PER_VERSION_ENTRIES)
+        allow(
+            functions[name],
+            ["s3:ListBucket"],
+            [bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{layout.CATALOGUE_ENTRIES_PREFIX}*"]}},
+        )
+    allow(functions["write_manifest"], ["s3:GetObject", "s3:PutObject"], indexes, wildcards_because=PER_RUN_INDEXES)
+    allow(
+        functions["write_manifest"],
+        ["s3:ListBucket"],
+        [bucket.bucket_arn],
+        conditions={"StringLike": {"s3:prefix": [layout.CATALOGUE_INDEX_PREFIX, f"{layout.CATALOGUE_INDEX_PREFIX}*"]}},
+    )

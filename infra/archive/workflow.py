@@ -202,6 +202,11 @@ class ArchiveWorkflow(Construct):
                 sfn.Condition.string_equals("$.export.status", "ALREADY_ARCHIVED"),
                 sfn.Succeed(self, "BundleAlreadyArchived"),
             )
+            # onlyChanged: the bundle's last archived copy holds its assets as they are; no job was started.
+            .when(
+                sfn.Condition.string_equals("$.export.status", "UNCHANGED"),
+                sfn.Succeed(self, "BundleUnchanged"),
+            )
             .when(sfn.Condition.string_equals("$.export.status", "SUCCESSFUL"), archive)
             # check_bundle_export has recorded the job's Errors: the item ends here.
             .when(

@@ -351,5 +351,5 @@ def test_requests_are_recorded_with_their_parsed_input(emulator: ServiceEmulator
 def test_unimplemented_operations_fail_loudly(quicksight: BaseClient) -> None:
     # Given an operation the emulator does not implement, When it is called, Then it is a clear 404
     with pytest.raises(ClientError) as excinfo:
-        quicksight.list_dashboards(AwsAccountId=ACCOUNT)
+        quicksight.list_topics(AwsAccountId=ACCOUNT)
     assert error_of(excinfo)["Error"]["Code"] == "UnknownOperationException"

@@ -116,6 +116,15 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk.out"), SCHEDULED_OVERRIDES)
 
 
+CHANGE_TRIGGERS: dict[str, Any] = {"types": ["dashboard", "dataset"], "windowMinutes": 15}
+
+
+@pytest.fixture(scope="session")
+def triggered(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with change triggers on, for dashboards and data sets."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), {"changeTriggers": CHANGE_TRIGGERS})
+
+
 @pytest.fixture(scope="session")
 def hardened(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The stack with Identity Center credentials for Q Apps, one instance, a break-glass role and Object Lock."""

@@ -95,18 +95,23 @@ def test_copy_steps_write_once_under_their_own_prefix_only(archiver: Synthesized
         resources = allowed(statements, action)
         assert resources, f"{step} may not {action}"
         assert all(bucket in resource and f"/{prefix}*" in resource for resource in resources), resources
-    # PutObject also writes the item's outcome under manifests/, and GetObject reads it back (a run
-    # executed again skips what it already archived; listing makes a missing outcome read as such).
+    # PutObject also writes the item's outcome under manifests/ and its catalogue entries, and GetObject reads
+    # them back (a run executed again skips what it already archived; onlyChanged compares with the last
+    # version; listing makes a missing outcome or entry read as such).
     for action in ("s3:PutObject", "s3:GetObject"):
         resources = allowed(statements, action)
-        assert len(resources) == 2 and all(bucket in resource for resource in resources)
-        assert [any(f"/{prefix}*" in r for r in resources), any("/manifests/*" in r for r in resources)] == [
-            True,
-            True,
-        ]
+        assert len(resources) == 3 and all(bucket in resource for resource in resources)
+        assert [
+            any(f"/{prefix}*" in r for r in resources),
+            any("/manifests/*" in r for r in resources),
+            any("/catalogue/entries/*" in r for r in resources),
+        ] == [True, True, True]
     assert not allowed(statements, "s3:DeleteObject")
     listing = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
-    assert all(s["Condition"]["StringLike"]["s3:prefix"] == ["manifests/*"] for s in listing)
+    assert sorted(s["Condition"]["StringLike"]["s3:prefix"] for s in listing) == [
+        ["catalogue/entries/*"],
+        ["manifests/*"],
+    ]
 
 
 @pytest.mark.parametrize("step", sorted(OUTCOME_WRITERS))
@@ -155,12 +160,20 @@ def test_failures_are_recorded_under_manifests_only(archiver: Synthesized) -> No
     assert not allowed(statements, "s3:GetObject")
 
 
-def test_the_manifest_writer_lists_only_the_manifests_prefix(archiver: Synthesized) -> None:
+def test_the_manifest_writer_lists_only_the_manifests_and_catalogue_index_prefixes(archiver: Synthesized) -> None:
     statements = role_statements(archiver, "write_manifest")
-    (listing,) = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+    listings = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
 
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["manifests/*"]}}
-    assert all("/manifests/*" in r for r in allowed(statements, "s3:PutObject") + allowed(statements, "s3:GetObject"))
+    assert sorted(str(listing["Condition"]) for listing in listings) == sorted(
+        [
+            str({"StringLike": {"s3:prefix": ["manifests/*"]}}),
+            str({"StringLike": {"s3:prefix": ["catalogue/index/", "catalogue/index/*"]}}),
+        ]
+    )
+    assert all(
+        "/manifests/*" in r or "/catalogue/index/*" in r
+        for r in allowed(statements, "s3:PutObject") + allowed(statements, "s3:GetObject")
+    )
 
 
 def test_only_the_bundle_export_starter_may_start_exports(archiver: Synthesized) -> None:
@@ -310,16 +323,21 @@ def test_no_other_step_may_read_the_secret_or_assume_the_q_apps_role(hardened: S
             assert not allowed(statements, action), (step, action)
 
 
-def test_the_export_starter_only_reads_the_archive_to_skip_what_its_run_kept(archiver: Synthesized) -> None:
+def test_the_export_starter_reads_the_archive_to_skip_what_is_kept_and_writes_only_records(
+    archiver: Synthesized,
+) -> None:
     statements = role_statements(archiver, "start_bundle_export")
     bucket = archive_bucket_id(archiver.template)
 
-    # It reads the item's outcome and checks the bundle it names (HeadObject and the SHA-256 tag) ...
+    # It reads the item's outcome, the bundle's catalogue entries, and checks the bundle they name
+    # (HeadObject and the SHA-256 tag) ...
     reads = allowed(statements, "s3:GetObject")
-    assert reads and all(bucket in r and ("/manifests/*" in r or "/quicksight/*" in r) for r in reads)
+    assert reads and all(
+        bucket in r and any(p in r for p in ("/manifests/*", "/quicksight/*", "/catalogue/entries/*")) for r in reads
+    )
     assert all("/quicksight/*" in r for r in allowed(statements, "s3:GetObjectTagging"))
-    # ... and writes, tags or deletes nothing
-    for action in ("s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+    # ... writes only an unchanged bundle's outcome and catalogue entries, and tags or deletes nothing
+    writes = allowed(statements, "s3:PutObject")
+    assert writes and all("/manifests/*" in r or "/catalogue/entries/*" in r for r in writes)
+    for action in ("s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload"):
         assert not allowed(statements, action), action
-    # ... so the archive key serves it for decrypting only
-    assert allowed(statements, "kms:Decrypt") and not allowed(statements, "kms:GenerateDataKey")

@@ -127,3 +127,25 @@ def drill_request(manifest: dict[str, Any], read_json: Callable[[str], Any]) -> 
                 ],
             }
     return document if "quicksight" in document or "qapps" in document else None
+
+
+# What the demo's second run (``archiver-local --again``) finds changed: one dashboard, edited and published.
+EDITED_FOR_SECOND_RUN = "dashboard/finance-overview"
+
+
+def fingerprinted(document: dict[str, Any], emulator: ServiceEmulator) -> dict[str, Any]:
+    """``document`` with each bundle's assets' fingerprints as QuickSight's List calls give them now (what
+    discovery plans), each bundle exporting its resources alone, as discovery's bundles do."""
+    section = document.get("quicksight", {})
+    bundles = []
+    for bundle in section.get("bundles", []):
+        assets = []
+        for arn in bundle["resourceArns"]:
+            held = emulator.quicksight_asset(arn)
+            resource_type = arn.split(":", 5)[-1].split("/", 1)[0]
+            version = held["version"] if resource_type in ("dashboard", "theme") else None
+            assets.append(
+                {"arn": arn, "type": resource_type, "lastUpdatedTime": str(held["last_updated_at"]), "version": version}
+            )
+        bundles.append({**bundle, "includeAllDependencies": False, "assets": assets})
+    return {**document, "quicksight": {**section, "bundles": bundles}} if section else document

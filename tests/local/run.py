@@ -5,6 +5,7 @@
     archiver-local --input plan.json --sessions sessions.csv    # its sessions from a .csv or .jsonl file
     archiver-local --json               # last line: one JSON object for scripts
     archiver-local --no-drill           # archive only (by default a restore drill follows)
+    archiver-local --again              # then edit one dashboard and run again: only its bundle is exported
 
 ``archiver-local`` is this module's entry point (``python -m tests.local.run`` is the same), installed into
 .venv by ``make setup``.
@@ -37,7 +38,14 @@ import boto3
 from archiver.archive.plan_references import PlanStore, read_list
 from archiver.archive.run_input import MAX_INPUT_BYTES, input_size_problem, parse_run_input
 from archiver.core import layout
-from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, drill_request, seed_emulator
+from tests.local.demo import (
+    DEMO_BUNDLE_PADDING_BYTES,
+    EDITED_FOR_SECOND_RUN,
+    demo_input,
+    drill_request,
+    fingerprinted,
+    seed_emulator,
+)
 from tests.local.emulator import ServiceEmulator, VirtualClock
 from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions, local_environment
 from tests.local.template import LOCAL_REGION, RESTORE_WORKFLOW, SynthesizedWorkflow, find_template, load_workflow
@@ -170,6 +178,11 @@ def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | Non
             f"  FAILED {failure['itemId']}: {failure['error']['type']}: {failure['error']['message']}",
             file=out,
         )
+    if manifest.get("unchanged"):
+        print(f"\nUnchanged since their last copy ({len(manifest['unchanged'])}, nothing stored):", file=out)
+        for item in manifest["unchanged"]:
+            why = "no export started" if item["because"] == "fingerprints" else "same bytes"
+            print(f"  {item['itemId']} ({why}): held by {item['held']['key']}", file=out)
     bucket, key = manifest["summary"]["manifestBucket"], manifest["summary"]["manifestKey"]
     print(f"\nManifest: s3://{bucket}/{key}", file=out)
 
@@ -214,6 +227,42 @@ def _drill(
             )
     print(f"Drill report: s3://{bucket}/{report['summary']['reportKey']}", file=out)
     return result
+
+
+def _run_again(
+    out: TextIO,
+    engine: LocalStepFunctions,
+    emulator: ServiceEmulator,
+    s3: Any,
+    bucket: str,
+    document: dict[str, Any],
+    run_id: str,
+    clock: VirtualClock,
+) -> tuple[ExecutionResult, dict[str, Any] | None, str]:
+    """An hour on, one dashboard edited: the same plan, fingerprinted afresh, exports that dashboard's bundle only."""
+    clock.advance(3600)
+    edited = next(
+        (
+            arn
+            for bundle in document["quicksight"]["bundles"]
+            for arn in bundle["resourceArns"]
+            if arn.endswith(EDITED_FOR_SECOND_RUN)
+        ),
+        None,
+    )
+    if edited is not None:
+        emulator.edit_quicksight_asset(edited)
+        print(f"\nEdited {edited}; running again (onlyChanged)", file=out)
+    exports = len(emulator.requests_for("StartAssetBundleExportJob"))
+    again_id = f"{run_id}-again"
+    result = engine.run(fingerprinted(document, emulator), name=again_id)
+    manifest = _read_manifest(s3, bucket, again_id)
+    _report(out, result, manifest)
+    started = [r["params"]["ResourceArns"] for r in emulator.requests_for("StartAssetBundleExportJob")[exports:]]
+    print(
+        f"Export jobs started by the second run: {len(started)} ({'; '.join(', '.join(a) for a in started)})", file=out
+    )
+    return result, manifest, again_id
 
 
 def _save_archive(s3: Any, bucket: str, directory: Path) -> None:
@@ -261,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "demo-output", help="where to copy the archive")
     parser.add_argument("--name", help="execution name (the run id)")
     parser.add_argument("--no-drill", action="store_true", help="archive only, without the restore drill after it")
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="bundles fingerprinted as discovery plans them; then edit one dashboard and run again (onlyChanged)",
+    )
     args = parser.parse_args(argv)
     out = sys.stdout
 
@@ -308,11 +362,16 @@ def main(argv: list[str] | None = None) -> int:
         if emulator is not None:
             seed_emulator(emulator, whole)
         engine.lambdas.on_invocation = ProgressPrinter(out, clock)
+        if args.again and emulator is not None:
+            # Its bundles fingerprinted as discovery plans them, from what the emulator now holds.
+            start_input = document = fingerprinted(whole, emulator)
         result = engine.run(start_input, name=run_id)
         manifest = _read_manifest(s3, bucket, run_id)
         _report(out, result, manifest)
+        if args.again and emulator is not None and result.status == "SUCCEEDED":
+            result, manifest, run_id = _run_again(out, engine, emulator, s3, bucket, document, run_id, clock)
         # A drill restores into the services: only into the embedded emulator, never into real ones.
-        if manifest is not None and result.status == "SUCCEEDED" and endpoint and not args.no_drill:
+        if manifest is not None and result.status == "SUCCEEDED" and emulator is not None and not args.no_drill:
             restore = load_workflow(template, bucket_name=bucket, construct=RESTORE_WORKFLOW)
             drill = _drill(out, engine, restore, s3, bucket, manifest)
         if not external_s3:

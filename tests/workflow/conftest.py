@@ -43,6 +43,10 @@ class LocalArchive:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         return sorted(entry["Key"] for page in pages for entry in page.get("Contents", []))
 
+    def artifact_keys(self) -> list[str]:
+        """What the archive holds besides the runs' own records: manifests (outcomes, plans) and the catalogue."""
+        return [key for key in self.keys() if not key.startswith((layout.MANIFESTS_PREFIX, layout.CATALOGUE_PREFIX))]
+
     def manifest(self, run_id: str = "run-1") -> dict[str, Any]:
         manifest: dict[str, Any] = json.loads(self.read(layout.manifest_key(run_id)))
         return manifest

@@ -79,6 +79,8 @@ def test_a_full_run_archives_every_bundle_session_and_app(archive: LocalArchive)
         "items": 8,
         "archived": 8,
         "failed": 0,
+        "unchanged": 0,
+        "deletedUpstream": 0,
         "bytes": result.output["bytes"],
         "manifestBucket": "archive-under-test",
         "manifestKey": "manifests/nightly-1.json",
@@ -269,8 +271,12 @@ def test_a_plan_by_reference_that_is_not_there_ends_the_run_naming_it(archive: L
 def test_two_runs_never_share_an_export_job_or_an_archived_object(
     archive: LocalArchive, runs: list[tuple[str, str]]
 ) -> None:
-    # Given two runs whose run id and bundle name used to join into one job id
-    documents = {run_id: {"quicksight": {"bundles": [bundle(name, "dashboard/d-1")]}} for run_id, name in runs}
+    # Given two runs whose run id and bundle name used to join into one job id (each archiving afresh: the
+    # second would otherwise find its bundle unchanged since the first)
+    documents = {
+        run_id: {"quicksight": {"bundles": [bundle(name, "dashboard/d-1")]}, "onlyChanged": False}
+        for run_id, name in runs
+    }
     for document in documents.values():
         seed_emulator(archive.emulator, document)
 

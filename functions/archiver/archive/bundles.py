@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver.archive.artifacts import keep_download, link_in_hand_then_fresh, previously_kept
-from archiver.archive.manifest import bundle_source, item_named, record_failed
-from archiver.archive.models import ArchivedOutcome, BundleSource, ExportPoll, PlannedBundle, RunContext
+from archiver.archive.artifacts import keep_download, link_in_hand_then_fresh, previously_kept, unchanged
+from archiver.archive.changes import Subjects, fingerprinted, holds_unchanged
+from archiver.archive.manifest import ItemPlace, bundle_source, item_named, record_failed
+from archiver.archive.models import (
+    ArchivedOutcome,
+    BundleSource,
+    ExportPoll,
+    PlannedBundle,
+    RunContext,
+    UnchangedOutcome,
+)
 from archiver.core import layout
 from archiver.core.errors import BundleExportNotReadyError, BundleExportTimedOutError, ResourceConflictError
 from archiver.core.job_polls import first_poll, job_errors, next_poll
@@ -18,6 +26,8 @@ SUCCESSFUL = "SUCCESSFUL"
 FAILED = "FAILED"
 # Not a QuickSight status: the run already holds this bundle, so no job is started nor polled.
 ALREADY_ARCHIVED = "ALREADY_ARCHIVED"
+# Not a QuickSight status either: onlyChanged found every asset as its last archived copy holds it.
+UNCHANGED = "UNCHANGED"
 _CONTENT_TYPE = {"QUICKSIGHT_JSON": "application/zip", "CLOUDFORMATION_JSON": "application/json"}
 _ARNS_NAMED = 3
 
@@ -96,11 +106,25 @@ def start_export(
     A run executed again starts nothing for a bundle it already archived intact: status
     ``ALREADY_ARCHIVED`` ends the item without asking QuickSight (an export job would take one
     of the account's five slots, and its new bundle could only repeat, or conflict with, the one kept).
+    With ``onlyChanged``, a bundle whose assets' fingerprints, request and dependencies are those its last
+    archived copy was exported with starts nothing either: status ``UNCHANGED``, the outcome points at that copy.
     """
     job_id = bundle.job_id
     kept = previously_kept(s3, settings, run=run, item=bundle, key=_archive_key(run, account_id, bundle))
     if kept is not None and isinstance(kept.source, BundleSource):  # a bundle's outcome has a bundle's source
         return ExportPoll(job_id=job_id, job_arn=kept.source.job_arn, status=ALREADY_ARCHIVED)
+    subjects = Subjects(run=run, item=bundle, account_id=account_id)
+    if fingerprinted(bundle) and (last := subjects.last_copy(s3, settings)) and holds_unchanged(last, bundle):
+        job_arn = ItemPlace.of(account_id=account_id, instance_id=None).export_job_arn(job_id)
+        unchanged(
+            s3,
+            settings,
+            subjects=subjects,
+            held=last,
+            because="fingerprints",
+            source=BundleSource(job_id=job_id, job_arn=job_arn, resource_arns=bundle.resource_arns),
+        )
+        return ExportPoll(job_id=job_id, job_arn=job_arn, status=UNCHANGED)
     with naming_errors("QuickSight", resource=_named(bundle)):
         try:
             started = qs.start_asset_bundle_export_job(
@@ -172,8 +196,8 @@ def archive_bundle(
     bundle: PlannedBundle,
     export: ExportPoll,
     settings: Settings,
-) -> ArchivedOutcome:
-    """Copy a successful job's bundle into the archive, then record it.
+) -> ArchivedOutcome | UnchangedOutcome:
+    """Copy a successful job's bundle into the archive, then record it (unchanged: the bytes of its last copy).
 
     The job is described again here, in the same step as the copy, so the five-minute link
     is fresh and never leaves this function.
@@ -187,8 +211,7 @@ def archive_bundle(
     return keep_download(
         s3,
         settings,
-        run=run,
-        item=bundle,
+        subjects=Subjects(run=run, item=bundle, account_id=account_id),
         kind="bundle",
         key=key,
         content_type=_CONTENT_TYPE[bundle.export_format],

@@ -13,19 +13,24 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from archiver import catalogue
 from archiver.archive.models import (
     AppSource,
     ArchivedOutcome,
     Artifact,
     BundleSource,
+    DeletedUpstream,
     FailedOutcome,
+    HeldCopy,
     ItemOutcome,
     ManifestArtifact,
     ManifestFailure,
+    ManifestUnchanged,
     PlannedBundle,
     PlannedItem,
     PlannedSession,
@@ -33,8 +38,10 @@ from archiver.archive.models import (
     RunPlan,
     RunSummary,
     SessionSource,
+    UnchangedOutcome,
 )
 from archiver.archive.run_input import run_items
+from archiver.catalogue import CatalogueEntry, CatalogueIndex
 from archiver.core import clients, layout
 from archiver.core.documents import (
     ArrayPart,
@@ -136,6 +143,7 @@ def record_archived(
     stored: StoredObject,
     source: BundleSource | SessionSource | AppSource,
     warnings: list[dict[str, Any]] | None = None,
+    catalogued: dict[str, CatalogueEntry] | None = None,
 ) -> ArchivedOutcome:
     """Write the outcome of an item that is now in the archive, and return it."""
     outcome = ArchivedOutcome(
@@ -154,6 +162,33 @@ def record_archived(
         warnings=warnings or [],
         link_refreshes=stored.link_refreshes,
         at=now(),
+        catalogue=catalogued or {},
+    )
+    put_document(s3, bucket, layout.outcome_key(run.run_id, item_id), outcome.wire())
+    return outcome
+
+
+def record_unchanged(
+    s3: Any,
+    bucket: str,
+    *,
+    run: RunContext,
+    item_id: str,
+    kind: str,
+    held: HeldCopy,
+    because: str,
+    source: BundleSource | SessionSource | AppSource,
+    catalogued: dict[str, CatalogueEntry] | None = None,
+) -> UnchangedOutcome:
+    """Write the outcome of an item its last archived copy (``held``) still holds, and return it."""
+    outcome = UnchangedOutcome(
+        item_id=item_id,
+        kind=kind,  # type: ignore[arg-type]  # validated, as above
+        held=held,
+        because=because,  # type: ignore[arg-type]  # validated: fingerprints or sameBytes
+        source=source,
+        at=now(),
+        catalogue=catalogued or {},
     )
     put_document(s3, bucket, layout.outcome_key(run.run_id, item_id), outcome.wire())
     return outcome
@@ -214,19 +249,24 @@ def record_caught_failure(
     )
 
 
-_OUTCOME: TypeAdapter[ArchivedOutcome | FailedOutcome] = TypeAdapter(ItemOutcome)
+Outcome = ArchivedOutcome | UnchangedOutcome | FailedOutcome
+_OUTCOME: TypeAdapter[Outcome] = TypeAdapter(ItemOutcome)
 
 
-def recorded_outcome(s3: Any, bucket: str, *, run: RunContext, item_id: str) -> ArchivedOutcome | FailedOutcome | None:
+def recorded_outcome(s3: Any, bucket: str, *, run: RunContext, item_id: str) -> Outcome | None:
     """The outcome an earlier execution of this run recorded for the item, if any."""
     document = get_document(s3, bucket, layout.outcome_key(run.run_id, item_id))
     return None if document is None else _OUTCOME.validate_python(document)
 
 
+ManifestEntry = ManifestArtifact | ManifestUnchanged | ManifestFailure
+
+
 def _manifest_entry(
     s3: Any, bucket: str, plan: RunPlan, kind: str, item: PlannedItem, place: ItemPlace
-) -> ManifestArtifact | ManifestFailure:
-    """What the manifest says of one planned item: its artifact, or why it has none."""
+) -> tuple[ManifestEntry, dict[str, CatalogueEntry]]:
+    """What the manifest says of one planned item (its artifact, the copy that holds it, or why it has none),
+    and the catalogue entries its step recorded."""
     outcome = recorded_outcome(s3, bucket, run=plan.run, item_id=item.item_id)
     if outcome is None:
         named = item_named(item, instance_id=place.instance_id)
@@ -235,7 +275,17 @@ def _manifest_entry(
             kind=kind,  # type: ignore[arg-type]  # a plan's kinds are the model's
             error=ErrorRecord.model_validate(no_outcome_recorded(plan.run_error, item=named)),
             source=item_source(item, place=place),
+        ), {}
+    if isinstance(outcome, UnchangedOutcome):
+        unchanged = ManifestUnchanged(
+            item_id=outcome.item_id,
+            kind=outcome.kind,
+            held=outcome.held,
+            because=outcome.because,
+            source=outcome.source,
+            at=outcome.at,
         )
+        return unchanged, outcome.catalogue
     if isinstance(outcome, ArchivedOutcome):
         return ManifestArtifact(
             **outcome.artifact.model_dump(),
@@ -245,10 +295,46 @@ def _manifest_entry(
             warnings=outcome.warnings,
             link_refreshes=outcome.link_refreshes,
             archived_at=outcome.at,
-        )
+        ), outcome.catalogue
     return ManifestFailure(
         item_id=outcome.item_id, kind=outcome.kind, error=outcome.error, source=outcome.source, at=outcome.at
-    )
+    ), {}
+
+
+def _deleted_upstream(
+    index: CatalogueIndex | None, plan: RunPlan, at: str
+) -> tuple[list[DeletedUpstream], dict[str, str]]:
+    """The catalogue's assets of the plan's completely listed types that its bundles no longer hold.
+
+    Only a plan that is a full discovery of a type (``complete_types``) says so; each such asset is
+    listed with its last archived copy, and the time a discovery first found it gone.
+    """
+    account, types = plan.quicksight.aws_account_id, set(plan.quicksight.complete_types)
+    if index is None or not types or account is None:
+        return [], {}
+    listed = {
+        catalogue.subject_of_asset(account, asset.arn) for bundle in plan.quicksight.bundles for asset in bundle.assets
+    }
+    deleted, gone = [], {}
+    for subject, indexed in sorted(index.subjects.items()):
+        entry = indexed.entry
+        if entry.kind != "asset" or entry.type not in types or entry.arn is None or subject in listed:
+            continue
+        if entry.arn.split(":")[4] != account:
+            continue
+        since = indexed.deleted_upstream_at or at
+        gone[subject] = since
+        deleted.append(
+            DeletedUpstream(
+                arn=entry.arn,
+                type=entry.type,
+                key=entry.key,
+                version_id=entry.version_id,
+                archived_at=entry.archived_at,
+                since=since,
+            )
+        )
+    return deleted, gone
 
 
 def read_ahead(
@@ -277,35 +363,64 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
     document and failures beside it (``docs/manifest.md``'s layout: artifacts, then failures, then the run
     and its summary), so memory stays bounded whatever the run's size; the document is put in one request.
     """
-    summary = {"items": 0, "archived": 0, "failed": 0, "bytes": 0}
+    written = datetime.now(UTC)
+    base_key = catalogue.latest_index_key(s3, bucket)
+    base = None if base_key is None else (base_key, catalogue.read_index(s3, bucket, base_key))
+    deleted, gone = _deleted_upstream(base[1] if base else None, plan, catalogue.iso(written))
+    summary = {"items": 0, "archived": 0, "failed": 0, "unchanged": 0, "bytes": 0}
+    # The catalogue entries the items' steps recorded, for the index: one small record an archived item.
+    recorded: dict[str, CatalogueEntry] = {}
 
-    def entry(planned: tuple[str, PlannedItem]) -> ManifestArtifact | ManifestFailure:
+    def entry(planned: tuple[str, PlannedItem]) -> tuple[ManifestEntry, dict[str, CatalogueEntry]]:
         return _manifest_entry(s3, bucket, plan, planned[0], planned[1], place)
 
-    def artifacts(entries: Iterator[ManifestArtifact | ManifestFailure], failures: ArrayPart) -> Iterator[Any]:
-        for written in entries:
+    def artifacts(
+        entries: Iterator[tuple[ManifestEntry, dict[str, CatalogueEntry]]], failures: ArrayPart, unchanged: ArrayPart
+    ) -> Iterator[Any]:
+        for written_entry, catalogued in entries:
             summary["items"] += 1
-            if isinstance(written, ManifestFailure):
+            recorded.update(catalogued)
+            if isinstance(written_entry, ManifestFailure):
                 # A failure with no time of its own leaves ``at`` out (a SparseWireModel), as always.
-                failures.add(written.wire())
+                failures.add(written_entry.wire())
+                continue
+            if isinstance(written_entry, ManifestUnchanged):
+                unchanged.add(written_entry.wire())
                 continue
             summary["archived"] += 1
-            summary["bytes"] += written.size
-            yield written.wire()
+            summary["bytes"] += written_entry.size
+            yield written_entry.wire()
 
     key = layout.manifest_key(plan.run.run_id)
     with (
         ThreadPoolExecutor(max_workers=OUTCOME_READERS) as pool,
         StreamedDocument() as document,
         ArrayPart() as failures,
+        ArrayPart() as unchanged,
     ):
-        document.array("artifacts", artifacts(read_ahead(pool, entry, run_items(plan), ahead=OUTCOMES_AHEAD), failures))
+        read = read_ahead(pool, entry, run_items(plan), ahead=OUTCOMES_AHEAD)
+        # Keys in sorted order, as the whole-document writer puts them (docs/manifest.md).
+        document.array("artifacts", artifacts(read, failures, unchanged))
+        document.value("deletedUpstream", [item.wire() for item in deleted])
         document.append_array("failures", failures)
-        summary["failed"] = failures.count
-        run_summary = RunSummary(run_id=plan.run.run_id, manifest_bucket=bucket, manifest_key=key, **summary)
+        summary["failed"], summary["unchanged"] = failures.count, unchanged.count
+        run_summary = RunSummary(
+            run_id=plan.run.run_id, manifest_bucket=bucket, manifest_key=key, deleted_upstream=len(deleted), **summary
+        )
         document.value("manifestVersion", MANIFEST_VERSION)
         document.value("run", plan.run.wire())
         document.value("summary", run_summary.wire())
+        document.append_array("unchanged", unchanged)
         document.value("writtenAt", now())
         document.put(s3, bucket, key)
+    # The catalogue's index last: a run that dies before it leaves the last index and its entries as they were.
+    # A run that recorded nothing new and found nothing gone leaves the last index standing.
+    newly_gone = {
+        subject: at for subject, at in gone.items() if base and not base[1].subjects[subject].deleted_upstream_at
+    }
+    if recorded or newly_gone:
+        index = catalogue.updated_index(
+            s3, bucket, base=base, run_id=plan.run.run_id, written_at=written, recorded=recorded, gone=gone
+        )
+        catalogue.write_index(s3, bucket, index)
     return run_summary

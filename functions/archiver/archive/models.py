@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, ValidationInfo, computed_field, model_validator
 
+from archiver.catalogue.models import CatalogueEntry, Fingerprint
 from archiver.core.job_polls import JobPoll
 from archiver.core.wire import ErrorRecord, Execution, SparseWireModel, StepError, WireModel
 
@@ -24,6 +25,25 @@ ItemKind = Literal["bundle", "session", "app"]
 # with every problem named (archiver.archive.run_input).
 
 
+class AssetFingerprint(WireModel):
+    """What says whether a discovered QuickSight asset changed: its ARN, type and change markers, as listed.
+
+    Discovery fills these for the bundles it plans; a bundle given by hand may carry them (a change-driven
+    run, an inventory of one's own); without them ``onlyChanged`` compares the exported bytes with the last
+    archived copy's instead.
+    """
+
+    arn: str
+    type: str
+    last_updated_time: str | None = None
+    # A dashboard's PublishedVersionNumber, a theme's LatestVersionNumber; None where the API has no version.
+    version: int | None = None
+
+    def fingerprint(self) -> Fingerprint:
+        """The change markers alone, as the catalogue keeps them."""
+        return Fingerprint(last_updated_time=self.last_updated_time, version=self.version)
+
+
 class BundleRequest(WireModel):
     name: str | None = None
     resource_arns: Annotated[list[str], Field(min_length=1, max_length=100)]
@@ -32,6 +52,7 @@ class BundleRequest(WireModel):
     include_permissions: bool = False
     include_tags: bool = False
     strict_validation: bool = True
+    assets: Annotated[list[AssetFingerprint], Field(max_length=100)] = []
 
 
 class QuickSightRequest(WireModel):
@@ -69,6 +90,7 @@ class RunInput(WireModel):
     plan_uri: str | None = None
     quicksight: QuickSightRequest | None = None
     qapps: QAppsRequest | None = None
+    only_changed: bool = True
 
     @model_validator(mode="after")
     def _a_section(self) -> RunInput:
@@ -96,6 +118,8 @@ class RunContext(WireModel):
     run_id: str = Field(validation_alias=AliasChoices("id", "run_id"), serialization_alias="id")
     execution_id: str
     started_at: str
+    # The run input's onlyChanged: an item whose last archived copy still holds it is not archived again.
+    only_changed: bool = True
 
     @computed_field(alias="date")  # type: ignore[prop-decorator]
     @property
@@ -105,20 +129,6 @@ class RunContext(WireModel):
     @classmethod
     def of(cls, execution: Execution) -> RunContext:
         return cls(run_id=execution.name, execution_id=execution.id, started_at=execution.start_time)
-
-
-class AssetFingerprint(WireModel):
-    """What says whether a discovered QuickSight asset changed: its ARN, type and change markers, as listed.
-
-    Discovery fills these for the bundles it plans; a bundle given by hand has none, and ``onlyChanged``
-    then compares the exported bytes with the last archived copy's instead.
-    """
-
-    arn: str
-    type: str
-    last_updated_time: str | None = None
-    # A dashboard's PublishedVersionNumber, a theme's LatestVersionNumber; None where the API has no version.
-    version: int | None = None
 
 
 class PlannedBundle(WireModel):
@@ -132,6 +142,8 @@ class PlannedBundle(WireModel):
     include_tags: bool
     strict_validation: bool
     assets: list[AssetFingerprint] = []
+    # What the bundle's assets need that other bundles hold (ARNs): restore those first. Discovery fills it.
+    dependencies: list[str] = []
 
 
 class PlannedSession(WireModel):
@@ -151,6 +163,9 @@ PlannedItem = PlannedBundle | PlannedSession | PlannedApp
 class QuickSightPlan(WireModel):
     aws_account_id: str | None
     bundles: list[PlannedBundle]
+    # The asset types of which the plan's bundles hold every asset the account has (a discovery that listed
+    # them all, unfiltered): the catalogue's other assets of these types are recorded as deletedUpstream.
+    complete_types: list[str] = []
 
 
 class QAppsPlan(WireModel):
@@ -181,6 +196,8 @@ class PlanFiles(WireModel):
 class StagedQuickSight(WireModel):
     aws_account_id: str | None
     bundles: int
+    # As QuickSightPlan's: WriteManifest reads it back to find what QuickSight no longer lists.
+    complete_types: list[str] = []
 
 
 class StagedQApps(WireModel):
@@ -321,6 +338,46 @@ class ArchivedOutcome(WireModel):
     warnings: list[dict[str, Any]] = []
     link_refreshes: int = 0
     at: str
+    # The catalogue entries the step recorded (by key): WriteManifest folds them into the run's index.
+    catalogue: dict[str, CatalogueEntry] = {}
+
+
+class HeldCopy(WireModel):
+    """The archived copy that already holds an unchanged item: its key, version, bytes, and when and by which run."""
+
+    key: str
+    version_id: str | None
+    size: int
+    sha256: str
+    archived_at: str
+    run_id: str
+
+    @classmethod
+    def of(cls, entry: CatalogueEntry) -> HeldCopy:
+        return cls(
+            key=entry.key,
+            version_id=entry.version_id,
+            size=entry.size,
+            sha256=entry.sha256,
+            archived_at=entry.archived_at,
+            run_id=entry.run_id,
+        )
+
+
+# Why an item was not archived again: its assets' fingerprints (and request, dependencies) are those of the
+# copy held, so no export was started; or it was exported and its bytes are the copy's, so none was stored.
+UnchangedBecause = Literal["fingerprints", "sameBytes"]
+
+
+class UnchangedOutcome(WireModel):
+    item_id: str
+    kind: ItemKind
+    status: Literal["unchanged"] = "unchanged"
+    held: HeldCopy
+    because: UnchangedBecause
+    source: ItemSource
+    at: str
+    catalogue: dict[str, CatalogueEntry] = {}
 
 
 class FailedOutcome(WireModel):
@@ -332,7 +389,7 @@ class FailedOutcome(WireModel):
     at: str
 
 
-ItemOutcome = Annotated[ArchivedOutcome | FailedOutcome, Field(discriminator="status")]
+ItemOutcome = Annotated[ArchivedOutcome | UnchangedOutcome | FailedOutcome, Field(discriminator="status")]
 
 
 class ManifestArtifact(Artifact):
@@ -353,6 +410,29 @@ class ManifestFailure(SparseWireModel):
     at: str | None = None
 
 
+class ManifestUnchanged(WireModel):
+    """An item not archived again: the copy that holds it, and why it is the same."""
+
+    item_id: str
+    kind: ItemKind
+    held: HeldCopy
+    because: UnchangedBecause
+    source: ItemSource
+    at: str
+
+
+class DeletedUpstream(WireModel):
+    """An asset the catalogue holds that a full discovery of its type no longer found: its last archived copy."""
+
+    arn: str
+    type: str
+    key: str
+    version_id: str | None
+    archived_at: str
+    # When a discovery first found it gone.
+    since: str
+
+
 class RunSummary(WireModel):
     """The run's summary: WriteManifest's result, the execution's output, the manifest's ``summary``."""
 
@@ -360,6 +440,8 @@ class RunSummary(WireModel):
     items: int
     archived: int
     failed: int
+    unchanged: int = 0
+    deleted_upstream: int = 0
     bytes: int
     manifest_bucket: str
     manifest_key: str
@@ -371,4 +453,6 @@ class Manifest(WireModel):
     summary: RunSummary
     artifacts: list[ManifestArtifact]
     failures: list[ManifestFailure]
+    unchanged: list[ManifestUnchanged] = []
+    deleted_upstream: list[DeletedUpstream] = []
     written_at: str

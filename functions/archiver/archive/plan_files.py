@@ -60,7 +60,9 @@ def stage_plan(s3: Any, bucket: str, plan: RunPlan) -> StagedRun:
     return StagedRun(
         run=plan.run,
         quicksight=StagedQuickSight(
-            aws_account_id=plan.quicksight.aws_account_id, bundles=len(plan.quicksight.bundles)
+            aws_account_id=plan.quicksight.aws_account_id,
+            bundles=len(plan.quicksight.bundles),
+            complete_types=plan.quicksight.complete_types,
         ),
         qapps=StagedQApps(
             instance_id=plan.qapps.instance_id, sessions=len(plan.qapps.sessions), apps=len(plan.qapps.apps)
@@ -81,6 +83,7 @@ def read_plan(s3: Any, staged: StagedRun) -> RunPlan:
         quicksight=QuickSightPlan(
             aws_account_id=staged.quicksight.aws_account_id,
             bundles=[PlannedBundle.model_validate(bundle) for bundle in bundles],
+            complete_types=staged.quicksight.complete_types,
         ),
         qapps=QAppsPlan(
             instance_id=staged.qapps.instance_id,

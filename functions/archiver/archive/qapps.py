@@ -7,8 +7,17 @@ import time
 from typing import Any
 
 from archiver.archive.artifacts import keep_document, keep_download, link_in_hand_then_fresh, previously_kept
+from archiver.archive.changes import Subjects
 from archiver.archive.manifest import item_named
-from archiver.archive.models import AppSource, ArchivedOutcome, PlannedApp, PlannedSession, RunContext, SessionSource
+from archiver.archive.models import (
+    AppSource,
+    ArchivedOutcome,
+    PlannedApp,
+    PlannedSession,
+    RunContext,
+    SessionSource,
+    UnchangedOutcome,
+)
 from archiver.core import layout
 from archiver.core.service_errors import naming_errors
 from archiver.core.settings import Settings
@@ -22,7 +31,7 @@ def archive_session(
     instance_id: str,
     session: PlannedSession,
     settings: Settings,
-) -> ArchivedOutcome:
+) -> ArchivedOutcome | UnchangedOutcome:
     """Export a session's collected data and copy the CSV into the archive in the same step.
 
     How long the link lives is not documented, so the copy starts at once and the link never
@@ -53,8 +62,7 @@ def archive_session(
     return keep_download(
         s3,
         settings,
-        run=run,
-        item=session,
+        subjects=Subjects(run=run, item=session),
         kind="session",
         key=key,
         content_type="text/csv",
@@ -75,7 +83,7 @@ def app_definition_document(response: dict[str, Any]) -> bytes:
 
 def archive_app(
     client: Any, s3: Any, *, run: RunContext, instance_id: str, app: PlannedApp, settings: Settings
-) -> ArchivedOutcome:
+) -> ArchivedOutcome | UnchangedOutcome:
     """Keep an app's definition at its version's key; a version already kept counts as archived."""
     # Which version is current is only known by asking: an earlier outcome's definition must be this app's.
     definitions = layout.app_definition_prefix(instance_id=instance_id, app_id=app.app_id)
@@ -87,8 +95,7 @@ def archive_app(
     return keep_document(
         s3,
         settings,
-        run=run,
-        item=app,
+        subjects=Subjects(run=run, item=app),
         kind="app",
         key=key,
         body=app_definition_document(response),

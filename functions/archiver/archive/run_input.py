@@ -154,6 +154,12 @@ def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tup
                     f"quicksight.bundles[{index}].resourceArns[{arn_index}]: expected a resource of "
                     f"account {account}, got one of account {arn.split(':')[4]}"
                 )
+        for asset_index, asset in listed_items(bundle, "assets"):
+            if isinstance(asset, dict) and asset.get("arn") not in arns:
+                problems.append(
+                    f"quicksight.bundles[{index}].assets[{asset_index}].arn: expected one of the bundle's "
+                    f"resourceArns, got {asset.get('arn')!r}"
+                )
         name = _bundle_name(bundle, arns)
         if name is None:
             continue
@@ -304,6 +310,8 @@ def plan_run(document: Any, run: RunContext, *, default_account: str, plans: Pla
         document = _referenced_document(document["planUri"], plans)
         problems = schema_problems(document)
     sections = document if isinstance(document, dict) else {}
+    if isinstance(only_changed := sections.get("onlyChanged", True), bool):
+        run = run.model_copy(update={"only_changed": only_changed})
     quicksight = QuickSightPlan(aws_account_id=default_account, bundles=[])
     qapps = QAppsPlan(instance_id=None, sessions=[], apps=[])
     if "quicksight" in sections:

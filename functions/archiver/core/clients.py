@@ -61,7 +61,13 @@ def qapps() -> Any:
     return identity_center_session(chain).client("qapps", config=_SERVICE_CONFIG)
 
 
+@cache
+def stepfunctions() -> Any:
+    """The client a change trigger starts runs with."""
+    return boto3.client("stepfunctions", config=_CONFIG)
+
+
 def reset() -> None:
     """Forget every client (tests and the local runner switch endpoints between runs)."""
-    for factory in (s3, quicksight, qapps):
+    for factory in (s3, quicksight, qapps, stepfunctions):
         factory.cache_clear()

@@ -90,3 +90,35 @@ def restore_report_key(restore_id: str) -> str:
 def restore_outcome_key(restore_id: str, item_id: str) -> str:
     """``restores/{restore id}/items/{item id}.json``: one item's outcome, gathered into the report."""
     return f"{RESTORES_PREFIX}{restore_id}/items/{item_id}.json"
+
+
+CATALOGUE_PREFIX = "catalogue/"
+CATALOGUE_ENTRIES_PREFIX = f"{CATALOGUE_PREFIX}entries/"
+CATALOGUE_INDEX_PREFIX = f"{CATALOGUE_PREFIX}index/"
+# Key-safe subject ids: what S3 keys and a person's shell both take as they are; anything else is %XX.
+_SUBJECT_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+CATALOGUE_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def subject_part(text: str) -> str:
+    """One part of a catalogue subject, key-safe (``%XX`` for each unsafe byte), never empty."""
+    safe = _SUBJECT_UNSAFE.sub(lambda match: "".join(f"%{byte:02X}" for byte in match[0].encode()), text)
+    return safe or "%00"
+
+
+def catalogue_entries_prefix(subject: str) -> str:
+    """``catalogue/entries/{subject}/``: every archived version of one subject, in date order."""
+    return f"{CATALOGUE_ENTRIES_PREFIX}{subject}/"
+
+
+def catalogue_entry_key(subject: str, *, stamp: str, run_id: str) -> str:
+    """``catalogue/entries/{subject}/{archivedAt:%Y%m%dT%H%M%SZ}-{run id}.json``: one archived version."""
+    return f"{catalogue_entries_prefix(subject)}{stamp}-{subject_part(run_id)}.json"
+
+
+def catalogue_index_key(*, stamp: str, run_id: str) -> str:
+    """``catalogue/index/{YYYY}/{writtenAt:%Y%m%dT%H%M%SZ}-{run id}.json.gz``: the catalogue after a run.
+
+    Sharded by year so that the latest index is found by listing one year's keys, not every run's.
+    """
+    return f"{CATALOGUE_INDEX_PREFIX}{stamp[:4]}/{stamp}-{subject_part(run_id)}.json.gz"

@@ -89,6 +89,20 @@ def _from_manifest(s3: Any, bucket: str, manifests: Manifests, name: str, item_i
                 item_id=item_id,
                 export_format=artifact.get("source", {}).get("exportFormat"),
             )
+    # An item onlyChanged did not archive again is held by an earlier run's copy: that copy is restored.
+    for unchanged in manifest.get("unchanged", []):
+        if unchanged["itemId"] == item_id:
+            held = unchanged["held"]
+            head = _head(s3, bucket, held["key"], held.get("versionId"))
+            return ArchivedObject(
+                key=held["key"],
+                size=int(head["ContentLength"]),
+                version_id=held.get("versionId"),
+                sha256=held["sha256"],
+                run_id=held["runId"],
+                item_id=item_id,
+                export_format=_export_format_of(held["key"]),
+            )
     for failure in manifest["failures"]:
         if failure["itemId"] == item_id:
             raise SourceNotFound(
@@ -112,12 +126,18 @@ def _from_key(s3: Any, bucket: str, key: str) -> ArchivedObject:
     head = _head(s3, bucket, key, None)
     version_id = head.get("VersionId")
     sha256 = recorded_sha256(s3, bucket, key, version_id=version_id)
-    export_format = (
-        "CLOUDFORMATION_JSON" if key.startswith(layout.QUICKSIGHT_PREFIX) and key.endswith(".json") else None
-    )
     return ArchivedObject(
-        key=key, size=int(head["ContentLength"]), version_id=version_id, sha256=sha256, export_format=export_format
+        key=key,
+        size=int(head["ContentLength"]),
+        version_id=version_id,
+        sha256=sha256,
+        export_format=_export_format_of(key),
     )
+
+
+def _export_format_of(key: str) -> str | None:
+    """A bundle's export format, as its key's extension says (``layout.bundle_key``): only CloudFormation's is told."""
+    return "CLOUDFORMATION_JSON" if key.startswith(layout.QUICKSIGHT_PREFIX) and key.endswith(".json") else None
 
 
 def resolve(

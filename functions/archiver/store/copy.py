@@ -45,7 +45,7 @@ from archiver.core.observability import logger
 from archiver.core.service_errors import naming_errors
 from archiver.store.download import LinkRefused, PartReader, content_length, open_download
 from archiver.store.multipart import MAX_PARTS, MIN_PART_SIZE, upload_multipart
-from archiver.store.write_once import S3Client, StoredObject, Target, put_once
+from archiver.store.write_once import S3Client, SameBytesAsArchived, StoredObject, Target, put_once
 
 
 def archive_download(
@@ -62,6 +62,7 @@ def archive_download(
     connect_timeout: float,
     read_timeout: float,
     http: urllib3.PoolManager | None = None,
+    unless_sha256: str | None = None,
 ) -> StoredObject:
     """Stream a download into the archive, write-once, asking for fresh links when one expires.
 
@@ -88,6 +89,9 @@ def archive_download(
         Seconds to wait for the download host to accept the connection, and for each read.
     http
         A urllib3 pool to reuse; by default one is made for this copy.
+    unless_sha256
+        The SHA-256 of the copy already archived (``onlyChanged``): a download of the same bytes is
+        not stored (``SameBytesAsArchived``).
 
     Returns
     -------
@@ -107,6 +111,8 @@ def archive_download(
         A different object already exists at the key; it is left untouched.
     ChecksumMismatchError
         S3 rejected a part or object because its bytes did not match their checksum.
+    SameBytesAsArchived
+        The download's bytes are those of ``unless_sha256``: nothing was stored.
     """
     if part_size < MIN_PART_SIZE or max_parts_in_flight < 1 or max_link_refreshes < 0:
         raise ValueError("part_size must be >= 5 MiB, max_parts_in_flight >= 1, max_link_refreshes >= 0")
@@ -120,7 +126,7 @@ def archive_download(
         policy.check(link)
         try:
             with naming_errors("S3", resource=str(target)):
-                stored = _copy_link(link, pool, timeout, target, part_size, max_parts_in_flight)
+                stored = _copy_link(link, pool, timeout, target, part_size, max_parts_in_flight, unless_sha256)
         except LinkRefused:
             logger.info(
                 "Download link refused with HTTP 403 (expired): asking for a fresh one", extra={"link": redact(link)}
@@ -171,6 +177,7 @@ def _copy_link(
     target: Target,
     part_size: int,
     max_parts_in_flight: int,
+    unless_sha256: str | None,
 ) -> StoredObject:
     response = open_download(link, pool, timeout)
     try:
@@ -183,9 +190,11 @@ def _copy_link(
         reader = PartReader(response, link, part_size=part_size, expected_size=expected_size)
         reader.read_first_part()
         if reader.finished:
+            if reader.whole.hexdigest() == unless_sha256:
+                raise SameBytesAsArchived(size=reader.size, sha256=reader.whole.hexdigest())
             stored = put_once(target, reader.take_first_part(), reader.whole.digest())
         else:
-            stored = upload_multipart(target, reader, max_parts_in_flight)
+            stored = upload_multipart(target, reader, max_parts_in_flight, unless_sha256=unless_sha256)
     except BaseException:
         # Unread body bytes would poison a pooled connection: drop the connection instead.
         response.close()

@@ -23,6 +23,7 @@ from archiver.core.observability import logger
 from archiver.store.download import PartReader
 from archiver.store.write_once import (
     MULTIPART_CHECKSUM,
+    SameBytesAsArchived,
     StoredObject,
     Target,
     accept_existing,
@@ -52,8 +53,14 @@ class _UploadedPart:
         return {"PartNumber": self.number, "ETag": self.etag, "ChecksumCRC32": _crc32_b64(self.crc32)}
 
 
-def upload_multipart(target: Target, reader: PartReader, max_parts_in_flight: int) -> StoredObject:
-    """Upload the body as a multipart upload, aborted on any failure so nothing partial remains."""
+def upload_multipart(
+    target: Target, reader: PartReader, max_parts_in_flight: int, *, unless_sha256: str | None = None
+) -> StoredObject:
+    """Upload the body as a multipart upload, aborted on any failure so nothing partial remains.
+
+    Bytes whose SHA-256 is ``unless_sha256`` are not kept: the upload is aborted instead of completed
+    and ``SameBytesAsArchived`` raised (the digest is only known once every part has been read).
+    """
     _abort_left_behind(target)
     upload_id = target.s3.create_multipart_upload(
         Bucket=target.bucket,
@@ -68,6 +75,8 @@ def upload_multipart(target: Target, reader: PartReader, max_parts_in_flight: in
         size = reader.size
         sha256 = reader.whole.hexdigest()
         checksum = _crc32_b64(_combined_crc32(parts))
+        if sha256 == unless_sha256:
+            raise SameBytesAsArchived(size=size, sha256=sha256)
         try:
             with bad_digest_as_mismatch(target):
                 response = target.s3.complete_multipart_upload(

@@ -36,6 +36,19 @@ MULTIPART_CHECKSUM = "CRC32"
 _READ_BACK_CHUNK = 1024 * 1024
 
 
+class SameBytesAsArchived(Exception):  # not an error: the outcome of a copy that kept nothing
+    """A copy streamed bytes identical to the copy already archived (``unless_sha256``), so it stored nothing.
+
+    Raised before the write (a single PUT) or instead of completing the multipart upload, which is then
+    aborted: no object, partial or whole, is left by it.
+    """
+
+    def __init__(self, *, size: int, sha256: str) -> None:
+        super().__init__(f"{size} bytes, SHA-256 {sha256}: the same as the archived copy")
+        self.size = size
+        self.sha256 = sha256
+
+
 @dataclass(frozen=True)
 class StoredObject:
     """An object in the archive, as written (or found already written) by the store."""

@@ -15,15 +15,19 @@ only when a test advances the clock, so tests never sleep and never flake on tim
 Implemented operations: ``StartAssetBundleExportJob``, ``DescribeAssetBundleExportJob``,
 ``ExportQAppSessionData`` and ``GetQApp``; for restores, ``StartAssetBundleImportJob``,
 ``DescribeAssetBundleImportJob`` (the bundle read inline or from S3, i.e. moto in process) and
-``CreatePresignedUrl`` with the S3 POST upload it signs. Any other request answers 404
-``UnknownOperationException`` so that a missing feature is loud rather than silently wrong.
+``CreatePresignedUrl`` with the S3 POST upload it signs; for discovery, QuickSight's ``ListDashboards``,
+``ListAnalyses``, ``ListDataSets``, ``ListDataSources``, ``ListThemes``, ``ListFolders``, ``ListFolderMembers``
+(paged by ``NextToken``, ``MaxResults`` 1 to 100), ``ListTagsForResource``, ``DescribeDashboard``,
+``DescribeAnalysis`` and ``DescribeDataSet``, and Q Apps' ``ListQApps`` and ``ListLibraryItems``. Any other
+request answers 404 ``UnknownOperationException`` so that a missing feature is loud rather than silently wrong.
 SigV4 signatures of API calls are not verified (any credentials work); the links carry an HMAC
 signature that *is* verified, like a real presigned S3 URL.
 
 Modules: :mod:`.clock` (virtual time), :mod:`.blobs` (lazy byte sources and the zip bundle),
-:mod:`.links` (the download and upload host), :mod:`.quicksight` and :mod:`.qapps` (the
-services' state and operations), :mod:`.faults` (fault injection), :mod:`.wire` (requests,
-responses, errors, model-driven routing), :mod:`.server` (the HTTP host) and :mod:`.service`
+:mod:`.links` (the download and upload host), :mod:`.quicksight` (asset-bundle jobs),
+:mod:`.quicksight_assets` (the assets, their List and Describe calls, edits and deletions), :mod:`.qapps` (Q Apps'
+state and operations), :mod:`.paging` (List calls' pages and tokens), :mod:`.faults` (fault injection),
+:mod:`.wire` (requests, responses, errors, model-driven routing), :mod:`.server` (the HTTP host) and :mod:`.service`
 (:class:`ServiceEmulator`, which joins them).
 """
 

@@ -9,7 +9,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,10 @@ from tests.local.emulator.blobs import Blob, BytesSource
 from tests.local.emulator.clock import VirtualClock, iso8601
 from tests.local.emulator.faults import Faults
 from tests.local.emulator.links import LinkHost, sha256_b64
+from tests.local.emulator.paging import SortKey, page, page_size
 from tests.local.emulator.wire import ApiError, Request, Response, injected_s3_error, s3_error
 
-OPERATIONS = ("ExportQAppSessionData", "GetQApp", "CreatePresignedUrl")
+OPERATIONS = ("ExportQAppSessionData", "GetQApp", "CreatePresignedUrl", "ListQApps", "ListLibraryItems")
 
 # Patterns from the botocore service model.
 UUID_RE = re.compile(r"^[\da-f]{8}-[\da-f]{4}-[45][\da-f]{3}-[89ABab][\da-f]{3}-[\da-f]{12}$")
@@ -43,6 +44,15 @@ def _check_uuid(params: dict[str, Any], name: str) -> None:
 
 
 @dataclass(frozen=True)
+class _Listing:
+    """How an app is listed: among the archive user's own apps (ListQApps), in the library (ListLibraryItems)."""
+
+    visible: bool
+    in_library: bool
+    since: float
+
+
+@dataclass(frozen=True)
 class Session:
     instance_id: str
     app_id: str
@@ -62,6 +72,7 @@ class QApps:
         self._faults = faults
         self._lock = threading.Lock()
         self._apps: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+        self._listing: dict[tuple[str, str], _Listing] = {}
         self._sessions: dict[tuple[str, str], Session] = {}
         self._exports = itertools.count(1)
         self._upload_forms: dict[str, dict[str, Any]] = {}
@@ -92,6 +103,8 @@ class QApps:
         description: str | None,
         status: str,
         required_capabilities: Sequence[str],
+        visible: bool = True,
+        in_library: bool = False,
     ) -> None:
         if not UUID_RE.match(app_id):
             raise ValueError(f"app_id must be a UUID: {app_id!r}")
@@ -117,6 +130,7 @@ class QApps:
             app["description"] = description
         with self._lock:
             self._apps.setdefault((instance_id, app_id), {})[app_version] = app
+            self._listing[(instance_id, app_id)] = _Listing(visible=visible, in_library=in_library, since=now)
 
     def add_session(self, session: Session) -> None:
         if not UUID_RE.match(session.session_id):
@@ -140,7 +154,81 @@ class QApps:
             return self._export_session(params), 200
         if operation == "GetQApp":
             return self._get_app(params), 200
+        if operation == "ListQApps":
+            return self._list_apps(params), 200
+        if operation == "ListLibraryItems":
+            return self._list_library(params), 200
         return self._create_presigned_url(params), 200
+
+    def _listed(self, instance_id: str, wanted: Callable[[_Listing], bool]) -> list[tuple[_Listing, dict[str, Any]]]:
+        """The latest version of each app of the instance that ``wanted`` keeps, with how it is listed."""
+        with self._lock:
+            return [
+                (listing, versions[max(versions)])
+                for (instance, _), versions in self._apps.items()
+                if instance == instance_id
+                and wanted(listing := self._listing[(instance, versions[max(versions)]["appId"])])
+            ]
+
+    def _page(
+        self, operation: str, params: dict[str, Any], items: list[tuple[SortKey, dict[str, Any]]]
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        size = page_size(params.get("limit"), refuse=_invalid, wire_name="limit")
+        found, token = page(
+            operation,
+            items,
+            size=size,
+            token=params.get("nextToken"),
+            refuse_token=lambda: _invalid("Invalid nextToken."),
+        )
+        return found, ({"nextToken": token} if token else {})
+
+    def _list_apps(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListQApps: the archive user's own apps (those registered ``visible``), latest version of each."""
+        items = [
+            (
+                (listing.since, app["appId"]),
+                {
+                    "appId": app["appId"],
+                    "appArn": app["appArn"],
+                    "title": app["title"],
+                    **({"description": app["description"]} if "description" in app else {}),
+                    "createdAt": app["createdAt"],
+                    "canEdit": True,
+                    "status": "ACTIVE",
+                    "isVerified": False,
+                },
+            )
+            for listing, app in self._listed(params["instanceId"], lambda listing: listing.visible)
+        ]
+        found, more = self._page("ListQApps", params, items)
+        return {"apps": found, **more}
+
+    def _list_library(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListLibraryItems: the apps published to the instance's library, each at its latest version."""
+        items = [
+            (
+                (listing.since, app["appId"]),
+                {
+                    "libraryItemId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app['appArn']}/library")),
+                    "appId": app["appId"],
+                    "appVersion": app["appVersion"],
+                    "categories": [],
+                    "status": "PUBLISHED",
+                    "createdAt": app["createdAt"],
+                    "createdBy": app["createdBy"],
+                    "updatedAt": app["updatedAt"],
+                    "updatedBy": app["updatedBy"],
+                    "ratingCount": 0,
+                    "isRatedByUser": False,
+                    "userCount": 1,
+                    "isVerified": False,
+                },
+            )
+            for listing, app in self._listed(params["instanceId"], lambda listing: listing.in_library)
+        ]
+        found, more = self._page("ListLibraryItems", params, items)
+        return {"libraryItems": found, **more}
 
     def _export_session(self, params: dict[str, Any]) -> dict[str, Any]:
         instance_id, session_id = params["instanceId"], params["sessionId"]

@@ -11,7 +11,6 @@ import json
 import re
 import threading
 import zipfile
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +19,16 @@ from tests.local.emulator.blobs import MAX_PADDING_BYTES, Blob, PaddingSource, Z
 from tests.local.emulator.clock import VirtualClock
 from tests.local.emulator.faults import Faults
 from tests.local.emulator.links import LinkHost
+from tests.local.emulator.quicksight_assets import ASSET_OPERATIONS, Assets, Resource, arn_parts, resolve
 from tests.local.emulator.wire import ApiError, modeled_status
 
-OPERATIONS = (
+_JOB_OPERATIONS = (
     "StartAssetBundleExportJob",
     "DescribeAssetBundleExportJob",
     "StartAssetBundleImportJob",
     "DescribeAssetBundleImportJob",
 )
+OPERATIONS = (*_JOB_OPERATIONS, *ASSET_OPERATIONS)
 
 QUEUED = "QUEUED_FOR_IMMEDIATE_EXECUTION"
 IN_PROGRESS = "IN_PROGRESS"
@@ -40,7 +41,6 @@ _JOB_RETENTION_SECONDS = 14 * 24 * 3600  # QuickSight keeps job descriptions 14 
 # Patterns and limits from the botocore service model.
 _ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}$")
 _JOB_ID_RE = re.compile(r"^[\w\-]+$")
-_ARN_RE = re.compile(r"^arn:[\w-]+:quicksight:[\w-]*:\d{12}:(?P<type>[\w-]+)/(?P<id>.+)$")
 _EXPORT_FORMATS = ("QUICKSIGHT_JSON", "CLOUDFORMATION_JSON")
 _BUNDLE_MEMBER_RE = re.compile(r"^(?P<type>[A-Za-z]+)/(?P<id>[^/]+)\.json$")
 
@@ -58,22 +58,6 @@ def _invalid(message: str) -> ApiError:
 def _queued_or_running(elapsed: float, duration: float) -> str:
     # A short queued phase (1 s, or half of a very short job) lets tests observe every state.
     return QUEUED if elapsed < min(1.0, duration / 2) else IN_PROGRESS
-
-
-def arn_parts(arn: str) -> tuple[str, str]:
-    """Return the resource type and id of a QuickSight resource ARN."""
-    match = _ARN_RE.match(arn)
-    if match is None:
-        raise ValueError(f"not a QuickSight resource ARN: {arn!r}")
-    return match["type"], match["id"]
-
-
-@dataclass(frozen=True)
-class Resource:
-    arn: str
-    fails_strict_validation: bool
-    name: str
-    dependencies: tuple[str, ...]
 
 
 @dataclass
@@ -100,17 +84,26 @@ class ExportJob:
         return self.outcome if elapsed >= self.duration else _queued_or_running(elapsed, self.duration)
 
     def build_bundle(self) -> Blob:
-        """Build ``assetbundle-{jobId}.qs``: one JSON file per exported resource, plus padding."""
+        """Build ``assetbundle-{jobId}.qs``: one JSON file per exported resource, plus padding.
+
+        Its bytes follow what it holds (the resources as they were when the job started, and the options),
+        never the job: an export of assets nobody changed is byte for byte the one before.
+        """
         members = []
         for resource in self.exported:
             resource_type, resource_id = arn_parts(resource.arn)
             data = json.dumps(self._resource_document(resource), indent=2, sort_keys=True).encode()
             members.append(ZipMember.deflated(f"{resource_type}/{resource_id}.json", data))
         if self.padding_bytes:
-            padding = PaddingSource(seed=f"{self.job_id}:{self.serial}", length=self.padding_bytes)
+            padding = PaddingSource(seed=self._content_digest(), length=self.padding_bytes)
             members.append(ZipMember.stored_padding("emulator-padding.bin", padding))
         etag = hashlib.md5(f"{self.arn}:{self.serial}".encode(), usedforsecurity=False).hexdigest()
-        return zip_blob(members, modified=self.created_at, etag=etag)
+        modified = max((resource.last_updated_at for resource in self.exported), default=self.created_at)
+        return zip_blob(members, modified=modified, etag=etag)
+
+    def _content_digest(self) -> str:
+        held = [self._resource_document(resource) for resource in self.exported]
+        return hashlib.sha256(json.dumps(held, sort_keys=True).encode()).hexdigest()
 
     def _resource_document(self, resource: Resource) -> dict[str, Any]:
         resource_type, resource_id = arn_parts(resource.arn)
@@ -121,6 +114,8 @@ class ExportJob:
             "name": resource.name,
             "exportFormat": self.params["ExportFormat"],
             "dependencies": list(resource.dependencies),
+            "lastUpdatedTime": resource.last_updated_at,
+            "version": resource.version,
         }
         if self.params.get("IncludePermissions"):
             principal = f"arn:aws:quicksight:{self.arn.split(':')[3]}:{self.account_id}:user/default/emulator-admin"
@@ -196,7 +191,7 @@ class QuickSight:
         self._faults = faults
         self._lock = threading.RLock()
         self._padding_bytes = 0
-        self._resources: dict[str, Resource] = {}
+        self.assets = Assets(clock=clock)
         self._durations: list[tuple[str, float]] = []
         self._jobs: dict[tuple[str, str], ExportJob] = {}
         self._import_jobs: dict[tuple[str, str], ImportJob] = {}
@@ -215,8 +210,7 @@ class QuickSight:
         self._padding_bytes = value
 
     def add_resource(self, resource: Resource) -> None:
-        with self._lock:
-            self._resources[resource.arn] = resource
+        self.assets.add(resource)
 
     def set_export_duration(self, match: str, seconds: float) -> None:
         if seconds < 0:
@@ -261,6 +255,8 @@ class QuickSight:
 
     def call(self, operation: str, params: dict[str, Any], request_id: str) -> tuple[dict[str, Any], int]:
         """Answer one call of ``operation``: its output and HTTP status."""
+        if operation in ASSET_OPERATIONS:
+            return self.assets.call(operation, params, request_id), 200
         if operation == "StartAssetBundleExportJob":
             return self._start_export(params, request_id), 202
         if operation == "DescribeAssetBundleExportJob":
@@ -290,7 +286,7 @@ class QuickSight:
     def _new_export_job(self, params: dict[str, Any], now: float) -> ExportJob:
         account_id, job_id = params["AwsAccountId"], params["AssetBundleExportJobId"]
         strict = bool(params.get("ValidationStrategy", {}).get("StrictModeForAllResources", False))
-        exported, missing = self._resolve(params["ResourceArns"], bool(params.get("IncludeAllDependencies")))
+        exported, missing = resolve(self.assets, params["ResourceArns"], bool(params.get("IncludeAllDependencies")))
         errors = [
             {"Arn": arn, "Type": "ResourceNotFoundException", "Message": f"Resource {arn} was not found."}
             for arn in missing
@@ -319,25 +315,6 @@ class QuickSight:
             warnings=warnings,
             padding_bytes=self._padding_bytes,
         )
-
-    def _resolve(self, arns: Sequence[str], with_dependencies: bool) -> tuple[list[Resource], list[str]]:
-        """Return the registered resources a job exports (in a stable order) and the unknown ARNs."""
-        exported: list[Resource] = []
-        missing: list[str] = []
-        pending, seen = deque(arns), set()
-        while pending:
-            arn = pending.popleft()
-            if arn in seen:
-                continue
-            seen.add(arn)
-            resource = self._resources.get(arn)
-            if resource is None:
-                missing.append(arn)
-                continue
-            exported.append(resource)
-            if with_dependencies:
-                pending.extend(resource.dependencies)
-        return exported, missing
 
     def _duration_for(self, job_id: str, arns: Sequence[str]) -> float:
         for match, seconds in reversed(self._durations):

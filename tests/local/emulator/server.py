@@ -126,6 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
         return Request(
             method=self.command,
             path=unquote(parts.path),
+            raw_path=parts.path,
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -10,10 +11,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tests.local.emulator import qapps, quicksight
 from tests.local.emulator.clock import VirtualClock
+from tests.local.emulator.events import change_event
 from tests.local.emulator.faults import Faults
 from tests.local.emulator.links import LinkHost
 from tests.local.emulator.qapps import QApps, Session
-from tests.local.emulator.quicksight import QuickSight, Resource, arn_parts
+from tests.local.emulator.quicksight import QuickSight
+from tests.local.emulator.quicksight_assets import FILE_UPLOAD_REFUSAL, Resource, tag_pairs
 from tests.local.emulator.server import Server
 from tests.local.emulator.wire import (
     ApiError,
@@ -107,6 +110,7 @@ class ServiceEmulator:
         self.max_concurrent_jobs = max_concurrent_jobs
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -178,22 +182,92 @@ class ServiceEmulator:
         fails_strict_validation: bool = False,
         name: str | None = None,
         dependencies: Sequence[str] = (),
+        tags: Mapping[str, str] | None = None,
+        data_source_type: str = "ATHENA",
+        members: Sequence[str] = (),
+        file_upload: bool = False,
+        describe_error: tuple[str, str] | None = None,
     ) -> None:
-        """Register a QuickSight asset that export jobs may include.
+        """Register a QuickSight asset: listed by its List call, described, and exported by jobs that name it.
 
         Parameters
         ----------
         arn
-            The asset's ARN, e.g. ``arn:aws:quicksight:us-east-1:123456789012:dashboard/sales``.
+            The asset's ARN, e.g. ``arn:aws:quicksight:us-east-1:123456789012:dashboard/sales``; its type
+            (``dashboard``, ``analysis``, ``dataset``, ``datasource``, ``theme``, ``folder``) says which List
+            call lists it. Created and last updated now (virtual time).
         fails_strict_validation
             If true, strict-mode exports of it fail and relaxed ones succeed with a warning.
         name
-            Display name written into the bundle; defaults to the resource id.
+            Its display name (List calls, Describe calls, the bundle); defaults to the resource id.
         dependencies
-            ARNs exported with it when a job sets ``IncludeAllDependencies``.
+            ARNs exported with it when a job sets ``IncludeAllDependencies``, and what its Describe call
+            reports: a dashboard's or analysis's data sets and theme, a data set's data sources and the data
+            sets it is built on.
+        tags
+            What ListTagsForResource answers for it.
+        data_source_type
+            A data source's ``Type`` (the model's enum: ``ATHENA``, ``SALESFORCE``, ...).
+        members
+            A folder's members (ARNs), as ListFolderMembers lists them.
+        file_upload
+            A data set made from an uploaded file: DescribeDataSet refuses it, as the API does.
+        describe_error
+            ``(code, message)`` its Describe call answers instead (e.g. ``("AccessDeniedException", ...)``).
         """
-        resource = Resource(arn, fails_strict_validation, name or arn_parts(arn)[1], tuple(dependencies))
+        refusal = FILE_UPLOAD_REFUSAL if file_upload else describe_error
+        resource = Resource(
+            arn=arn,
+            fails_strict_validation=fails_strict_validation,
+            name=name or "",
+            dependencies=tuple(dependencies),
+            tags=tag_pairs(tags),
+            data_source_type=data_source_type,
+            members=tuple(members),
+            describe_error=refusal,
+        )
         self._quicksight.add_resource(resource)
+        self._emit(arn, "created")
+
+    def edit_quicksight_asset(
+        self, arn: str, *, name: str | None = None, dependencies: Sequence[str] | None = None
+    ) -> None:
+        """Edit (and publish) an asset now: its ``LastUpdatedTime`` moves, a dashboard's ``PublishedVersionNumber``
+        and a theme's ``LatestVersionNumber`` go up by one, and exports started from now on hold the new state."""
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = name
+        if dependencies is not None:
+            changes["dependencies"] = tuple(dependencies)
+        self._quicksight.assets.edit(arn, **changes)
+        self._emit(arn, "updated")
+
+    def delete_quicksight_asset(self, arn: str) -> None:
+        """Delete an asset: it is no longer listed nor exported (an analysis stays listed, ``Status`` ``DELETED``)."""
+        self._quicksight.assets.delete(arn)
+        self._emit(arn, "deleted")
+
+    def _emit(self, arn: str, change: str) -> None:
+        event = change_event(arn, change, at=self.clock.now(), region=self.region)
+        if event is not None:
+            with self._lock:
+                self._events.append(event)
+
+    def quicksight_events(self) -> list[dict[str, Any]]:
+        """The EventBridge events QuickSight emitted for asset changes (``emulator.events``), oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._events)
+
+    def quicksight_asset(self, arn: str) -> dict[str, Any]:
+        """What the emulator holds of an asset: ``name``, ``last_updated_at``, ``version``, ``dependencies``, ..."""
+        resource = self._quicksight.assets.get(arn)
+        if resource is None:
+            raise KeyError(arn)
+        return dataclasses.asdict(resource)
+
+    def quicksight_assets(self, resource_type: str | None = None) -> list[str]:
+        """The ARNs of every asset registered (of one type), deleted analyses included."""
+        return sorted(resource.arn for resource in self._quicksight.assets.listed(resource_type))
 
     def set_export_duration(self, match: str, seconds: float) -> None:
         """Make export jobs started from now on that match take ``seconds`` of virtual time.
@@ -219,6 +293,8 @@ class ServiceEmulator:
         description: str | None = None,
         status: str = "PUBLISHED",
         required_capabilities: Sequence[str] = (),
+        visible: bool = True,
+        in_library: bool = False,
     ) -> None:
         """Register a Q App version that ``GetQApp`` returns.
 
@@ -231,6 +307,10 @@ class ServiceEmulator:
             a text-input card feeding a Q query card by default.
         description, status, required_capabilities
             Optional metadata returned as is.
+        visible
+            Whether ListQApps lists it: one of the archive user's own apps.
+        in_library
+            Whether ListLibraryItems lists it: published to the instance's library.
         """
         self._qapps.add_app(
             instance_id=instance_id,
@@ -241,6 +321,8 @@ class ServiceEmulator:
             description=description,
             status=status,
             required_capabilities=required_capabilities,
+            visible=visible,
+            in_library=in_library,
         )
 
     def add_session(self, *, instance_id: str, app_id: str, session_id: str, csv: bytes) -> None:

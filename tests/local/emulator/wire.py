@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from botocore.loaders import Loader
@@ -26,6 +27,8 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    # As sent, still percent-encoded: a URI label may hold an encoded "/" (an ARN in ListTagsForResource).
+    raw_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ class Operation:
         params: dict[str, Any] = {}
         for member in self.members:
             if member.location == "uri":
-                value: Any = path_match[member.wire_name]
+                value: Any = unquote(path_match[member.wire_name])
             elif member.location == "header":
                 value = request.headers.get(member.wire_name.lower())
             elif member.location == "querystring":
@@ -253,8 +256,10 @@ class Router:
         }
 
     def route(self, request: Request) -> tuple[Operation, dict[str, Any]] | None:
+        # Matched as sent, labels decoded after: botocore encodes a label's "/" (unless it is greedy).
+        path = request.raw_path or request.path
         for operation in self.operations.values():
-            match = operation.path.match(request.path)
+            match = operation.path.match(path)
             if match is not None and operation.method == request.method:
                 return operation, operation.read(request, match)
         return None

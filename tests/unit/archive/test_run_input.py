@@ -69,8 +69,28 @@ def test_defaults_are_applied_to_a_minimal_bundle() -> None:
         "id": "nightly-42",
         "executionId": RUN.execution_id,
         "startedAt": RUN.started_at,
+        "onlyChanged": True,
         "date": "2026-11-22",
     }
+
+
+def test_only_changed_is_carried_by_the_run_and_assets_must_be_the_bundles_own() -> None:
+    # Given onlyChanged false and a bundle fingerprinting one of its resources
+    asset = {"arn": dashboard("d-1"), "type": "dashboard", "lastUpdatedTime": "2026-11-20T10:00:00Z", "version": 3}
+    document = {
+        "quicksight": {"bundles": [{"resourceArns": [dashboard("d-1")], "assets": [asset]}]},
+        "onlyChanged": False,
+    }
+    plan = plan_run(document, RUN, default_account=ACCOUNT)
+    # Then every step sees it in the run, and the bundle carries the fingerprints
+    assert plan["run"]["onlyChanged"] is False
+    assert plan["quicksight"]["bundles"][0]["assets"] == [asset]
+    # And a fingerprint of an asset the bundle does not hold is refused, named
+    stray = {**asset, "arn": dashboard("d-2")}
+    document = {"quicksight": {"bundles": [{"resourceArns": [dashboard("d-1")], "assets": [stray]}]}}
+    assert problems_of(document) == [
+        f"quicksight.bundles[0].assets[0].arn: expected one of the bundle's resourceArns, got {dashboard('d-2')!r}"
+    ]
 
 
 def test_the_derived_name_is_stable_whatever_the_arn_order() -> None:
@@ -191,7 +211,7 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
             {"quicksight": {"bundles": [{"resourceArn": [dashboard("d-1")]}]}},
             [
                 "quicksight.bundles[0].resourceArn: unknown key (did you mean resourceArns? expected one of "
-                "exportFormat, includeAllDependencies, includePermissions, includeTags, name, resourceArns, "
+                "assets, exportFormat, includeAllDependencies, includePermissions, includeTags, name, resourceArns, "
                 "strictValidation)",
                 "quicksight.bundles[0].resourceArns: required",
             ],

@@ -39,7 +39,7 @@ from archiver.core.errors import (
 from archiver.core.links import DownloadLinkPolicy
 from archiver.store.copy import archive_bytes, archive_download
 from archiver.store.multipart import crc32_combine
-from archiver.store.write_once import StoredObject
+from archiver.store.write_once import SameBytesAsArchived, StoredObject
 
 MIB = 1024 * 1024
 PART_SIZE = 5 * MIB
@@ -249,6 +249,7 @@ def copy(
     read_timeout: float = 10.0,
     policy: DownloadLinkPolicy = LOCAL_POLICY,
     http: urllib3.PoolManager | None = None,
+    unless_sha256: str | None = None,
 ) -> StoredObject:
     return archive_download(
         fetch_link=links,
@@ -263,6 +264,7 @@ def copy(
         connect_timeout=5.0,
         read_timeout=read_timeout,
         http=http,
+        unless_sha256=unless_sha256,
     )
 
 
@@ -490,6 +492,27 @@ def test_second_identical_copy_is_already_archived(download_host: DownloadHost, 
     assert (again.sha256, again.s3_checksum, again.size) == (first.sha256, first.s3_checksum, first.size)
     assert stored_bytes(s3) == body
     assert s3.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("size", [64 * 1024, 12 * MIB], ids=["small", "multipart"])
+def test_bytes_equal_to_the_last_archived_copy_are_not_stored(
+    download_host: DownloadHost, s3: SpyS3, size: int
+) -> None:
+    # Given a download whose bytes are those of the copy already archived elsewhere (onlyChanged)
+    body = payload(size)
+    download_host.script.body = body
+
+    # When it is copied unless its SHA-256 is that copy's
+    with pytest.raises(SameBytesAsArchived) as caught:
+        copy(s3, LinkIssuer(download_host.base_url), unless_sha256=hashlib.sha256(body).hexdigest())
+
+    # Then nothing is stored, not even a multipart upload in progress, and the digest is reported
+    assert (caught.value.size, caught.value.sha256) == (size, hashlib.sha256(body).hexdigest())
+    assert_archive_empty(s3)
+    # And bytes that differ from that copy's by one are stored as ever
+    download_host.script.body = body[:-1] + bytes([body[-1] ^ 1])
+    stored = copy(s3, LinkIssuer(download_host.base_url), unless_sha256=hashlib.sha256(body).hexdigest())
+    assert stored_bytes(s3) == download_host.script.body and stored.already_archived is False
 
 
 @pytest.mark.parametrize(
