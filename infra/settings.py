@@ -522,6 +522,8 @@ def _plans_prefix(values: Mapping[str, Any], name: str) -> str:
             f"{_key(name)} must be apart from the archive's own prefixes, {value!r} overlaps {', '.join(overlapping)}"
         )
     return value
+
+
 @dataclass(frozen=True)
 class ChangeTriggers:
     """Runs started by QuickSight's change events: for which asset types, at most one per asset per window."""

@@ -353,7 +353,6 @@ def main(argv: list[str] | None = None) -> int:
             log_stream=log_stream,
         ) as engine,
     ):
-        endpoint = _endpoint(emulator)
         s3 = boto3.client("s3", region_name=LOCAL_REGION)
         if not external_s3:
             s3.create_bucket(Bucket=bucket)
