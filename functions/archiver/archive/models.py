@@ -18,6 +18,11 @@ from archiver.core.wire import ErrorRecord, Execution, SparseWireModel, StepErro
 
 ExportFormat = Literal["QUICKSIGHT_JSON", "CLOUDFORMATION_JSON"]
 ItemKind = Literal["bundle", "session", "app"]
+# What a manifest's failure may be: an item, or a part of discovery (a List call that could not list).
+FailureKind = Literal["bundle", "session", "app", "discovery"]
+# The QuickSight asset types discovery lists (as their ARNs name them), and those it lists unless told.
+AssetType = Literal["dashboard", "analysis", "dataset", "datasource", "theme", "folder"]
+DEFAULT_DISCOVERED_TYPES: tuple[AssetType, ...] = ("dashboard", "analysis", "dataset", "datasource", "theme")
 
 # The run input document, field for field as the published schema has it (tests/unit/archive/test_models.py
 # holds the two to the same documents); the schema's patterns and bounds stay the schema's, checked first
@@ -34,9 +39,37 @@ class BundleRequest(WireModel):
     strict_validation: bool = True
 
 
+class AssetFilter(WireModel):
+    """Which discovered assets a ``discover`` includes or excludes: id and name globs, tags (value globs)."""
+
+    ids: Annotated[list[str], Field(max_length=100)] = []
+    names: Annotated[list[str], Field(max_length=100)] = []
+    tags: Annotated[dict[str, str], Field(max_length=50)] = {}
+
+
+class DiscoverRequest(WireModel):
+    """``quicksight.discover``: the types to list, the filters, and the options of the bundles it plans."""
+
+    types: Annotated[list[AssetType], Field(min_length=1)] = list(DEFAULT_DISCOVERED_TYPES)
+    include: AssetFilter = AssetFilter()
+    exclude: AssetFilter = AssetFilter()
+    export_format: ExportFormat = "QUICKSIGHT_JSON"
+    include_permissions: bool = False
+    include_tags: bool = False
+    strict_validation: bool = True
+
+
 class QuickSightRequest(WireModel):
     aws_account_id: str | None = None
-    bundles: Annotated[list[BundleRequest], Field(min_length=1, max_length=100)]
+    bundles: Annotated[list[BundleRequest], Field(max_length=100)] = []
+    discover: DiscoverRequest | None = None
+
+    @model_validator(mode="after")
+    def _something_to_archive(self) -> QuickSightRequest:
+        # The schema's anyOf: bundles, non-empty, or discover (or both).
+        if not (self.bundles or self.discover is not None):
+            raise ValueError("expected at least one of 'bundles' (non-empty) or 'discover'")
+        return self
 
 
 class SessionRequest(WireModel):
@@ -48,12 +81,13 @@ class QAppsRequest(WireModel):
     instance_id: str
     sessions: Annotated[list[SessionRequest], Field(max_length=1500)] = []
     apps: Annotated[list[str], Field(max_length=1500)] = []
+    discover_apps: bool = False
 
     @model_validator(mode="after")
     def _something_to_archive(self) -> QAppsRequest:
-        # The schema's anyOf: at least one of sessions or apps, non-empty.
-        if not (self.sessions or self.apps):
-            raise ValueError("expected at least one of 'sessions' or 'apps', non-empty")
+        # The schema's anyOf: at least one of sessions or apps, non-empty, or discoverApps true.
+        if not (self.sessions or self.apps or self.discover_apps):
+            raise ValueError("expected at least one of 'sessions' (non-empty), 'apps' (non-empty) or 'discoverApps': true")
         return self
 
 
@@ -118,6 +152,8 @@ class PlannedBundle(WireModel):
     include_tags: bool
     strict_validation: bool
     assets: list[AssetFingerprint] = []
+    # What the bundle's assets need that other bundles hold (ARNs): restore those first. Discovery fills it.
+    dependencies: list[str] = []
 
 
 class PlannedSession(WireModel):
@@ -137,12 +173,14 @@ PlannedItem = PlannedBundle | PlannedSession | PlannedApp
 class QuickSightPlan(WireModel):
     aws_account_id: str | None
     bundles: list[PlannedBundle]
+    discover: DiscoverRequest | None = None
 
 
 class QAppsPlan(WireModel):
     instance_id: str | None
     sessions: list[PlannedSession]
     apps: list[PlannedApp]
+    discover_apps: bool = False
 
 
 class RunPlan(WireModel):
@@ -167,12 +205,15 @@ class PlanFiles(WireModel):
 class StagedQuickSight(WireModel):
     aws_account_id: str | None
     bundles: int
+    # What DiscoverAssets is to find; None when the input lists its bundles only.
+    discover: DiscoverRequest | None = None
 
 
 class StagedQApps(WireModel):
     instance_id: str | None
     sessions: int
     apps: int
+    discover_apps: bool = False
 
 
 class StagedRun(WireModel):
@@ -188,6 +229,13 @@ class StagedRun(WireModel):
     items: PlanFiles
     # Added by ArchiveItems' Catch when a whole branch died; only read, never part of ValidateRun's result.
     run_error: StepError | None = Field(default=None, exclude=True)
+    # Added by DiscoverAssets' Catch when discovery died as a whole; only read, as run_error.
+    discovery_error: StepError | None = Field(default=None, exclude=True)
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the run discovers anything (DiscoverAssets runs, and records what it found)."""
+        return self.quicksight.discover is not None or self.qapps.discover_apps
 
 
 # Each step's event (the state's Parameters) and result (what its ResultPath keeps).
@@ -256,6 +304,8 @@ class BundleSource(SparseWireModel):
     job_arn: str
     resource_arns: list[str]
     export_format: ExportFormat | None = None
+    # A discovered bundle's: what its assets need from other bundles (restore those first).
+    dependencies: list[str] | None = None
 
 
 class SessionSource(SparseWireModel):
@@ -272,10 +322,20 @@ class AppSource(SparseWireModel):
     app_id: str | None = None
 
 
-SOURCE_OF_KIND: dict[str, type[BundleSource | SessionSource | AppSource]] = {
+class DiscoverySource(SparseWireModel):
+    """What a discovery failure could not list: a service's List call for one type, in an account or instance."""
+
+    service: Literal["quicksight", "qapps"]
+    listing: str
+    aws_account_id: str | None = None
+    instance_id: str | None = None
+
+
+SOURCE_OF_KIND: dict[str, type[BundleSource | SessionSource | AppSource | DiscoverySource]] = {
     "bundle": BundleSource,
     "session": SessionSource,
     "app": AppSource,
+    "discovery": DiscoverySource,
 }
 
 
@@ -285,7 +345,9 @@ def _source_of_its_kind(value: Any, info: ValidationInfo) -> Any:
     return SOURCE_OF_KIND[kind].model_validate(value) if kind in SOURCE_OF_KIND else value
 
 
-ItemSource = Annotated[BundleSource | SessionSource | AppSource, BeforeValidator(_source_of_its_kind)]
+ItemSource = Annotated[
+    BundleSource | SessionSource | AppSource | DiscoverySource, BeforeValidator(_source_of_its_kind)
+]
 
 
 class Artifact(WireModel):
@@ -332,7 +394,7 @@ class ManifestArtifact(Artifact):
 
 class ManifestFailure(SparseWireModel):
     item_id: str
-    kind: ItemKind
+    kind: FailureKind
     error: ErrorRecord
     source: ItemSource
     # An item whose step never recorded an outcome has no time of its own: the key is then left out.
@@ -346,9 +408,43 @@ class RunSummary(WireModel):
     items: int
     archived: int
     failed: int
+    # Discovered assets that asset bundles cannot export: recorded, not archived, not failed.
+    unsupported: int = 0
     bytes: int
     manifest_bucket: str
     manifest_key: str
+
+
+class UnsupportedAsset(WireModel):
+    """A discovered asset that no bundle can export, and why: it is left out of the bundle it would be in."""
+
+    arn: str
+    type: str
+    name: str | None = None
+    reason: str
+
+
+class DiscoveryCounts(WireModel):
+    """What a run's discovery found: assets per type (those to archive, dependencies included), and what it planned."""
+
+    found: dict[str, int]
+    bundles: int
+    apps: int
+
+
+class DiscoveryOutcome(WireModel):
+    """What DiscoverAssets recorded (``layout.discovery_key``): counts, unsupported assets, what it could not list."""
+
+    counts: DiscoveryCounts
+    unsupported: list[UnsupportedAsset] = []
+    failures: list[ManifestFailure] = []
+    at: str
+
+
+class DiscoverEvent(WireModel):
+    """DiscoverAssets' event: the staged run ValidateRun returned, whose discovery it carries out."""
+
+    plan: StagedRun
 
 
 class Manifest(WireModel):
@@ -357,4 +453,7 @@ class Manifest(WireModel):
     summary: RunSummary
     artifacts: list[ManifestArtifact]
     failures: list[ManifestFailure]
+    # Present when the run discovered: what it found, and the assets it found that bundles cannot export.
+    discovery: DiscoveryCounts | None = None
+    unsupported: list[UnsupportedAsset] = []
     written_at: str

@@ -60,10 +60,15 @@ def stage_plan(s3: Any, bucket: str, plan: RunPlan) -> StagedRun:
     return StagedRun(
         run=plan.run,
         quicksight=StagedQuickSight(
-            aws_account_id=plan.quicksight.aws_account_id, bundles=len(plan.quicksight.bundles)
+            aws_account_id=plan.quicksight.aws_account_id,
+            bundles=len(plan.quicksight.bundles),
+            discover=plan.quicksight.discover,
         ),
         qapps=StagedQApps(
-            instance_id=plan.qapps.instance_id, sessions=len(plan.qapps.sessions), apps=len(plan.qapps.apps)
+            instance_id=plan.qapps.instance_id,
+            sessions=len(plan.qapps.sessions),
+            apps=len(plan.qapps.apps),
+            discover_apps=plan.qapps.discover_apps,
         ),
         items=files,
     )
@@ -81,11 +86,13 @@ def read_plan(s3: Any, staged: StagedRun) -> RunPlan:
         quicksight=QuickSightPlan(
             aws_account_id=staged.quicksight.aws_account_id,
             bundles=[PlannedBundle.model_validate(bundle) for bundle in bundles],
+            discover=staged.quicksight.discover,
         ),
         qapps=QAppsPlan(
             instance_id=staged.qapps.instance_id,
             sessions=[PlannedSession.model_validate(session) for session in sessions],
             apps=[PlannedApp.model_validate(app) for app in apps],
+            discover_apps=staged.qapps.discover_apps,
         ),
         run_error=staged.run_error,
     )

@@ -82,15 +82,33 @@ def _describe(error: ValidationError) -> list[str]:
             return [f"{field}: expected {bound} {error.validator_value} items, got {len(error.instance)}"]
         case "minLength" | "maxLength":
             bound = "at least" if error.validator == "minLength" else "at most"
-            return [f"{field}: expected {bound} {error.validator_value} characters, got {len(error.instance)}"]
+            # A key's own bounds (propertyNames): the object is the field, the key what is wrong.
+            what = f"key {json.dumps(error.instance)}: " if "propertyNames" in error.schema_path else ""
+            return [f"{field}: {what}expected {bound} {error.validator_value} characters, got {len(error.instance)}"]
         case "uniqueItems":
             return [f"{field}: expected no duplicates"]
         case "anyOf" if not error.absolute_path:
             return ["(document): expected a 'quicksight' and/or a 'qapps' section"]
         case "anyOf":
-            return [f"{field}: expected at least one of 'sessions' or 'apps', non-empty"]
+            return [f"{field}: expected at least one of {_alternatives(error.validator_value)}"]
         case _:
             return [f"{field}: {error.message}"]
+
+
+def _alternatives(branches: list[dict[str, Any]]) -> str:
+    """What an object's ``anyOf`` asks for, read from its branches: ``'bundles' (non-empty) or 'discover'``.
+
+    Each branch requires one key, and may bound it: non-empty (``minItems``) or a value (``const``).
+    """
+    wanted = []
+    for branch in branches:
+        (key,) = branch["required"]
+        bound = branch.get("properties", {}).get(key, {})
+        if "const" in bound:
+            wanted.append(f"'{key}': {json.dumps(bound['const'])}")
+        else:
+            wanted.append(f"'{key}' (non-empty)" if bound.get("minItems") else f"'{key}'")
+    return ", ".join(wanted[:-1]) + f" or {wanted[-1]}"
 
 
 def _did_you_mean(key: str, allowed: list[str]) -> str:
