@@ -20,6 +20,9 @@ from archiver.archive.models import (
     ArchivedOutcome,
     Artifact,
     BundleSource,
+    DiscoveryCounts,
+    DiscoveryOutcome,
+    DiscoverySource,
     FailedOutcome,
     ItemOutcome,
     Manifest,
@@ -32,6 +35,7 @@ from archiver.archive.models import (
     RunPlan,
     RunSummary,
     SessionSource,
+    StagedRun,
 )
 from archiver.archive.run_input import run_items
 from archiver.core import clients, layout
@@ -80,7 +84,12 @@ class ItemPlace:
 
 def bundle_source(bundle: PlannedBundle, *, job_arn: str) -> BundleSource:
     """A failed bundle's source: its export job and the resources it exports."""
-    return BundleSource(job_id=bundle.job_id, job_arn=job_arn, resource_arns=bundle.resource_arns)
+    return BundleSource(
+        job_id=bundle.job_id,
+        job_arn=job_arn,
+        resource_arns=bundle.resource_arns,
+        dependencies=bundle.dependencies or None,
+    )
 
 
 def item_source(item: PlannedItem, *, place: ItemPlace) -> BundleSource | SessionSource | AppSource:
@@ -243,11 +252,46 @@ def _manifest_entry(
     )
 
 
-def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> RunSummary:
+def discovery_of(s3: Any, bucket: str, staged: StagedRun) -> DiscoveryOutcome | None:
+    """What the run's discovery recorded (None for a run that discovers nothing).
+
+    A DiscoverAssets that died as a whole (``staged.discovery_error``, its Catch's) is a ``discovery``
+    failure, so the run fails and says why, while what the input listed was archived all the same.
+    """
+    if not staged.discovers:
+        return None
+    document = get_document(s3, bucket, layout.discovery_key(staged.run.run_id))
+    recorded = (
+        DiscoveryOutcome.model_validate(document)
+        if document is not None
+        else DiscoveryOutcome(counts=DiscoveryCounts(found={}, bundles=0, apps=0), at=now())
+    )
+    if staged.discovery_error is None:
+        return recorded
+    died = ManifestFailure(
+        item_id="discovery",
+        kind="discovery",
+        error=ErrorRecord.model_validate(error_record(*describe_step_error(staged.discovery_error))),
+        source=DiscoverySource(
+            service="quicksight" if staged.quicksight.discover is not None else "qapps",
+            listing="DiscoverAssets",
+            aws_account_id=staged.quicksight.aws_account_id,
+            instance_id=staged.qapps.instance_id,
+        ),
+        at=now(),
+    )
+    return recorded.model_copy(update={"failures": [*recorded.failures, died]})
+
+
+def write_manifest(
+    s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace, discovery: DiscoveryOutcome | None = None
+) -> RunSummary:
     """Gather every planned item's outcome into ``manifests/{run id}.json``; return the run summary.
 
     An item with no recorded outcome (its branch died before it could say, ``plan.run_error`` says why
-    when known) counts as failed, so the manifest always accounts for every item of the input.
+    when known) counts as failed, so the manifest always accounts for every item of the input. A run that
+    discovered adds what ``discovery`` found: its counts, the assets left out as ``unsupported`` (neither
+    archived nor failed) and what it could not list (failures of kind ``discovery``).
     """
     with ThreadPoolExecutor(max_workers=OUTCOME_READERS) as pool:
         entries = list(
@@ -255,11 +299,14 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
         )
     artifacts = [entry for entry in entries if isinstance(entry, ManifestArtifact)]
     failures = [entry for entry in entries if isinstance(entry, ManifestFailure)]
+    failures += discovery.failures if discovery is not None else []
+    unsupported = discovery.unsupported if discovery is not None else []
     summary = RunSummary(
         run_id=plan.run.run_id,
         items=len(entries),
         archived=len(artifacts),
         failed=len(failures),
+        unsupported=len(unsupported),
         bytes=sum(artifact.size for artifact in artifacts),
         manifest_bucket=bucket,
         manifest_key=layout.manifest_key(plan.run.run_id),
@@ -270,6 +317,8 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
         summary=summary,
         artifacts=artifacts,
         failures=failures,
+        discovery=discovery.counts if discovery is not None else None,
+        unsupported=unsupported,
         written_at=now(),
     )
     # A failure with no time of its own leaves ``at`` out (a SparseWireModel), as the manifest always has.

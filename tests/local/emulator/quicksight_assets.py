@@ -369,6 +369,19 @@ _DESCRIBED: dict[str, Callable[[Resource], dict[str, Any]]] = {
 }
 
 
+# The data source types the developer guide says asset bundles cannot export.
+UNBUNDLABLE_DATA_SOURCE_TYPES = ("ADOBE_ANALYTICS", "GITHUB", "JIRA", "SALESFORCE", "SERVICENOW", "TWITTER")
+
+
+def unbundlable(resource: Resource) -> str | None:
+    """Why an export job cannot bundle ``resource`` (None when it can): an unsupported data source, an uploaded file."""
+    if resource.type == "datasource" and resource.data_source_type in UNBUNDLABLE_DATA_SOURCE_TYPES:
+        return f"Data source {resource.arn} of type {resource.data_source_type} is not supported in asset bundles."
+    if resource.describe_error == FILE_UPLOAD_REFUSAL:
+        return f"Data set {resource.arn} was made from an uploaded file and is not supported in asset bundles."
+    return None
+
+
 def tag_pairs(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((tags or {}).items()))
 
