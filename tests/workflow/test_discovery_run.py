@@ -9,13 +9,10 @@ import zipfile
 from collections import Counter
 from typing import Any
 
-import pytest
 
 from archiver.core import layout
 from tests.local.estate import ACCOUNT, EstateShape, arn, seed_estate
 from tests.workflow.conftest import LocalArchive
-
-pytestmark = pytest.mark.workflow
 
 INSTANCE = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 
@@ -141,7 +138,7 @@ def test_a_discovery_that_dies_is_a_failure_and_the_listed_items_are_archived(ar
 
 def test_a_discovery_run_over_2000_assets_accounts_for_every_one(archive: LocalArchive) -> None:
     # Given an estate of 2,000 assets: most of them data sets, shared by dashboards and analyses
-    shape = EstateShape(sources=60, data_sets=1837, themes=10, dashboards=60, analyses=30, unsupported=True)
+    shape = EstateShape(sources=40, data_sets=1907, themes=5, dashboards=30, analyses=15, unsupported=True)
     estate = seed_estate(archive.emulator, shape)
     assert len(estate.arns) == 2000
 

@@ -15,7 +15,7 @@ from archiver.core.clients import _SERVICE_CONFIG
 from archiver.core.errors import ServiceBusyError
 from archiver.discovery import pacing
 from archiver.discovery.estate import discover_apps, discover_quicksight
-from archiver.discovery.grouping import MAX_BUNDLE_ARNS, Found, groups
+from archiver.discovery.grouping import AVERAGE_GROUP_SIZE, MAX_BUNDLE_ARNS, Found, groups
 from archiver.discovery.listing import LISTINGS, Asset, list_assets
 from archiver.discovery.pacing import Pacer
 from tests.local.emulator import ServiceEmulator
@@ -285,8 +285,8 @@ def test_shared_assets_are_grouped_stably_so_one_addition_changes_one_group() ->
     # Then all groups but the one it falls in are the same (so are their bundles' fingerprints)
     assert len(before - after) == 1
     assert len(after - before) in (1, 2)
-    # And groups average some 16 assets, each small
-    assert 10 <= 400 / len(before) <= 30
+    # And groups average some AVERAGE_GROUP_SIZE assets
+    assert AVERAGE_GROUP_SIZE / 2 <= 400 / len(before) <= AVERAGE_GROUP_SIZE * 2
 
 
 def test_no_group_holds_more_than_a_job_allows() -> None:
