@@ -145,7 +145,7 @@ class ArchiveWorkflow(Construct):
         )
 
     def _discover(self, *, then: sfn.Parallel) -> sfn.Choice:
-        """DiscoverAssets for a run that discovers (its result is the staged run, items added); straight on otherwise."""
+        """DiscoverAssets for a run that discovers (its result: the staged run, items added); on to ``then`` if not."""
         discover = lambda_step(
             self,
             "DiscoverAssets",

@@ -56,9 +56,7 @@ class Estate:
 def seed_estate(emulator: ServiceEmulator, shape: EstateShape = EstateShape()) -> Estate:
     """Register an estate of ``shape`` in the emulator's account; return what it holds."""
     estate = Estate()
-    sources = [
-        estate.add(emulator, "datasource", f"src-{n:04d}", name=f"Warehouse {n}") for n in range(shape.sources)
-    ]
+    sources = [estate.add(emulator, "datasource", f"src-{n:04d}", name=f"Warehouse {n}") for n in range(shape.sources)]
     data_sets = [
         estate.add(emulator, "dataset", f"ds-{n:04d}", name=f"Data set {n}", dependencies=[sources[n % len(sources)]])
         for n in range(shape.data_sets)
@@ -74,5 +72,11 @@ def seed_estate(emulator: ServiceEmulator, shape: EstateShape = EstateShape()) -
         uses = [data_sets[n % len(data_sets)], data_sets[(n + 1) % len(data_sets)], themes[n % len(themes)]]
         estate.add(emulator, "dashboard", f"dash-{n:04d}", name=f"Dashboard {n}", dependencies=uses)
     for n in range(shape.analyses):
-        estate.add(emulator, "analysis", f"analysis-{n:04d}", name=f"Analysis {n}", dependencies=[data_sets[-1 - n % len(data_sets)]])
+        estate.add(
+            emulator,
+            "analysis",
+            f"analysis-{n:04d}",
+            name=f"Analysis {n}",
+            dependencies=[data_sets[-1 - n % len(data_sets)]],
+        )
     return estate

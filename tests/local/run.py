@@ -31,7 +31,13 @@ from typing import Any, TextIO
 import boto3
 
 from archiver.core import layout
-from tests.local.demo import DEMO_BUNDLE_PADDING_BYTES, demo_input, drill_request, seed_emulator
+from tests.local.demo import (
+    DEMO_BUNDLE_PADDING_BYTES,
+    DEMO_ESTATE_INPUT_PATH,
+    demo_input,
+    drill_request,
+    seed_emulator,
+)
 from tests.local.emulator import ServiceEmulator, VirtualClock
 from tests.local.engine import ExecutionResult, Invocation, LocalStepFunctions, local_environment
 from tests.local.template import LOCAL_REGION, RESTORE_WORKFLOW, SynthesizedWorkflow, find_template, load_workflow
@@ -61,6 +67,9 @@ class ProgressPrinter:
             case "validate_run":
                 counts = (response["quicksight"]["bundles"], response["qapps"]["sessions"], response["qapps"]["apps"])
                 self._say("plan: {} bundle(s), {} session(s), {} app definition(s)".format(*counts))
+            case "discover_assets":
+                bundles, apps = response["quicksight"]["bundles"], response["qapps"]["apps"]
+                self._say(f"discovered: plan now {bundles} bundle(s), {apps} app definition(s)")
             case "start_bundle_export":
                 self._say(f"bundle {event['bundle']['name']}: export job {response['jobId']} started")
             case "check_bundle_export":
@@ -106,7 +115,9 @@ def _services(document: Any, clock: VirtualClock) -> Iterator[str | None]:
         yield None
         return
     with ServiceEmulator(clock=clock) as emulator:
-        emulator.bundle_padding_bytes = DEMO_BUNDLE_PADDING_BYTES
+        # Listed bundles are padded past a multipart upload; a discovered estate's dozens stay small.
+        discovers = isinstance(document, dict) and "discover" in document.get("quicksight", {})
+        emulator.bundle_padding_bytes = 0 if discovers else DEMO_BUNDLE_PADDING_BYTES
         seed_emulator(emulator, document)
         yield emulator.endpoint_url
 
@@ -123,6 +134,8 @@ def _report(out: TextIO, result: ExecutionResult, manifest: dict[str, Any] | Non
     )
     for artifact in manifest["artifacts"]:
         print(f"  {artifact['size']:>12,}  sha256:{artifact['sha256'][:16]}…  {artifact['key']}", file=out)
+    for asset in manifest.get("unsupported", []):
+        print(f"  UNSUPPORTED {asset['arn']}: {asset['reason']}", file=out)
     for failure in manifest["failures"]:
         print(
             f"  FAILED {failure['itemId']}: {failure['error']['type']}: {failure['error']['message']}",
@@ -194,6 +207,9 @@ def _read_manifest(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="archiver-local", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, help="run input document (default: the embedded demo plan)")
+    parser.add_argument(
+        "--estate", action="store_true", help="archive the demo's estate of some 40 assets by discovery instead"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out", help="synthesized cloud assembly")
     parser.add_argument("--out", type=Path, default=ROOT / "demo-output", help="where to copy the archive")
@@ -207,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         # Read as StartExecution would: a document it refuses never starts a run.
-        document = parse_run_input(args.input.read_text()) if args.input else demo_input()
+        given = args.input or (DEMO_ESTATE_INPUT_PATH if args.estate else None)
+        document = parse_run_input(given.read_text()) if given else demo_input()
     except InvalidRunInputError as refused:
         print(f"Not started: {refused}", file=out)
         if args.json:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import io
-import json
 import uuid
 import zipfile
 from collections import Counter
 from typing import Any
-
 
 from archiver.core import layout
 from tests.local.estate import ACCOUNT, EstateShape, arn, seed_estate
@@ -22,7 +20,12 @@ def discovery(**discover: Any) -> dict[str, Any]:
 
 
 def bundled(manifest: dict[str, Any]) -> Counter[str]:
-    return Counter(a for artifact in manifest["artifacts"] if artifact["kind"] == "bundle" for a in artifact["source"]["resourceArns"])
+    return Counter(
+        a
+        for artifact in manifest["artifacts"]
+        if artifact["kind"] == "bundle"
+        for a in artifact["source"]["resourceArns"]
+    )
 
 
 def test_a_discovery_run_archives_every_discovered_asset(archive: LocalArchive) -> None:
@@ -68,9 +71,10 @@ def test_an_unsupported_asset_is_recorded_with_the_reason_and_sinks_no_bundle(ar
     assert sorted(unsupported) == sorted(estate.unsupported)
     assert unsupported[arn("datasource/crm")]["type"] == "datasource"
     assert "Salesforce" in unsupported[arn("datasource/crm")]["reason"]
-    assert "uploaded" in unsupported[arn("dataset/uploaded-sheet")]["reason"] or "describe" in unsupported[
-        arn("dataset/uploaded-sheet")
-    ]["reason"]
+    assert (
+        "uploaded" in unsupported[arn("dataset/uploaded-sheet")]["reason"]
+        or "describe" in unsupported[arn("dataset/uploaded-sheet")]["reason"]
+    )
     assert manifest["failures"] == []
     assert result.status == "SUCCEEDED", result.cause
     # And the data set on the Salesforce source and its group's neighbours are archived
@@ -80,7 +84,9 @@ def test_an_unsupported_asset_is_recorded_with_the_reason_and_sinks_no_bundle(ar
 
 def test_listed_bundles_and_discovered_apps_are_archived_beside_the_discovered_estate(archive: LocalArchive) -> None:
     # Given an estate, a bundle listed by hand, and Q Apps the archive user can see (its own, the library's)
-    seed_estate(archive.emulator, EstateShape(sources=1, data_sets=2, themes=1, dashboards=1, analyses=0, unsupported=False))
+    seed_estate(
+        archive.emulator, EstateShape(sources=1, data_sets=2, themes=1, dashboards=1, analyses=0, unsupported=False)
+    )
     archive.emulator.add_quicksight_resource(arn("dashboard/listed"))
     apps = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"app-{n}")) for n in range(3)]
     for n, app_id in enumerate(apps):
@@ -106,8 +112,14 @@ def test_listed_bundles_and_discovered_apps_are_archived_beside_the_discovered_e
     assert "bundle/listed" in items
     assert {f"app/{app_id}" for app_id in apps} <= items
     assert sorted(bundled(manifest)) == sorted(
-        [arn("dashboard/listed"), arn("dashboard/dash-0000"), arn("dataset/ds-0000"), arn("dataset/ds-0001"),
-         arn("datasource/src-0000"), arn("theme/theme-00")]
+        [
+            arn("dashboard/listed"),
+            arn("dashboard/dash-0000"),
+            arn("dataset/ds-0000"),
+            arn("dataset/ds-0001"),
+            arn("datasource/src-0000"),
+            arn("theme/theme-00"),
+        ]
     )
     assert manifest["discovery"]["apps"] == 3
 

@@ -87,7 +87,9 @@ class QAppsRequest(WireModel):
     def _something_to_archive(self) -> QAppsRequest:
         # The schema's anyOf: at least one of sessions or apps, non-empty, or discoverApps true.
         if not (self.sessions or self.apps or self.discover_apps):
-            raise ValueError("expected at least one of 'sessions' (non-empty), 'apps' (non-empty) or 'discoverApps': true")
+            raise ValueError(
+                "expected at least one of 'sessions' (non-empty), 'apps' (non-empty) or 'discoverApps': true"
+            )
         return self
 
 
@@ -345,7 +347,9 @@ def _source_of_its_kind(value: Any, info: ValidationInfo) -> Any:
     return SOURCE_OF_KIND[kind].model_validate(value) if kind in SOURCE_OF_KIND else value
 
 
-ItemSource = Annotated[
+ItemSource = Annotated[BundleSource | SessionSource | AppSource, BeforeValidator(_source_of_its_kind)]
+# A manifest's failure may also be discovery's (a List call that could not list): no item has that source.
+FailureSource = Annotated[
     BundleSource | SessionSource | AppSource | DiscoverySource, BeforeValidator(_source_of_its_kind)
 ]
 
@@ -396,7 +400,7 @@ class ManifestFailure(SparseWireModel):
     item_id: str
     kind: FailureKind
     error: ErrorRecord
-    source: ItemSource
+    source: FailureSource
     # An item whose step never recorded an outcome has no time of its own: the key is then left out.
     at: str | None = None
 

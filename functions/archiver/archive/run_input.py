@@ -193,8 +193,8 @@ def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tup
         )
     discover = section.get("discover") if isinstance(section, dict) else None
     # What to discover is carried to DiscoverAssets as given, its omitted options filled in (the schema's defaults).
-    request = DiscoverRequest.model_validate(discover) if part_conforms(discover, "#/$defs/discover") else None
-    return QuickSightPlan(aws_account_id=account, bundles=bundles, discover=request), problems
+    wanted = DiscoverRequest.model_validate(discover) if part_conforms(discover, "#/$defs/discover") else None
+    return QuickSightPlan(aws_account_id=account, bundles=bundles, discover=wanted), problems
 
 
 def _plan_qapps(section: Any) -> tuple[QAppsPlan, list[str]]:

@@ -91,7 +91,9 @@ class _Account:
             try:
                 assets = list_assets(self.qs, self.pacer, account_id=self.account_id, listing=listing)
             except ArchiverError as error:
-                source = DiscoverySource(service="quicksight", listing=listing.operation, aws_account_id=self.account_id)
+                source = DiscoverySource(
+                    service="quicksight", listing=listing.operation, aws_account_id=self.account_id
+                )
                 self.failures.append(_unlisted(error, item_id=f"discovery/quicksight/{asset_type}", source=source))
                 assets = []
             self._listed[asset_type] = {asset.arn: asset for asset in assets}
@@ -134,19 +136,25 @@ def _closed_over_dependencies(
         reasons = [unsupported_type(asset) for asset in level]
         for asset, reason in zip(level, reasons, strict=True):
             if reason:
-                unsupported[asset.arn] = UnsupportedAsset(arn=asset.arn, type=asset.type, name=asset.name, reason=reason)
+                unsupported[asset.arn] = UnsupportedAsset(
+                    arn=asset.arn, type=asset.type, name=asset.name, reason=reason
+                )
         bundlable = [asset for asset, reason in zip(level, reasons, strict=True) if not reason]
         described = _parallel(
-            lambda asset: describe(account.qs, account.pacer, account_id=account.account_id, asset=asset)
-            if asset.type in DESCRIBED_TYPES
-            else None,
+            lambda asset: (
+                describe(account.qs, account.pacer, account_id=account.account_id, asset=asset)
+                if asset.type in DESCRIBED_TYPES
+                else None
+            ),
             bundlable,
         )
         needed: dict[str, Asset] = {}
         for asset, answer in zip(bundlable, described, strict=True):
             if answer is not None and answer.refused:
                 reason = f"QuickSight refused to describe it, so asset bundles cannot export it: {answer.refused}"
-                unsupported[asset.arn] = UnsupportedAsset(arn=asset.arn, type=asset.type, name=asset.name, reason=reason)
+                unsupported[asset.arn] = UnsupportedAsset(
+                    arn=asset.arn, type=asset.type, name=asset.name, reason=reason
+                )
                 continue
             if answer is None and asset.type in DESCRIBED_TYPES:
                 continue  # deleted since it was listed: nothing left to archive
@@ -180,7 +188,7 @@ def discover_quicksight(
 
 
 def discover_apps(qapps: Any, pacer: Pacer, *, instance_id: str, listed: Iterable[str]) -> AppsFound:
-    """Every app the archive user can see (its own, ListQApps; the library's, ListLibraryItems), but those ``listed``."""
+    """The apps the archive user sees (its own: ListQApps; the library's: ListLibraryItems) but those ``listed``."""
     seen = dict.fromkeys(listed)
     apps: dict[str, None] = {}
     failures: list[ManifestFailure] = []

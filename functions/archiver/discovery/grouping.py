@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ def groups(found: Sequence[Found]) -> list[list[Found]]:
     else:
         # The assets after the last boundary wrap round into the first group: every group ends at a boundary.
         cut = [ordered[ends[-1] + 1 :] + ordered[: ends[0] + 1]]
-        cut += [ordered[start + 1 : end + 1] for start, end in zip(ends, ends[1:], strict=False)]
+        cut += [ordered[start + 1 : end + 1] for start, end in itertools.pairwise(ends)]
     return [group[i : i + MAX_BUNDLE_ARNS] for group in cut for i in range(0, len(group), MAX_BUNDLE_ARNS)]
 
 

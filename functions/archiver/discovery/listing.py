@@ -64,7 +64,9 @@ class Listing:
 
 
 LISTINGS: dict[AssetType, Listing] = {
-    "dashboard": Listing("dashboard", "ListDashboards", "DashboardSummaryList", "DashboardId", "PublishedVersionNumber"),
+    "dashboard": Listing(
+        "dashboard", "ListDashboards", "DashboardSummaryList", "DashboardId", "PublishedVersionNumber"
+    ),
     "analysis": Listing("analysis", "ListAnalyses", "AnalysisSummaryList", "AnalysisId"),
     "dataset": Listing("dataset", "ListDataSets", "DataSetSummaries", "DataSetId"),
     "datasource": Listing("datasource", "ListDataSources", "DataSources", "DataSourceId"),

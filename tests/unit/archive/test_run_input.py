@@ -110,7 +110,8 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
         (
             {"qapps": {"instanceId": INSTANCE, "sesions": []}},
             [
-                "qapps.sesions: unknown key (did you mean sessions? expected one of apps, discoverApps, instanceId, sessions)",
+                "qapps.sesions: unknown key "
+                "(did you mean sessions? expected one of apps, discoverApps, instanceId, sessions)",
                 "qapps: expected at least one of 'sessions' (non-empty), 'apps' (non-empty) or 'discoverApps': true",
             ],
         ),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from archiver.archive.models import AssetFilter, DiscoverRequest
+from archiver.archive.models import AssetFilter, AssetType, DiscoverRequest
 from archiver.core.clients import _SERVICE_CONFIG
 from archiver.core.errors import ServiceBusyError
 from archiver.discovery import pacing
@@ -49,7 +49,12 @@ PACER = Pacer(seconds_left=lambda: 900.0)
 
 def discover(quicksight: BaseClient, request: DiscoverRequest | None = None, taken: set[str] | None = None) -> Any:
     return discover_quicksight(
-        quicksight, PACER, account_id=ACCOUNT, request=request or DiscoverRequest(), run_id="run-1", taken=taken or set()
+        quicksight,
+        PACER,
+        account_id=ACCOUNT,
+        request=request or DiscoverRequest(),
+        run_id="run-1",
+        taken=taken or set(),
     )
 
 
@@ -117,8 +122,10 @@ def test_no_wait_outlasts_the_steps_time(emulator: ServiceEmulator, quicksight: 
     assert waits == []
 
 
-def _asset(asset_id: str, name: str = "", asset_type: str = "dashboard") -> Asset:
-    return Asset(type=asset_type, arn=arn(f"{asset_type}/{asset_id}"), id=asset_id, name=name or asset_id, last_updated_time=None)  # type: ignore[arg-type]
+def _asset(asset_id: str, name: str = "", asset_type: AssetType = "dashboard") -> Asset:
+    return Asset(
+        type=asset_type, arn=arn(f"{asset_type}/{asset_id}"), id=asset_id, name=name or asset_id, last_updated_time=None
+    )
 
 
 @pytest.mark.parametrize(
@@ -136,7 +143,9 @@ def test_ids_and_names_are_matched_as_globs(include: dict[str, Any], exclude: di
     from archiver.discovery.filters import named_in
 
     assets = [_asset("fin-sales", "Finance sales"), _asset("fin-scratch", "Scratch pad"), _asset("ops-daily", "Ops")]
-    chosen = [a.id for a in assets if named_in(a, AssetFilter.model_validate(include), AssetFilter.model_validate(exclude))]
+    chosen = [
+        a.id for a in assets if named_in(a, AssetFilter.model_validate(include), AssetFilter.model_validate(exclude))
+    ]
     assert chosen == kept
 
 
@@ -243,7 +252,9 @@ def test_dependencies_come_with_what_the_filters_keep(emulator: ServiceEmulator,
     )
 
 
-def test_a_refused_listing_is_recorded_and_the_rest_is_discovered(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
+def test_a_refused_listing_is_recorded_and_the_rest_is_discovered(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
     # Given a QuickSight that refuses to list themes
     seed_estate(emulator, EstateShape(unsupported=False))
     emulator.inject_api_error("ListThemes", "AccessDeniedException", times=5)
@@ -265,14 +276,16 @@ def test_deleted_analyses_are_not_archived(emulator: ServiceEmulator, quicksight
     assert arn("analysis/analysis-0000") not in _holders(discover(quicksight))
 
 
-def test_bundle_names_never_collide_with_those_the_input_lists(emulator: ServiceEmulator, quicksight: BaseClient) -> None:
+def test_bundle_names_never_collide_with_those_the_input_lists(
+    emulator: ServiceEmulator, quicksight: BaseClient
+) -> None:
     emulator.add_quicksight_resource(arn("dashboard/sales"))
     first = discover(quicksight).bundles[0].name
     (again,) = discover(quicksight, taken={first}).bundles
     assert again.name != first and again.job_id != discover(quicksight).bundles[0].job_id
 
 
-def _found(asset_type: str, ids: list[str]) -> list[Found]:
+def _found(asset_type: AssetType, ids: list[str]) -> list[Found]:
     return [Found(_asset(i, asset_type=asset_type)) for i in ids]
 
 
@@ -299,7 +312,12 @@ def test_no_group_holds_more_than_a_job_allows() -> None:
 def test_every_app_the_user_can_see_is_discovered_once(emulator: ServiceEmulator) -> None:
     # Given apps of the user's own, apps in the library, one both, and one the input lists already
     own, library, both, listed = (str(uuid.uuid4()) for _ in range(4))
-    for app_id, visible, in_library in [(own, True, False), (library, False, True), (both, True, True), (listed, True, True)]:
+    for app_id, visible, in_library in [
+        (own, True, False),
+        (library, False, True),
+        (both, True, True),
+        (listed, True, True),
+    ]:
         emulator.add_qapp(instance_id=INSTANCE, app_id=app_id, title="app", visible=visible, in_library=in_library)
     qapps = emulator.client("qapps", config=_SERVICE_CONFIG)
     # When the apps are discovered
