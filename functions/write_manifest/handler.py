@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 
-from archiver.archive.manifest import ItemPlace, write_manifest
+from archiver.archive.manifest import ItemPlace, discovery_of, write_manifest
 from archiver.archive.models import WriteManifestEvent
 from archiver.archive.plan_files import read_plan
 from archiver.core import clients
@@ -18,6 +18,8 @@ def lambda_handler(event: WriteManifestEvent, context: Any) -> dict[str, Any]:
     s3 = clients.s3()
     plan = read_plan(s3, event.plan)
     place = ItemPlace.of(account_id=plan.quicksight.aws_account_id, instance_id=plan.qapps.instance_id)
-    summary = write_manifest(s3, get_settings().archive_bucket, plan, place=place).wire()
+    bucket = get_settings().archive_bucket
+    discovery = discovery_of(s3, bucket, event.plan)
+    summary = write_manifest(s3, bucket, plan, place=place, discovery=discovery).wire()
     logger.info("Manifest written", extra=summary)
     return summary

@@ -27,6 +27,7 @@ from infra.core.grants import (
     allow,
     allow_archive_key,
     allow_bundle_jobs,
+    quicksight_arn,
 )
 from infra.nag import acknowledge_wildcard
 
@@ -42,7 +43,7 @@ OUTCOME_WRITERS = (
 # The steps that use the archive's key, through S3: those that write artifacts, outcomes, catalogue entries,
 # the plan's items or the manifest (all of them, since the export starter records unchanged bundles).
 ARCHIVE_KEY_READERS: tuple[str, ...] = ()
-ARCHIVE_KEY_WRITERS = (*OUTCOME_WRITERS, "write_manifest", "validate_run")
+ARCHIVE_KEY_WRITERS = (*OUTCOME_WRITERS, "write_manifest", "validate_run", "discover_assets")
 # The steps that read an item's last archived version in the catalogue and record the versions they archive.
 CATALOGUE_WRITERS = ("start_bundle_export", "archive_bundle", "archive_session", "archive_app")
 PER_VERSION_ENTRIES = "Catalogue entries are written once per archived version, named by subject, time and run"
@@ -85,6 +86,23 @@ QUICKSIGHT_EXPORT_NOT_GRANTED: dict[str, str] = {
     "quicksight:ListAssetBundleExportJobs": "Export job ids are derived from the run; no step ever lists jobs",
 }
 
+# What discovery reads, by the resource type IAM authorises it on (Service Authorization Reference): the
+# List calls of the types it discovers, the Describe calls that name an asset's dependencies, and tags for
+# the filters. ListDataSets and ListDataSources name no resource type: IAM authorises them on "*" only.
+DISCOVERY_READS: dict[str, Sequence[str]] = {
+    "dashboard": ["quicksight:ListDashboards", "quicksight:DescribeDashboard", "quicksight:ListTagsForResource"],
+    "analysis": ["quicksight:ListAnalyses", "quicksight:DescribeAnalysis", "quicksight:ListTagsForResource"],
+    "dataset": ["quicksight:DescribeDataSet", "quicksight:ListTagsForResource"],
+    "datasource": ["quicksight:ListTagsForResource"],
+    "theme": ["quicksight:ListThemes", "quicksight:ListTagsForResource"],
+    "folder": ["quicksight:ListFolders", "quicksight:ListFolderMembers", "quicksight:ListTagsForResource"],
+}
+DISCOVERY_UNSCOPED_READS = ("quicksight:ListDataSets", "quicksight:ListDataSources")
+DISCOVERY_BECAUSE = "Discovery lists and describes the account's assets of each type; only list/describe actions"
+UNSCOPED_BECAUSE = "ListDataSets and ListDataSources take no resource type: IAM authorises them on * only"
+# DiscoverAssets rewrites the plan's item files, with what it found, and records its findings.
+DISCOVERY_RECORD = posixpath.basename(layout.discovery_key("run"))
+
 # Artifacts are written once (PutObject with If-None-Match). On a 412 the existing object's checksum
 # (HeadObject = GetObject) and SHA-256 tag are read back to tell a repeat from a conflict, and a missing
 # tag is added to that object version.
@@ -107,6 +125,7 @@ def grant_archive_steps(
     """Grant each step of the archive run exactly what it uses, in one pass over the steps."""
     grant_bundle_exports(functions)
     grant_qapps_reads(functions, qapps)
+    grant_discovery(functions, bucket=archive.bucket, qapps=qapps)
     grant_artifact_writes(functions, bucket=archive.bucket, qapps=qapps)
     grant_outcomes(functions, bucket=archive.bucket)
     grant_catalogue(functions, bucket=archive.bucket)
@@ -185,6 +204,33 @@ def grant_bundle_exports(functions: Mapping[str, lambda_.Function]) -> None:
         },
         jobs_because=PER_RUN_JOBS,
         assets_because="The plan names the exported assets at run time; only describe/list actions",
+    )
+
+
+def grant_discovery(functions: Mapping[str, lambda_.Function], *, bucket: s3.IBucket, qapps: QAppsAccess) -> None:
+    """List and describe the account's assets, list the instance's apps, rewrite the plan's items, record findings."""
+    discover = functions["discover_assets"]
+    for resource_type, actions in DISCOVERY_READS.items():
+        allow(discover, actions, [quicksight_arn(discover, resource_type)], wildcards_because=DISCOVERY_BECAUSE)
+    allow(discover, DISCOVERY_UNSCOPED_READS, ["*"], wildcards_because=UNSCOPED_BECAUSE)
+    _, qbusiness_applications = qapps.arns()
+    qapps.allow(
+        discover,
+        ["qapps:ListQApps", "qapps:ListLibraryItems"],
+        qbusiness_applications,
+        wildcards_because=QAPPS_IDS_AT_RUN_TIME,
+    )
+    allow(
+        discover,
+        ["s3:GetObject", "s3:PutObject"],
+        [bucket.arn_for_objects(PLAN_ITEMS)],
+        wildcards_because=PER_RUN_PLANS,
+    )
+    allow(
+        discover,
+        ["s3:PutObject"],
+        [bucket.arn_for_objects(f"{MANIFESTS_PREFIX}*/{DISCOVERY_RECORD}")],
+        wildcards_because=PER_RUN_RECORDS,
     )
 
 

@@ -2,7 +2,14 @@
 
 ValidateRun turns the input document into a plan (or ends the run at once, naming every bad
 field) and writes its items to the archive bucket, one JSON array per kind; the state carries
-only the run, counts and those files' keys. ArchiveItems then runs three Distributed Maps side
+only the run, counts and those files' keys. A run that discovers (``discover``, ``discoverApps``)
+then goes through DiscoverAssets, which lists the account's assets and the instance's apps, plans
+their bundles and writes the item files again with them added; a discovery that dies as a whole is
+caught, recorded as a failure, and what the input lists is archived all the same. DiscoverAssets is
+a step of its own, not part of ValidateRun: ValidateRun refuses a bad input in a second, before
+anything is read or written, and holds no QuickSight or Q Apps rights; discovery makes thousands of
+paced List and Describe calls, needs minutes, read rights on the estate and its own busy retries.
+ArchiveItems then runs three Distributed Maps side
 by side, each reading its kind's file and running every item in a child execution of its own:
 QuickSight bundle exports (start, poll with a growing wait, copy), Q Apps sessions (export and
 copy in one step) and Q Apps definitions. An item that fails is recorded and the others go on.
@@ -40,10 +47,14 @@ QUICKSIGHT_EXPORT_JOB_LIMIT = 5
 # Q Apps items are independent calls; ten at a time keeps well inside its throttling limits.
 QAPPS_CONCURRENCY = 10
 
+# Discovery lists and describes a whole estate (some thousands of paced calls) and holds its summaries.
+DISCOVERY = StepSpec(memory_mb=512, timeout=Duration.minutes(15))
+
 # Step name -> size. The name is also the handler's package inside the functions/ asset, and a field of
 # WorkflowSteps.
 STEP_SPECS: Mapping[str, StepSpec] = {
     "validate_run": SMALL,
+    "discover_assets": DISCOVERY,
     "start_bundle_export": SMALL,
     "check_bundle_export": SMALL,
     "archive_bundle": COPY,
@@ -59,6 +70,7 @@ class WorkflowSteps:
     """The Lambda function behind each step of a run."""
 
     validate_run: lambda_.IFunction
+    discover_assets: lambda_.IFunction
     start_bundle_export: lambda_.IFunction
     check_bundle_export: lambda_.IFunction
     archive_bundle: lambda_.IFunction
@@ -118,7 +130,8 @@ class ArchiveWorkflow(Construct):
             .otherwise(all_archived)
         )
 
-        definition = self._validate_run().next(archive_items).next(write_manifest)
+        archive_items.next(write_manifest)
+        definition = self._validate_run().next(self._discover(then=archive_items))
         self.state_machine, self.log_group = standard_state_machine(self, definition, timeout=timeout)
 
     def _validate_run(self) -> tasks.LambdaInvoke:
@@ -132,6 +145,24 @@ class ArchiveWorkflow(Construct):
             # Reading a plan given by reference, or writing the plan's items, may meet a busy S3.
             retry_on=SERVICE_BUSY,
         )
+
+    def _discover(self, *, then: sfn.Parallel) -> sfn.Choice:
+        """DiscoverAssets for a run that discovers (its result: the staged run, items added); on to ``then`` if not."""
+        discover = lambda_step(
+            self,
+            "DiscoverAssets",
+            self._steps.discover_assets,
+            {"plan.$": "$"},
+            result_path="$",
+            retry_on=SERVICE_BUSY,
+        )
+        # A discovery that died as a whole: the listed items are archived, the manifest records why.
+        discover.add_catch(then, errors=["States.ALL"], result_path="$.discoveryError")
+        discovers = sfn.Condition.or_(
+            sfn.Condition.is_not_null("$.quicksight.discover"),
+            sfn.Condition.boolean_equals("$.qapps.discoverApps", True),
+        )
+        return sfn.Choice(self, "DiscoversAssets").when(discovers, discover.next(then)).otherwise(then)
 
     def _record_failure(self, state_id: str, kind: str, *, place: dict[str, str]) -> tasks.LambdaInvoke:
         """Record the item's failure; ``place`` passes where it lives (account or instance), for its source."""

@@ -17,7 +17,12 @@ from tests.infra.conftest import Synthesized, archive_bucket_id, function_id, on
 
 COPY_STEPS = {"archive_bundle", "archive_session"}
 # Memory and timeout of the steps not sized like most (256 MB, a minute).
-SIZED_STEPS = {**dict.fromkeys(COPY_STEPS, (1024, 900)), "write_manifest": (1769, 900)}
+# The copy steps stream whole bundles, WriteManifest gathers every outcome, discovery pages through an estate.
+SIZED_STEPS = {
+    **dict.fromkeys(COPY_STEPS, (1024, 900)),
+    "write_manifest": (1769, 900),
+    "discover_assets": (512, 900),
+}
 
 
 def staged_asset(synth: Synthesized, code: dict[str, Any]) -> Path:
@@ -95,9 +100,9 @@ def test_all_steps_share_one_code_asset(archiver: Synthesized) -> None:
     log_groups = {fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for fn in functions.values()}
 
     # The archive's eight steps and the restore's six.
-    assert len(functions) == len(STEP_SPECS) + len(RESTORE_STEP_SPECS) == 14
+    assert len(functions) == len(STEP_SPECS) + len(RESTORE_STEP_SPECS) == 15
     assert len({json.dumps(fn["Properties"]["Code"]) for fn in functions.values()}) == 1
-    assert len(log_groups) == 14
+    assert len(log_groups) == 15
 
 
 def test_the_code_asset_holds_the_steps_but_not_requirements_or_bytecode(archiver: Synthesized) -> None:

@@ -26,7 +26,7 @@ from tests.infra.conftest import (
 )
 
 # Every step that calls Q Apps: archiving sessions and definitions, and restoring files to a card.
-Q_APPS_STEPS = ("archive_session", "archive_app", "validate_restore", "restore_qapp_file")
+Q_APPS_STEPS = ("discover_assets", "archive_session", "archive_app", "validate_restore", "restore_qapp_file")
 
 
 def test_validate_run_writes_the_plans_item_files_reads_the_plans_prefix_and_touches_nothing_else(
@@ -49,6 +49,25 @@ def test_validate_run_writes_the_plans_item_files_reads_the_plans_prefix_and_tou
     # It reads only under cdk.json's plans prefix: not the artifacts, not the manifests
     reads = allowed(statements, "s3:GetObject")
     assert reads and all('"/plans/*"' in resource for resource in reads), reads
+
+
+def test_discovery_only_lists_and_describes_and_rewrites_the_plans_items(archiver: Synthesized) -> None:
+    statements = role_statements(archiver, "discover_assets")
+    actions = {action for statement in statements for action in as_list(statement["Action"])}
+    quicksight = {action for action in actions if action.startswith("quicksight:")}
+
+    # QuickSight: List, Describe and tag reads only, each on its own resource type (two IAM scopes to * only)
+    assert quicksight and all(a.split(":")[1].startswith(("List", "Describe")) for a in quicksight)
+    assert allowed(statements, "quicksight:DescribeDashboard") and all(
+        ":dashboard/*" in r for r in allowed(statements, "quicksight:DescribeDashboard")
+    )
+    assert allowed(statements, "quicksight:ListDataSets") == ['"*"']
+    # Q Apps: listing the instance's apps only
+    assert {a for a in actions if a.startswith("qapps:")} == {"qapps:ListQApps", "qapps:ListLibraryItems"}
+    # S3: the plan's item files (read and written again) and its discovery record, nothing else
+    assert {a for a in actions if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject"}
+    writes = allowed(statements, "s3:PutObject")
+    assert writes and all("/manifests/*/plan/*" in r or "/manifests/*/discovery.json" in r for r in writes)
 
 
 def state_machine_statements(synth: Synthesized) -> list[dict[str, Any]]:
@@ -272,6 +291,8 @@ def test_q_apps_actions_move_from_the_steps_to_the_q_apps_role(hardened: Synthes
         "qapps:ExportQAppSessionData",
         "qapps:GetQApp",
         "qapps:ImportDocument",
+        "qapps:ListQApps",
+        "qapps:ListLibraryItems",
     }
     sessions = allowed(statements, "qapps:ExportQAppSessionData")
     apps = allowed(statements, "qapps:GetQApp")

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.local.emulator import ServiceEmulator, cards_with_file_upload
+from tests.local.estate import seed_estate
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "functions" / "archiver" / "schema" / "examples"
 DEMO_INPUT_PATH = EXAMPLES_DIR / "full-run.json"
+# `make demo ARGS=--estate`: a small estate (some 40 assets, dashboards sharing data sets) archived by discovery.
+DEMO_ESTATE_INPUT_PATH = EXAMPLES_DIR / "discover-estate.json"
 # Big enough that the demo's bundles go through a multipart upload (parts are 8 MiB).
 DEMO_BUNDLE_PADDING_BYTES = 12 * 1024 * 1024
 DRILL_PREFIX = "drill-"
@@ -46,11 +49,14 @@ def session_csv(session_id: str, rows: int = 200) -> bytes:
 def seed_emulator(emulator: ServiceEmulator, document: Any) -> None:
     """Register every QuickSight resource, Q App and session that ``document`` names.
 
-    Resources whose bundle turns strict validation off are registered as failing strict
+    A document that discovers finds the demo's estate (``tests.local.estate``). Resources whose bundle
+    turns strict validation off are registered as failing strict
     validation, so the demo shows QuickSight's warnings being kept beside the bundle.
     """
     if not isinstance(document, dict):
         return
+    if isinstance(document.get("quicksight"), dict) and "discover" in document["quicksight"]:
+        seed_estate(emulator)  # what a discovery finds: dashboards and analyses on shared data sets, two unsupported
     for bundle in document.get("quicksight", {}).get("bundles", []):
         if not isinstance(bundle, dict):
             continue

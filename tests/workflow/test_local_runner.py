@@ -45,6 +45,21 @@ def test_the_demo_archives_its_embedded_plan_and_reports_it(
     assert (tmp_path / "out" / "archive" / "restores" / "demo-1-drill.json").exists()
 
 
+def test_the_demo_archives_a_small_estate_by_discovery(
+    cdk_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When the demo archives its estate of 41 assets (two unsupported) by discovery
+    args = ["--cdk-out", str(cdk_out), "--out", str(tmp_path / "out"), "--json", "--no-drill", "--name", "estate-1"]
+    exit_code = run.main(["--estate", *args])
+    # Then every discovered bundle, the session and the discovered app are archived, the two recorded as unsupported
+    output = capsys.readouterr().out
+    summary = last_json_line(output)
+    assert exit_code == 0, output
+    assert summary["output"]["archived"] == summary["output"]["items"] > 20
+    assert summary["output"]["unsupported"] == 2
+    assert "UNSUPPORTED arn:aws:quicksight:us-east-1:123456789012:datasource/crm" in output
+
+
 def test_the_demo_runs_as_make_demo_starts_it_in_a_fresh_process(cdk_out: Path, tmp_path: Path) -> None:
     # Given a fresh interpreter, without the functions' environment the tests set: the runner sets it
     # itself, before any step builds Powertools' Metrics (which reads its namespace once, when built)

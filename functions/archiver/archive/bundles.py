@@ -219,6 +219,11 @@ def archive_bundle(
             job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]
         ),
         export_ready_at=lambda: export.ready_at,
-        source=BundleSource(job_arn=job["Arn"], resource_arns=bundle.resource_arns, export_format=bundle.export_format),
+        source=BundleSource(
+            job_arn=job["Arn"],
+            resource_arns=bundle.resource_arns,
+            export_format=bundle.export_format,
+            dependencies=bundle.dependencies or None,
+        ),
         warnings=job.get("Warnings", []),
     )

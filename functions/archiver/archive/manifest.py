@@ -25,6 +25,9 @@ from archiver.archive.models import (
     Artifact,
     BundleSource,
     DeletedUpstream,
+    DiscoveryCounts,
+    DiscoveryOutcome,
+    DiscoverySource,
     FailedOutcome,
     HeldCopy,
     ItemOutcome,
@@ -38,6 +41,7 @@ from archiver.archive.models import (
     RunPlan,
     RunSummary,
     SessionSource,
+    StagedRun,
     UnchangedOutcome,
 )
 from archiver.archive.run_input import run_items
@@ -95,7 +99,12 @@ class ItemPlace:
 
 def bundle_source(bundle: PlannedBundle, *, job_arn: str) -> BundleSource:
     """A failed bundle's source: its export job and the resources it exports."""
-    return BundleSource(job_id=bundle.job_id, job_arn=job_arn, resource_arns=bundle.resource_arns)
+    return BundleSource(
+        job_id=bundle.job_id,
+        job_arn=job_arn,
+        resource_arns=bundle.resource_arns,
+        dependencies=bundle.dependencies or None,
+    )
 
 
 def item_source(item: PlannedItem, *, place: ItemPlace) -> BundleSource | SessionSource | AppSource:
@@ -353,11 +362,46 @@ def read_ahead(
         yield pending.popleft().result()
 
 
-def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> RunSummary:
+def discovery_of(s3: Any, bucket: str, staged: StagedRun) -> DiscoveryOutcome | None:
+    """What the run's discovery recorded (None for a run that discovers nothing).
+
+    A DiscoverAssets that died as a whole (``staged.discovery_error``, its Catch's) is a ``discovery``
+    failure, so the run fails and says why, while what the input listed was archived all the same.
+    """
+    if not staged.discovers:
+        return None
+    document = get_document(s3, bucket, layout.discovery_key(staged.run.run_id))
+    recorded = (
+        DiscoveryOutcome.model_validate(document)
+        if document is not None
+        else DiscoveryOutcome(counts=DiscoveryCounts(found={}, bundles=0, apps=0), at=now())
+    )
+    if staged.discovery_error is None:
+        return recorded
+    died = ManifestFailure(
+        item_id="discovery",
+        kind="discovery",
+        error=ErrorRecord.model_validate(error_record(*describe_step_error(staged.discovery_error))),
+        source=DiscoverySource(
+            service="quicksight" if staged.quicksight.discover is not None else "qapps",
+            listing="DiscoverAssets",
+            aws_account_id=staged.quicksight.aws_account_id,
+            instance_id=staged.qapps.instance_id,
+        ),
+        at=now(),
+    )
+    return recorded.model_copy(update={"failures": [*recorded.failures, died]})
+
+
+def write_manifest(
+    s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace, discovery: DiscoveryOutcome | None = None
+) -> RunSummary:
     """Gather every planned item's outcome into ``manifests/{run id}.json``; return the run summary.
 
     An item with no recorded outcome (its branch died before it could say, ``plan.run_error`` says why
-    when known) counts as failed, so the manifest always accounts for every item of the input.
+    when known) counts as failed, so the manifest always accounts for every item of the input. A run that
+    discovered adds what ``discovery`` found: its counts, the assets left out as ``unsupported`` (neither
+    archived nor failed) and what it could not list (failures of kind ``discovery``).
 
     The outcomes are read ``OUTCOME_READERS`` at a time and written out as they come, artifacts into the
     document and failures beside it (``docs/manifest.md``'s layout: artifacts, then failures, then the run
@@ -368,6 +412,7 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
     base = None if base_key is None else (base_key, catalogue.read_index(s3, bucket, base_key))
     deleted, gone = _deleted_upstream(base[1] if base else None, plan, catalogue.iso(written))
     summary = {"items": 0, "archived": 0, "failed": 0, "unchanged": 0, "bytes": 0}
+    unsupported = discovery.unsupported if discovery is not None else []
     # The catalogue entries the items' steps recorded, for the index: one small record an archived item.
     recorded: dict[str, CatalogueEntry] = {}
 
@@ -402,15 +447,25 @@ def write_manifest(s3: Any, bucket: str, plan: RunPlan, *, place: ItemPlace) -> 
         # Keys in sorted order, as the whole-document writer puts them (docs/manifest.md).
         document.array("artifacts", artifacts(read, failures, unchanged))
         document.value("deletedUpstream", [item.wire() for item in deleted])
+        document.value("discovery", discovery.counts.wire() if discovery is not None else None)
+        # What discovery could not list fails the run too, after the items.
+        for failure in discovery.failures if discovery is not None else []:
+            failures.add(failure.wire())
         document.append_array("failures", failures)
         summary["failed"], summary["unchanged"] = failures.count, unchanged.count
         run_summary = RunSummary(
-            run_id=plan.run.run_id, manifest_bucket=bucket, manifest_key=key, deleted_upstream=len(deleted), **summary
+            run_id=plan.run.run_id,
+            manifest_bucket=bucket,
+            manifest_key=key,
+            deleted_upstream=len(deleted),
+            unsupported=len(unsupported),
+            **summary,
         )
         document.value("manifestVersion", MANIFEST_VERSION)
         document.value("run", plan.run.wire())
         document.value("summary", run_summary.wire())
         document.append_array("unchanged", unchanged)
+        document.value("unsupported", [asset.wire() for asset in unsupported])
         document.value("writtenAt", now())
         document.put(s3, bucket, key)
     # The catalogue's index last: a run that dies before it leaves the last index and its entries as they were.

@@ -19,6 +19,11 @@ from archiver.core.wire import ErrorRecord, Execution, SparseWireModel, StepErro
 
 ExportFormat = Literal["QUICKSIGHT_JSON", "CLOUDFORMATION_JSON"]
 ItemKind = Literal["bundle", "session", "app"]
+# What a manifest's failure may be: an item, or a part of discovery (a List call that could not list).
+FailureKind = Literal["bundle", "session", "app", "discovery"]
+# The QuickSight asset types discovery lists (as their ARNs name them), and those it lists unless told.
+AssetType = Literal["dashboard", "analysis", "dataset", "datasource", "theme", "folder"]
+DEFAULT_DISCOVERED_TYPES: tuple[AssetType, ...] = ("dashboard", "analysis", "dataset", "datasource", "theme")
 
 # The run input document, field for field as the published schema has it (tests/unit/archive/test_models.py
 # holds the two to the same documents); the schema's patterns and bounds stay the schema's, checked first
@@ -55,9 +60,37 @@ class BundleRequest(WireModel):
     assets: Annotated[list[AssetFingerprint], Field(max_length=100)] = []
 
 
+class AssetFilter(WireModel):
+    """Which discovered assets a ``discover`` includes or excludes: id and name globs, tags (value globs)."""
+
+    ids: Annotated[list[str], Field(max_length=100)] = []
+    names: Annotated[list[str], Field(max_length=100)] = []
+    tags: Annotated[dict[str, str], Field(max_length=50)] = {}
+
+
+class DiscoverRequest(WireModel):
+    """``quicksight.discover``: the types to list, the filters, and the options of the bundles it plans."""
+
+    types: Annotated[list[AssetType], Field(min_length=1)] = list(DEFAULT_DISCOVERED_TYPES)
+    include: AssetFilter = AssetFilter()
+    exclude: AssetFilter = AssetFilter()
+    export_format: ExportFormat = "QUICKSIGHT_JSON"
+    include_permissions: bool = False
+    include_tags: bool = False
+    strict_validation: bool = True
+
+
 class QuickSightRequest(WireModel):
     aws_account_id: str | None = None
-    bundles: Annotated[list[BundleRequest], Field(min_length=1, max_length=2000)]
+    bundles: Annotated[list[BundleRequest], Field(max_length=2000)] = []
+    discover: DiscoverRequest | None = None
+
+    @model_validator(mode="after")
+    def _something_to_archive(self) -> QuickSightRequest:
+        # The schema's anyOf: bundles, non-empty, or discover (or both).
+        if not (self.bundles or self.discover is not None):
+            raise ValueError("expected at least one of 'bundles' (non-empty) or 'discover'")
+        return self
 
 
 class SessionRequest(WireModel):
@@ -71,14 +104,22 @@ class QAppsRequest(WireModel):
     sessions_uri: str | None = None
     apps: Annotated[list[str], Field(max_length=10_000)] = []
     apps_uri: str | None = None
+    discover_apps: bool = False
 
     @model_validator(mode="after")
     def _something_to_archive(self) -> QAppsRequest:
-        # The schema's anyOf: at least one of sessions or apps, non-empty, or either by reference.
+        # The schema's anyOf: at least one of sessions or apps, non-empty, either by reference, or discoverApps.
         if not (
-            self.sessions or self.apps or "sessions_uri" in self.model_fields_set or "apps_uri" in self.model_fields_set
+            self.sessions
+            or self.apps
+            or self.discover_apps
+            or "sessions_uri" in self.model_fields_set
+            or "apps_uri" in self.model_fields_set
         ):
-            raise ValueError("expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri' or 'appsUri'")
+            raise ValueError(
+                "expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri', 'appsUri' "
+                "or 'discoverApps': true"
+            )
         # Its dependentSchemas: a list is given inline or by reference, not both.
         for listed, reference in (("sessions", "sessions_uri"), ("apps", "apps_uri")):
             if {listed, reference} <= self.model_fields_set:
@@ -166,12 +207,14 @@ class QuickSightPlan(WireModel):
     # The asset types of which the plan's bundles hold every asset the account has (a discovery that listed
     # them all, unfiltered): the catalogue's other assets of these types are recorded as deletedUpstream.
     complete_types: list[str] = []
+    discover: DiscoverRequest | None = None
 
 
 class QAppsPlan(WireModel):
     instance_id: str | None
     sessions: list[PlannedSession]
     apps: list[PlannedApp]
+    discover_apps: bool = False
 
 
 class RunPlan(WireModel):
@@ -198,12 +241,15 @@ class StagedQuickSight(WireModel):
     bundles: int
     # As QuickSightPlan's: WriteManifest reads it back to find what QuickSight no longer lists.
     complete_types: list[str] = []
+    # What DiscoverAssets is to find; None when the input lists its bundles only.
+    discover: DiscoverRequest | None = None
 
 
 class StagedQApps(WireModel):
     instance_id: str | None
     sessions: int
     apps: int
+    discover_apps: bool = False
 
 
 class StagedRun(WireModel):
@@ -219,6 +265,13 @@ class StagedRun(WireModel):
     items: PlanFiles
     # Added by ArchiveItems' Catch when a whole branch died; only read, never part of ValidateRun's result.
     run_error: StepError | None = Field(default=None, exclude=True)
+    # Added by DiscoverAssets' Catch when discovery died as a whole; only read, as run_error.
+    discovery_error: StepError | None = Field(default=None, exclude=True)
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the run discovers anything (DiscoverAssets runs, and records what it found)."""
+        return self.quicksight.discover is not None or self.qapps.discover_apps
 
 
 # Each step's event (the state's Parameters) and result (what its ResultPath keeps).
@@ -287,6 +340,8 @@ class BundleSource(SparseWireModel):
     job_arn: str
     resource_arns: list[str]
     export_format: ExportFormat | None = None
+    # A discovered bundle's: what its assets need from other bundles (restore those first).
+    dependencies: list[str] | None = None
 
 
 class SessionSource(SparseWireModel):
@@ -303,10 +358,20 @@ class AppSource(SparseWireModel):
     app_id: str | None = None
 
 
-SOURCE_OF_KIND: dict[str, type[BundleSource | SessionSource | AppSource]] = {
+class DiscoverySource(SparseWireModel):
+    """What a discovery failure could not list: a service's List call for one type, in an account or instance."""
+
+    service: Literal["quicksight", "qapps"]
+    listing: str
+    aws_account_id: str | None = None
+    instance_id: str | None = None
+
+
+SOURCE_OF_KIND: dict[str, type[BundleSource | SessionSource | AppSource | DiscoverySource]] = {
     "bundle": BundleSource,
     "session": SessionSource,
     "app": AppSource,
+    "discovery": DiscoverySource,
 }
 
 
@@ -317,6 +382,10 @@ def _source_of_its_kind(value: Any, info: ValidationInfo) -> Any:
 
 
 ItemSource = Annotated[BundleSource | SessionSource | AppSource, BeforeValidator(_source_of_its_kind)]
+# A manifest's failure may also be discovery's (a List call that could not list): no item has that source.
+FailureSource = Annotated[
+    BundleSource | SessionSource | AppSource | DiscoverySource, BeforeValidator(_source_of_its_kind)
+]
 
 
 class Artifact(WireModel):
@@ -403,9 +472,9 @@ class ManifestArtifact(Artifact):
 
 class ManifestFailure(SparseWireModel):
     item_id: str
-    kind: ItemKind
+    kind: FailureKind
     error: ErrorRecord
-    source: ItemSource
+    source: FailureSource
     # An item whose step never recorded an outcome has no time of its own: the key is then left out.
     at: str | None = None
 
@@ -442,9 +511,43 @@ class RunSummary(WireModel):
     failed: int
     unchanged: int = 0
     deleted_upstream: int = 0
+    # Discovered assets that asset bundles cannot export: recorded, not archived, not failed.
+    unsupported: int = 0
     bytes: int
     manifest_bucket: str
     manifest_key: str
+
+
+class UnsupportedAsset(WireModel):
+    """A discovered asset that no bundle can export, and why: it is left out of the bundle it would be in."""
+
+    arn: str
+    type: str
+    name: str | None = None
+    reason: str
+
+
+class DiscoveryCounts(WireModel):
+    """What a run's discovery found: assets per type (those to archive, dependencies included), and what it planned."""
+
+    found: dict[str, int]
+    bundles: int
+    apps: int
+
+
+class DiscoveryOutcome(WireModel):
+    """What DiscoverAssets recorded (``layout.discovery_key``): counts, unsupported assets, what it could not list."""
+
+    counts: DiscoveryCounts
+    unsupported: list[UnsupportedAsset] = []
+    failures: list[ManifestFailure] = []
+    at: str
+
+
+class DiscoverEvent(WireModel):
+    """DiscoverAssets' event: the staged run ValidateRun returned, whose discovery it carries out."""
+
+    plan: StagedRun
 
 
 class Manifest(WireModel):
@@ -455,4 +558,7 @@ class Manifest(WireModel):
     failures: list[ManifestFailure]
     unchanged: list[ManifestUnchanged] = []
     deleted_upstream: list[DeletedUpstream] = []
+    # Present when the run discovered: what it found, and the assets it found that bundles cannot export.
+    discovery: DiscoveryCounts | None = None
+    unsupported: list[UnsupportedAsset] = []
     written_at: str

@@ -63,9 +63,13 @@ def stage_plan(s3: Any, bucket: str, plan: RunPlan) -> StagedRun:
             aws_account_id=plan.quicksight.aws_account_id,
             bundles=len(plan.quicksight.bundles),
             complete_types=plan.quicksight.complete_types,
+            discover=plan.quicksight.discover,
         ),
         qapps=StagedQApps(
-            instance_id=plan.qapps.instance_id, sessions=len(plan.qapps.sessions), apps=len(plan.qapps.apps)
+            instance_id=plan.qapps.instance_id,
+            sessions=len(plan.qapps.sessions),
+            apps=len(plan.qapps.apps),
+            discover_apps=plan.qapps.discover_apps,
         ),
         items=files,
     )
@@ -84,11 +88,13 @@ def read_plan(s3: Any, staged: StagedRun) -> RunPlan:
             aws_account_id=staged.quicksight.aws_account_id,
             bundles=[PlannedBundle.model_validate(bundle) for bundle in bundles],
             complete_types=staged.quicksight.complete_types,
+            discover=staged.quicksight.discover,
         ),
         qapps=QAppsPlan(
             instance_id=staged.qapps.instance_id,
             sessions=[PlannedSession.model_validate(session) for session in sessions],
             apps=[PlannedApp.model_validate(app) for app in apps],
+            discover_apps=staged.qapps.discover_apps,
         ),
         run_error=staged.run_error,
     )

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 
 from archiver.archive.models import (
     BundleRequest,
+    DiscoverRequest,
     PlannedApp,
     PlannedBundle,
     PlannedItem,
@@ -103,12 +104,16 @@ def part_conforms(value: Any, pointer: str) -> bool:
     return input_problems.part_conforms(value, pointer, _validator())
 
 
+def readable_bundle_name(readable: str, distinct_by: str) -> str:
+    """A bundle name: ``readable`` made name-safe and short enough, then a hash of ``distinct_by``."""
+    safe = _NAME_UNSAFE.sub("-", readable).strip("-")
+    digest = hashlib.sha256(distinct_by.encode()).hexdigest()[:8]
+    return f"{safe[: BUNDLE_NAME_MAX - 9]}-{digest}"
+
+
 def _derived_bundle_name(arns: list[str]) -> str:
-    """A stable, readable name for a bundle that was given none: its first resource, plus a hash."""
-    first = arns[0].split(":", 5)[-1]  # e.g. "dashboard/d-1"
-    readable = _NAME_UNSAFE.sub("-", first).strip("-")
-    digest = hashlib.sha256("\n".join(sorted(arns)).encode()).hexdigest()[:8]
-    return f"{readable[: BUNDLE_NAME_MAX - 9]}-{digest}"
+    """A stable, readable name for a bundle that was given none: its first resource, plus a hash of all."""
+    return readable_bundle_name(arns[0].split(":", 5)[-1], "\n".join(sorted(arns)))  # e.g. "dashboard/d-1"
 
 
 def export_job_id(run_id: str, bundle_name: str) -> str:
@@ -180,7 +185,10 @@ def _plan_quicksight(section: Any, run: RunContext, default_account: str) -> tup
                 job_id=export_job_id(run.run_id, name),
             )
         )
-    return QuickSightPlan(aws_account_id=account, bundles=bundles), problems
+    discover = section.get("discover") if isinstance(section, dict) else None
+    # What to discover is carried to DiscoverAssets as given, its omitted options filled in (the schema's defaults).
+    wanted = DiscoverRequest.model_validate(discover) if part_conforms(discover, "#/$defs/discover") else None
+    return QuickSightPlan(aws_account_id=account, bundles=bundles, discover=wanted), problems
 
 
 def cap(listed: str) -> int:
@@ -263,7 +271,8 @@ def _plan_qapps(section: Any, plans: PlanStore | None) -> tuple[QAppsPlan, list[
     # A malformed instance is the schema's problem, already named: the plan of the rest leaves it out.
     if not part_conforms(instance_id, "#/$defs/qapps/properties/instanceId"):
         instance_id = None
-    return QAppsPlan(instance_id=instance_id, sessions=sessions, apps=apps), problems
+    discover_apps = isinstance(section, dict) and section.get("discoverApps") is True
+    return QAppsPlan(instance_id=instance_id, sessions=sessions, apps=apps, discover_apps=discover_apps), problems
 
 
 def listed_at_most(problems: list[str]) -> list[str]:

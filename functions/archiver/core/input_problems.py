@@ -86,7 +86,9 @@ def _describe(error: ValidationError, root: str = "") -> list[str]:
             return [f"{field}: expected {bound} {error.validator_value:,} items, got {len(error.instance):,}"]
         case "minLength" | "maxLength":
             bound = "at least" if error.validator == "minLength" else "at most"
-            return [f"{field}: expected {bound} {error.validator_value} characters, got {len(error.instance)}"]
+            # A key's own bounds (propertyNames): the object is the field, the key what is wrong.
+            what = f"key {json.dumps(error.instance)}: " if "propertyNames" in error.schema_path else ""
+            return [f"{field}: {what}expected {bound} {error.validator_value} characters, got {len(error.instance)}"]
         case "uniqueItems":
             return [f"{field}: expected no duplicates"]
         case "anyOf" if not error.absolute_path:
@@ -96,15 +98,7 @@ def _describe(error: ValidationError, root: str = "") -> list[str]:
                 + "".join(f", or a '{name}'" for name in alternatives)
             ]
         case "anyOf":
-            # Each alternative requires a key: a list that must be non-empty, or (without a bound) any key at all.
-            names = [
-                (name, "minItems" in json.dumps(part))
-                for part in error.validator_value
-                for name in _required_names(part)
-            ]
-            listed = " or ".join(f"'{name}'" for name, bounded in names if bounded)
-            others = " or ".join(f"'{name}'" for name, bounded in names if not bounded)
-            return [f"{field}: expected at least one of {listed}, non-empty" + (f", or {others}" if others else "")]
+            return [f"{field}: expected at least one of {_alternatives(error.validator_value)}"]
         case "not" if len(error.schema_path) >= 3 and error.schema_path[-3] == "dependentSchemas":
             # A key that stands for others (a list by reference, the whole document by reference) given beside them.
             key = error.schema_path[-2]
@@ -122,6 +116,22 @@ def _required_names(schema: Any) -> list[str]:
     if not isinstance(schema, dict):
         return []
     return [*schema.get("required", []), *(name for part in schema.get("anyOf", []) for name in _required_names(part))]
+
+
+def _alternatives(branches: list[dict[str, Any]]) -> str:
+    """What an object's ``anyOf`` asks for, read from its branches: ``'bundles' (non-empty) or 'discover'``.
+
+    Each branch requires one key, and may bound it: non-empty (``minItems``) or a value (``const``).
+    """
+    wanted = []
+    for branch in branches:
+        (key,) = branch["required"]
+        bound = branch.get("properties", {}).get(key, {})
+        if "const" in bound:
+            wanted.append(f"'{key}': {json.dumps(bound['const'])}")
+        else:
+            wanted.append(f"'{key}' (non-empty)" if bound.get("minItems") else f"'{key}'")
+    return ", ".join(wanted[:-1]) + f" or {wanted[-1]}"
 
 
 def _did_you_mean(key: str, allowed: list[str]) -> str:

@@ -75,6 +75,11 @@ def plan_items_key(run_id: str, kind: str) -> str:
     return f"{MANIFESTS_PREFIX}{run_id}/plan/{kind}s.json"
 
 
+def discovery_key(run_id: str) -> str:
+    """``manifests/{run id}/discovery.json``: what DiscoverAssets found, left out (unsupported) or could not list."""
+    return f"{MANIFESTS_PREFIX}{run_id}/discovery.json"
+
+
 # Where the Distributed Maps' ResultWriter puts each Map Run's results ({prefix}{map run id}/...).
 MAP_RESULTS_PREFIX = f"{MANIFESTS_PREFIX}map-results/"
 

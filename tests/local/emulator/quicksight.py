@@ -19,7 +19,14 @@ from tests.local.emulator.blobs import MAX_PADDING_BYTES, Blob, PaddingSource, Z
 from tests.local.emulator.clock import VirtualClock
 from tests.local.emulator.faults import Faults
 from tests.local.emulator.links import LinkHost
-from tests.local.emulator.quicksight_assets import ASSET_OPERATIONS, Assets, Resource, arn_parts, resolve
+from tests.local.emulator.quicksight_assets import (
+    ASSET_OPERATIONS,
+    Assets,
+    Resource,
+    arn_parts,
+    resolve,
+    unbundlable,
+)
 from tests.local.emulator.wire import ApiError, modeled_status
 
 _JOB_OPERATIONS = (
@@ -290,6 +297,12 @@ class QuickSight:
         errors = [
             {"Arn": arn, "Type": "ResourceNotFoundException", "Message": f"Resource {arn} was not found."}
             for arn in missing
+        ]
+        # What asset bundles cannot hold fails the job, as the service's validation does.
+        errors += [
+            {"Arn": resource.arn, "Type": "InvalidParameterValueException", "Message": refusal}
+            for resource in exported
+            if (refusal := unbundlable(resource))
         ]
         warnings: list[dict[str, str]] = []
         for resource in exported:

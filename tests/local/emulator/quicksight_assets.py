@@ -178,6 +178,8 @@ class Assets:
         self.clock = clock
         self._lock = threading.RLock()
         self._resources: dict[str, Resource] = {}
+        # (account, type, id) -> ARN: a Describe call names its asset by id, and estates hold thousands.
+        self._arn_of: dict[tuple[str, str, str], str] = {}
 
     # -- seeding, edits and what exports read ---------------------------------------------------
 
@@ -191,6 +193,7 @@ class Assets:
         )
         with self._lock:
             self._resources[resource.arn] = stamped
+            self._arn_of[(resource.account, resource.type, resource.id)] = resource.arn
 
     def get(self, arn: str) -> Resource | None:
         with self._lock:
@@ -257,9 +260,9 @@ class Assets:
         return {member: found, **({"NextToken": token} if token else {})}
 
     def _owned(self, account_id: str, resource_type: str, resource_id: str) -> Resource:
-        for resource in self._of_account(account_id, resource_type):
-            if resource.id == resource_id:
-                return resource
+        resource = self.get(self._arn_of.get((account_id, resource_type, resource_id), ""))
+        if resource is not None:
+            return resource
         raise _error("ResourceNotFoundException", f"{resource_type.title()} {resource_id} was not found.")
 
     def _describe(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -367,6 +370,19 @@ _DESCRIBED: dict[str, Callable[[Resource], dict[str, Any]]] = {
     "analysis": _described_analysis,
     "dataset": _described_data_set,
 }
+
+
+# The data source types the developer guide says asset bundles cannot export.
+UNBUNDLABLE_DATA_SOURCE_TYPES = ("ADOBE_ANALYTICS", "GITHUB", "JIRA", "SALESFORCE", "SERVICENOW", "TWITTER")
+
+
+def unbundlable(resource: Resource) -> str | None:
+    """Why an export job cannot bundle ``resource`` (None when it can): an unsupported data source, an uploaded file."""
+    if resource.type == "datasource" and resource.data_source_type in UNBUNDLABLE_DATA_SOURCE_TYPES:
+        return f"Data source {resource.arn} of type {resource.data_source_type} is not supported in asset bundles."
+    if resource.describe_error == FILE_UPLOAD_REFUSAL:
+        return f"Data set {resource.arn} was made from an uploaded file and is not supported in asset bundles."
+    return None
 
 
 def tag_pairs(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:

@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
-from archiver.archive.models import BundleRequest, QAppsRequest, QuickSightRequest, RunInput, SessionRequest
+from archiver.archive.models import (
+    AssetFilter,
+    BundleRequest,
+    DiscoverRequest,
+    QAppsRequest,
+    QuickSightRequest,
+    RunInput,
+    SessionRequest,
+)
 from archiver.archive.run_input import SCHEMA_PATH
 from tests.unit.schema_agreement import (
     MUTATIONS,
@@ -36,6 +44,8 @@ PARTS: dict[str, tuple[dict[str, Any], type[BaseModel]]] = {
     "(document)": (SCHEMA, RunInput),
     "quicksight": (SCHEMA["$defs"]["quicksight"], QuickSightRequest),
     "bundle": (SCHEMA["$defs"]["bundle"], BundleRequest),
+    "discover": (SCHEMA["$defs"]["discover"], DiscoverRequest),
+    "assetFilter": (SCHEMA["$defs"]["assetFilter"], AssetFilter),
     "qapps": (SCHEMA["$defs"]["qapps"], QAppsRequest),
     "session": (SCHEMA["$defs"]["session"], SessionRequest),
 }
@@ -53,6 +63,14 @@ def test_each_object_has_the_schemas_fields_required_set_and_defaults(part: str)
 
 def test_the_export_formats_are_the_schemas() -> None:
     assert_same_enum(SCHEMA["$defs"]["bundle"], BundleRequest, "exportFormat")
+
+
+def test_the_discovered_types_are_the_schemas() -> None:
+    # Given the types a discover may list, in the schema (an array of an enum) and in the model
+    listed = SCHEMA["$defs"]["discover"]["properties"]["types"]["items"]["enum"]
+    generated = DiscoverRequest.model_json_schema(by_alias=True)["properties"]["types"]["items"]["enum"]
+    # Then they are the same types
+    assert set(listed) == set(generated)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)

@@ -209,11 +209,12 @@ def test_a_referenced_document_is_checked_with_the_same_field_naming_errors(plan
     broken = put(plans, "plans/broken.json", '{"qapps": ')
 
     assert problems({"planUri": bad}, plans) == [
-        "qapps.sesions: unknown key (did you mean sessions? expected one of apps, appsUri, instanceId, sessions, "
-        "sessionsUri)",
-        "qapps: expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri' or 'appsUri'",
+        "qapps.sesions: unknown key (did you mean sessions? expected one of apps, appsUri, discoverApps, instanceId, "
+        "sessions, sessionsUri)",
+        "qapps: expected at least one of 'sessions' (non-empty), 'apps' (non-empty), 'sessionsUri', "
+        "'appsUri' or 'discoverApps': true",
+        "quicksight: expected at least one of 'bundles' (non-empty) or 'discover'",
         'quicksight.awsAccountId: expected a 12-digit AWS account id, got "1"',
-        "quicksight.bundles: expected at least 1 items, got 0",
     ]
     assert problems({"planUri": chained}, plans) == [
         f"planUri: expected the run input document itself in {chained}, got another planUri"
@@ -225,7 +226,8 @@ def test_a_reference_beside_what_it_stands_for_is_refused_before_anything_is_rea
     assert problems({"planUri": f"s3://{BUCKET}/plans/p.json", "qapps": {}}, plans) == [
         "planUri: expected without qapps beside it (the object it names is the whole document)",
         "qapps.instanceId: required",
-        "qapps: expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri' or 'appsUri'",
+        "qapps: expected at least one of 'sessions' (non-empty), 'apps' (non-empty), 'sessionsUri', "
+        "'appsUri' or 'discoverApps': true",
     ]
     document = sessions_by_reference(f"s3://{BUCKET}/plans/s.csv", sessions=[{"appId": APP, "sessionId": uuid(1)}])
     assert problems(document, plans) == [

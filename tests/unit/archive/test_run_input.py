@@ -129,9 +129,10 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
         (
             {"qapps": {"instanceId": INSTANCE, "sesions": []}},
             [
-                "qapps.sesions: unknown key (did you mean sessions? expected one of apps, appsUri, instanceId, "
-                "sessions, sessionsUri)",
-                "qapps: expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri' or 'appsUri'",
+                "qapps.sesions: unknown key (did you mean sessions? expected one of apps, appsUri, discoverApps, "
+                "instanceId, sessions, sessionsUri)",
+                "qapps: expected at least one of 'sessions' (non-empty), 'apps' (non-empty), 'sessionsUri', "
+                "'appsUri' or 'discoverApps': true",
             ],
         ),
         (
@@ -193,7 +194,10 @@ def test_every_app_a_session_belongs_to_is_kept_once() -> None:
         ),
         (
             {"qapps": {"instanceId": INSTANCE}},
-            ["qapps: expected at least one of 'sessions' or 'apps', non-empty, or 'sessionsUri' or 'appsUri'"],
+            [
+                "qapps: expected at least one of 'sessions' (non-empty), 'apps' (non-empty), 'sessionsUri', "
+                "'appsUri' or 'discoverApps': true"
+            ],
         ),
         (
             {"qapps": {"instanceId": INSTANCE, "apps": ["3f1c6a52-8d4e-5b7a-9c2d-1e5f7a9b0c31"]}},
@@ -275,7 +279,8 @@ def test_schema_and_cross_field_problems_are_named_in_one_refusal() -> None:
 
     # Then one refusal names them all
     assert problems_of(document) == [
-        "qapps.aps: unknown key (did you mean apps? expected one of apps, appsUri, instanceId, sessions, sessionsUri)",
+        "qapps.aps: unknown key (did you mean apps? expected one of apps, appsUri, discoverApps, instanceId, "
+        "sessions, sessionsUri)",
         'quicksight.bundles[0].exportFormat: expected one of "QUICKSIGHT_JSON", "CLOUDFORMATION_JSON", got "ZIP"',
         "quicksight.bundles[1].resourceArns[1]: expected a QuickSight analysis, dashboard, dataset, datasource, "
         'theme, vpcConnection, folder or topic ARN, got "arn:x"',
