@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 _VALUE_PREVIEW = 60
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
+# \Z, not $: $ also matches before a trailing newline, and a key "A\n" must be quoted like any odd key.
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][\w-]*\Z")
 
 
 def _field(path: Iterable[Any], root: str = "") -> str:
