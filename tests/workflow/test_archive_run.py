@@ -81,6 +81,7 @@ def test_a_full_run_archives_every_bundle_session_and_app(archive: LocalArchive)
         "failed": 0,
         "unchanged": 0,
         "deletedUpstream": 0,
+        "unsupported": 0,
         "bytes": result.output["bytes"],
         "manifestBucket": "archive-under-test",
         "manifestKey": "manifests/nightly-1.json",

@@ -6,7 +6,7 @@ from typing import Any
 
 from archiver.archive.artifacts import keep_download, link_in_hand_then_fresh, previously_kept, unchanged
 from archiver.archive.changes import Subjects, fingerprinted, holds_unchanged
-from archiver.archive.manifest import ItemPlace, bundle_source, item_named, record_failed
+from archiver.archive.manifest import ItemPlace, bundle_source, item_named, record_failed, with_dependencies
 from archiver.archive.models import (
     ArchivedOutcome,
     BundleSource,
@@ -219,11 +219,9 @@ def archive_bundle(
             job["DownloadUrl"], lambda: _describe(qs, account_id, bundle)["DownloadUrl"]
         ),
         export_ready_at=lambda: export.ready_at,
-        source=BundleSource(
-            job_arn=job["Arn"],
-            resource_arns=bundle.resource_arns,
-            export_format=bundle.export_format,
-            dependencies=bundle.dependencies or None,
+        source=with_dependencies(
+            BundleSource(job_arn=job["Arn"], resource_arns=bundle.resource_arns, export_format=bundle.export_format),
+            bundle,
         ),
         warnings=job.get("Warnings", []),
     )

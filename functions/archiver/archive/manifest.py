@@ -99,12 +99,14 @@ class ItemPlace:
 
 def bundle_source(bundle: PlannedBundle, *, job_arn: str) -> BundleSource:
     """A failed bundle's source: its export job and the resources it exports."""
-    return BundleSource(
-        job_id=bundle.job_id,
-        job_arn=job_arn,
-        resource_arns=bundle.resource_arns,
-        dependencies=bundle.dependencies or None,
+    return with_dependencies(
+        BundleSource(job_id=bundle.job_id, job_arn=job_arn, resource_arns=bundle.resource_arns), bundle
     )
+
+
+def with_dependencies(source: BundleSource, bundle: PlannedBundle) -> BundleSource:
+    """``source`` with what a discovered bundle needs from others; a listed bundle's leaves the key out, as ever."""
+    return source.model_copy(update={"dependencies": bundle.dependencies}) if bundle.dependencies else source
 
 
 def item_source(item: PlannedItem, *, place: ItemPlace) -> BundleSource | SessionSource | AppSource:
